@@ -1,0 +1,279 @@
+"""The lake: one root URI, day partitions, and the manifest commit protocol.
+
+Every partition write follows one protocol. Data files get names unique to the attempt
+(``part-<attempt>-<n>.parquet``); the partition manifest ``_manifest.json`` is written last and is the
+commit point; files listed by the previous manifest and not by the new one are deleted after the
+commit. Readers read manifests, never globs, so a crash before the manifest leaves readers on the
+previous version and the crashed attempt's files become orphans (see :meth:`Lake.orphans`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import posixpath
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as pds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from mlscale.lake.manifest import MANIFEST_NAME, FileEntry, Manifest, ManifestError, schema_fingerprint
+from mlscale.lake.partition import PartitionRef, check_name, parse_day
+from mlscale.lake.storage import S3Options, is_local, open_filesystem
+
+logger = logging.getLogger(__name__)
+
+
+class PartitionNotFound(LookupError):
+    """No committed manifest exists for a partition."""
+
+
+class CommitError(RuntimeError):
+    """A commit was refused because the files it lists are not all present."""
+
+
+def new_attempt_id() -> str:
+    """An id unique to one write attempt; it names the attempt's data files."""
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    key: str
+    size: int
+    mtime: float | None
+
+
+class Lake:
+    """A lake rooted at ``root`` (``file://…``, a local path, or ``s3://bucket/prefix``).
+
+    Picklable: Dask workers receive the root and options and open their own filesystem.
+    """
+
+    def __init__(self, root: str, s3: S3Options | None = None) -> None:
+        self.root = root.rstrip("/")
+        self.s3 = s3
+        self._fs: pafs.FileSystem | None = None
+        self._base = ""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"root": self.root, "s3": self.s3}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["root"], state["s3"])  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"Lake({self.root!r})"
+
+    @property
+    def fs(self) -> pafs.FileSystem:
+        if self._fs is None:
+            self._fs, self._base = open_filesystem(self.root, self.s3)
+        return self._fs
+
+    def path(self, key: str) -> str:
+        """The filesystem path of ``key`` (relative to the root)."""
+        self.fs  # noqa: B018 - resolves the base path
+        return posixpath.join(self._base, key.strip("/")) if key else self._base
+
+    def uri(self, key: str) -> str:
+        return f"{self.root}/{key.strip('/')}"
+
+    # -- plain objects ---------------------------------------------------------------------------
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Write one object. Local writes go through a temporary name and a rename (atomic)."""
+        path = self.path(key)
+        if is_local(self.fs):
+            self.fs.create_dir(posixpath.dirname(path), recursive=True)
+            tmp = f"{path}.tmp-{new_attempt_id()}"
+            with self.fs.open_output_stream(tmp) as out:
+                out.write(data)
+            self.fs.move(tmp, path)
+        else:  # an object PUT is atomic
+            with self.fs.open_output_stream(path) as out:
+                out.write(data)
+
+    def read_bytes(self, key: str) -> bytes:
+        with self.fs.open_input_stream(self.path(key)) as src:
+            return src.read()
+
+    def exists(self, key: str) -> bool:
+        return self.fs.get_file_info(self.path(key)).type != pafs.FileType.NotFound
+
+    def delete(self, key: str) -> None:
+        try:
+            self.fs.delete_file(self.path(key))
+        except FileNotFoundError:
+            pass
+
+    def list_files(self, prefix: str) -> list[StoredFile]:
+        """Every file below ``prefix`` (recursive), sorted by key; empty if the prefix is absent."""
+        selector = pafs.FileSelector(self.path(prefix), recursive=True, allow_not_found=True)
+        base = self.path("") + "/"
+        found = [
+            StoredFile(
+                key=info.path[len(base):] if info.path.startswith(base) else info.path,
+                size=info.size or 0,
+                mtime=info.mtime.timestamp() if info.mtime else None,
+            )
+            for info in self.fs.get_file_info(selector)
+            if info.type == pafs.FileType.File
+        ]
+        return sorted(found, key=lambda f: f.key)
+
+    def write_json(self, key: str, doc: Any) -> None:
+        self.write_bytes(key, json.dumps(doc, indent=1, sort_keys=True, default=str).encode())
+
+    def read_json(self, key: str) -> Any:
+        return json.loads(self.read_bytes(key))
+
+    # -- partitions: write -----------------------------------------------------------------------
+    def write_table(self, ref: PartitionRef, table: pa.Table, *, attempt: str, seq: int,
+                    subdir: str = "") -> FileEntry:
+        """Write one data file of an attempt (not visible to readers until :meth:`commit`)."""
+        for part in filter(None, subdir.split("/")):
+            key, _, value = part.partition("=")
+            check_name("sub-partition key", key)
+            check_name(f"value of {key}", value)
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression="zstd")
+        data = sink.getvalue()
+        rel = posixpath.join(subdir, f"part-{attempt}-{seq:05d}.parquet")
+        self.write_bytes(f"{ref.key}/{rel}", data)
+        return FileEntry(path=rel, rows=table.num_rows, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+    def commit(self, ref: PartitionRef, files: Iterable[FileEntry], *, schema: pa.Schema, run_id: str,
+               attempt: str, inputs: Iterable[str] = (), extra: dict[str, Any] | None = None) -> Manifest:
+        """Make ``files`` the partition's content; the manifest write is the commit point.
+
+        Idempotent: committing the same content again replaces the partition exactly. Files of the
+        previous version are deleted after the commit.
+        """
+        files = tuple(sorted(files, key=lambda f: f.path))
+        missing = [f.path for f in files if not self.exists(f"{ref.key}/{f.path}")]
+        if missing:
+            raise CommitError(f"refusing to commit {ref.key}: listed files are missing: {missing[:5]}")
+        previous = self.manifest(ref)
+        manifest = Manifest(
+            partition=ref.key, files=files, schema_fingerprint=schema_fingerprint(schema),
+            schema=schema.remove_metadata().to_string(), run_id=run_id, attempt=attempt,
+            inputs=tuple(inputs), extra=dict(extra or {}),
+        )
+        self.write_bytes(f"{ref.key}/{MANIFEST_NAME}", manifest.to_json())
+        if previous is not None:
+            kept = {f.path for f in files}
+            for old in previous.files:
+                if old.path not in kept:
+                    self.delete(f"{ref.key}/{old.path}")
+        logger.info("committed %s: %d files, %d rows, %d bytes (run %s, attempt %s)",
+                    ref.key, len(files), manifest.rows, manifest.bytes, run_id, attempt)
+        return manifest
+
+    @contextmanager
+    def writer(self, ref: PartitionRef, *, run_id: str, schema: pa.Schema,
+               inputs: Iterable[str] = (), extra: dict[str, Any] | None = None) -> Iterator[PartitionWriter]:
+        """Write tables, then commit on a clean exit; on an error nothing is committed."""
+        writer = PartitionWriter(self, ref, schema)
+        yield writer
+        writer.manifest = self.commit(ref, writer.files, schema=schema, run_id=run_id,
+                                      attempt=writer.attempt, inputs=inputs, extra=extra)
+
+    def delete_partition(self, ref: PartitionRef) -> int:
+        """Remove a partition: the manifest first (readers stop seeing it), then its files."""
+        manifest = self.manifest(ref)
+        if manifest is None:
+            return 0
+        self.delete(f"{ref.key}/{MANIFEST_NAME}")
+        for entry in manifest.files:
+            self.delete(f"{ref.key}/{entry.path}")
+        return len(manifest.files)
+
+    # -- partitions: read ------------------------------------------------------------------------
+    def manifest(self, ref: PartitionRef) -> Manifest | None:
+        key = f"{ref.key}/{MANIFEST_NAME}"
+        try:
+            data = self.read_bytes(key)
+        except FileNotFoundError:
+            return None
+        return Manifest.from_json(data, self.uri(key))
+
+    def require_manifest(self, ref: PartitionRef) -> Manifest:
+        manifest = self.manifest(ref)
+        if manifest is None:
+            raise PartitionNotFound(f"{self.uri(ref.key)} has no committed manifest: has its producer run?")
+        return manifest
+
+    def dataset(self, ref: PartitionRef, schema: pa.Schema | None = None) -> pds.Dataset:
+        """A pyarrow dataset over exactly the committed files (Hive sub-partitions become columns)."""
+        manifest = self.require_manifest(ref)
+        paths = [self.path(f"{ref.key}/{f.path}") for f in manifest.files]
+        return pds.dataset(paths, schema=schema, filesystem=self.fs, format="parquet",
+                           partitioning="hive", partition_base_dir=self.path(ref.key))
+
+    def read_table(self, ref: PartitionRef, columns: list[str] | None = None,
+                   filter: pds.Expression | None = None) -> pa.Table:
+        return self.dataset(ref).to_table(columns=columns, filter=filter)
+
+    def verify(self, ref: PartitionRef) -> None:
+        """Check every listed file's size and checksum; raise :class:`ManifestError` on a mismatch."""
+        for entry in self.require_manifest(ref).files:
+            data = self.read_bytes(f"{ref.key}/{entry.path}")
+            if len(data) != entry.bytes or hashlib.sha256(data).hexdigest() != entry.sha256:
+                raise ManifestError(f"{self.uri(ref.key)}/{entry.path} does not match its manifest entry")
+
+    def partitions(self, zone: str, dataset: str) -> list[PartitionRef]:
+        """Committed partitions of a dataset, sorted by day and keys."""
+        refs = []
+        for stored in self.list_files(f"{zone}/{check_name('dataset', dataset)}"):
+            if stored.key.endswith("/" + MANIFEST_NAME):
+                refs.append(PartitionRef.from_key(stored.key[: -len(MANIFEST_NAME) - 1]))
+        return sorted(refs)
+
+    def partition_days(self, zone: str, dataset: str, first: str, last: str) -> list[PartitionRef]:
+        lo, hi = parse_day(first).isoformat(), parse_day(last).isoformat()
+        return [r for r in self.partitions(zone, dataset) if lo <= r.dt <= hi]
+
+    def orphans(self, prefix: str) -> list[StoredFile]:
+        """Files below ``prefix`` that no manifest lists (crashed or superseded attempts).
+
+        Only directories that belong to a partition are considered: anything under a
+        ``dt=`` directory that is neither a manifest nor listed by the manifest governing it.
+        """
+        listed: set[str] = set()
+        candidates: list[StoredFile] = []
+        for stored in self.list_files(prefix):
+            if stored.key.endswith("/" + MANIFEST_NAME):
+                part = stored.key[: -len(MANIFEST_NAME) - 1]
+                manifest = Manifest.from_json(self.read_bytes(stored.key), self.uri(stored.key))
+                listed.update(f"{part}/{f.path}" for f in manifest.files)
+            elif "/dt=" in f"/{stored.key}":
+                candidates.append(stored)
+        return [c for c in candidates if c.key not in listed]
+
+
+class PartitionWriter:
+    """Collects the files of one attempt; see :meth:`Lake.writer`."""
+
+    def __init__(self, lake: Lake, ref: PartitionRef, schema: pa.Schema) -> None:
+        self.lake, self.ref, self.schema = lake, ref, schema
+        self.attempt = new_attempt_id()
+        self.files: list[FileEntry] = []
+        self.manifest: Manifest | None = None
+
+    def write(self, table: pa.Table, subdir: str = "") -> FileEntry:
+        if table.schema.remove_metadata() != self.schema.remove_metadata():
+            table = table.cast(self.schema)
+        entry = self.lake.write_table(self.ref, table, attempt=self.attempt, seq=len(self.files), subdir=subdir)
+        self.files.append(entry)
+        return entry
+
+__all__ = ["Lake", "PartitionWriter", "PartitionNotFound", "CommitError", "StoredFile", "new_attempt_id",
+           "ManifestError"]

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import pickle
+
+import pyarrow as pa
+import pytest
+
+from mlscale.lake import (
+    MANIFEST_NAME,
+    CommitError,
+    LakeConfigError,
+    ManifestError,
+    PartitionNameError,
+    PartitionNotFound,
+    PartitionRef,
+    new_attempt_id,
+)
+from mlscale.lake import Lake
+from mlscale.lake.manifest import schema_fingerprint
+
+REF = PartitionRef.of("raw", "transactions", "2026-11-01")
+
+
+SCHEMA = pa.schema([("event_id", pa.string()), ("amount", pa.float64())])
+
+
+def table(values: list[int]) -> pa.Table:
+    return pa.table({"event_id": [f"E{v}" for v in values], "amount": [float(v) for v in values]}, schema=SCHEMA)
+
+
+def write_version(lake: Lake, values_by_region: dict[str, list[int]], run_id: str = "run-1"):
+    schema = SCHEMA
+    with lake.writer(REF, run_id=run_id, schema=schema) as w:
+        for region, values in values_by_region.items():
+            w.write(table(values), subdir=f"region={region}")
+    return w.manifest
+
+
+def test_commit_then_read_exact_rows_with_hive_columns(lake: Lake) -> None:
+    manifest = write_version(lake, {"NL": [1, 2, 3], "DE": [4, 5]})
+    assert manifest.rows == 5 and len(manifest.files) == 2
+    got = lake.read_table(REF).sort_by("event_id")
+    assert got.column("event_id").to_pylist() == ["E1", "E2", "E3", "E4", "E5"]
+    assert sorted(set(got.column("region").to_pylist())) == ["DE", "NL"]
+    doc = lake.read_json(f"{REF.key}/{MANIFEST_NAME}")
+    assert doc["rows"] == 5 and doc["run_id"] == "run-1"
+    assert doc["schema_fingerprint"] == schema_fingerprint(SCHEMA)
+    assert all(len(f["sha256"]) == 64 for f in doc["files"])
+    lake.verify(REF)
+
+
+def test_recommit_replaces_exactly_and_removes_superseded_files(lake: Lake) -> None:
+    first = write_version(lake, {"NL": [1, 2, 3]})
+    second = write_version(lake, {"NL": [7], "PL": [8]}, run_id="run-2")
+    assert sorted(lake.read_table(REF).column("event_id").to_pylist()) == ["E7", "E8"]
+    keys = {f.key for f in lake.list_files(REF.key)}
+    for old in first.files:
+        assert f"{REF.key}/{old.path}" not in keys
+    assert keys == {f"{REF.key}/{MANIFEST_NAME}"} | {f"{REF.key}/{f.path}" for f in second.files}
+    assert lake.orphans("raw") == []
+
+
+def test_crash_before_manifest_keeps_readers_on_previous_version(lake: Lake) -> None:
+    write_version(lake, {"NL": [1, 2]})
+    with pytest.raises(RuntimeError, match="worker died"):
+        with lake.writer(REF, run_id="run-2", schema=SCHEMA) as w:
+            w.write(table([9, 9, 9]), subdir="region=NL")
+            raise RuntimeError("worker died")
+    assert sorted(lake.read_table(REF).column("event_id").to_pylist()) == ["E1", "E2"]
+    orphans = lake.orphans("raw/transactions")
+    assert [o.key for o in orphans] == [f"{REF.key}/{w.files[0].path}"]
+    assert orphans[0].size > 0
+
+
+def test_never_committed_partition_is_not_found_and_its_files_are_orphans(lake: Lake) -> None:
+    entry = lake.write_table(REF, table([1]), attempt=new_attempt_id(), seq=0)
+    with pytest.raises(PartitionNotFound, match="no committed manifest"):
+        lake.read_table(REF)
+    assert lake.partitions("raw", "transactions") == []
+    assert [o.key for o in lake.orphans("raw")] == [f"{REF.key}/{entry.path}"]
+
+
+def test_commit_refuses_missing_files(lake: Lake) -> None:
+    entry = lake.write_table(REF, table([1]), attempt="a1", seq=0)
+    lake.delete(f"{REF.key}/{entry.path}")
+    with pytest.raises(CommitError, match="missing"):
+        lake.commit(REF, [entry], schema=SCHEMA, run_id="r", attempt="a1")
+    assert lake.manifest(REF) is None
+
+
+def test_partitions_listing_and_delete(lake: Lake) -> None:
+    schema = SCHEMA
+    for day in ("2026-11-02", "2026-11-01", "2026-11-03"):
+        ref = PartitionRef.of("raw", "transactions", day)
+        with lake.writer(ref, run_id="r", schema=schema) as w:
+            w.write(table([1]))
+    days = [r.dt for r in lake.partitions("raw", "transactions")]
+    assert days == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    assert [r.dt for r in lake.partition_days("raw", "transactions", "2026-11-02", "2026-11-03")] == days[1:]
+    assert lake.delete_partition(PartitionRef.of("raw", "transactions", "2026-11-02")) == 1
+    assert [r.dt for r in lake.partitions("raw", "transactions")] == ["2026-11-01", "2026-11-03"]
+    assert lake.list_files("raw/transactions/dt=2026-11-02") == []
+
+
+def test_checksum_mismatch_is_detected(lake: Lake) -> None:
+    manifest = write_version(lake, {"NL": [1, 2]})
+    lake.write_bytes(f"{REF.key}/{manifest.files[0].path}", b"tampered")
+    with pytest.raises(ManifestError, match="does not match"):
+        lake.verify(REF)
+
+
+def test_lake_pickles_for_dask_workers(lake: Lake) -> None:
+    write_version(lake, {"NL": [1]})
+    clone = pickle.loads(pickle.dumps(lake))
+    assert clone.read_table(REF).num_rows == 1
+
+
+def test_names_are_validated() -> None:
+    with pytest.raises(PartitionNameError, match="zone"):
+        PartitionRef.of("rawz", "transactions", "2026-11-01")
+    with pytest.raises(PartitionNameError, match="YYYY-MM-DD"):
+        PartitionRef.of("raw", "transactions", "yesterday")
+    with pytest.raises(PartitionNameError, match="dataset"):
+        PartitionRef.of("raw", "../etc", "2026-11-01")
+    with pytest.raises(LakeConfigError, match="unsupported scheme"):
+        Lake("gs://bucket/x").fs
+    assert PartitionRef.from_key("raw/t/dt=2026-11-01/region=NL") == PartitionRef.of("raw", "t", "2026-11-01", region="NL")
