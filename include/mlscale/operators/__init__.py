@@ -1,0 +1,1 @@
+"""Airflow operators: thin wrappers that build a hook and call a library function."""

@@ -1,0 +1,124 @@
+"""DaskOperator: run a library function on a Dask cluster named by an Airflow connection."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from mlscale.compute import GPU_RESOURCE
+from mlscale.hooks.dask_hook import DaskHook
+from mlscale.operators.run_context import run_day
+
+INJECTABLE = ("client", "lake", "dt", "run_id", "try_number")
+
+
+def resolve_callable(target: str | Callable[..., Any]) -> Callable[..., Any]:
+    """Accept a function or its import path ``package.module:function`` (or ``package.module.function``)."""
+    if callable(target):
+        return target
+    module_name, sep, attr = target.partition(":")
+    if not sep:
+        module_name, _, attr = target.rpartition(".")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"python_callable {target!r} cannot be imported: {exc}") from exc
+    if not callable(fn):
+        raise ValueError(f"python_callable {target!r} is not callable")
+    return fn
+
+
+class DaskOperator(BaseOperator):
+    """Call ``python_callable(**op_kwargs)`` with a Dask client and return its (small) result to XCom.
+
+    Besides ``op_kwargs`` (templated), the callable receives, when it declares a parameter of that name
+    and ``op_kwargs`` does not set it: ``client`` (the Dask client), ``lake`` (the project's lake, from
+    :class:`~mlscale.hooks.lake_hook.LakeHook`), ``dt`` (the run's day), ``run_id`` and ``try_number``.
+    Futures still running when the task is killed are cancelled; on a GPU connection the work is
+    annotated with the ``GPU`` resource so it lands on GPU workers only.
+    """
+
+    template_fields = ("op_kwargs", "dask_conn_id")
+    template_fields_renderers = {"op_kwargs": "json"}
+    ui_color = "#fdf0e5"
+
+    def __init__(self, *, python_callable: str | Callable[..., Any], op_kwargs: Mapping[str, Any] | None = None,
+                 dask_conn_id: str = DaskHook.default_conn_name, progress_interval_s: float = 30.0,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.python_callable = python_callable
+        self.op_kwargs = op_kwargs or {}
+        self.dask_conn_id = dask_conn_id
+        self.progress_interval_s = progress_interval_s
+        self._client: Any = None
+
+    def execute(self, context: Any) -> Any:
+        fn = resolve_callable(self.python_callable)
+        hook = DaskHook(dask_conn_id=self.dask_conn_id)
+        spec = hook.get_spec()
+        with hook.client(spec) as client:
+            self._client = client
+            self.log.info("Dask dashboard: %s", client.dashboard_link)
+            kwargs = self._arguments(fn, client, context)
+            stop = threading.Event()
+            progress = threading.Thread(target=self._log_progress, args=(client, stop), daemon=True)
+            progress.start()
+            try:
+                if spec.gpu:
+                    import dask
+
+                    with dask.annotate(resources={GPU_RESOURCE: 1}):
+                        result = fn(**kwargs)
+                else:
+                    result = fn(**kwargs)
+            finally:
+                stop.set()
+                progress.join(timeout=5)
+                self._client = None
+        if hasattr(result, "as_dict"):
+            result = result.as_dict()
+        return result
+
+    def _arguments(self, fn: Callable[..., Any], client: Any, context: Any) -> dict[str, Any]:
+        wanted = inspect.signature(fn).parameters
+        kwargs = dict(self.op_kwargs)
+        providers: dict[str, Callable[[], Any]] = {
+            "client": lambda: client,
+            "lake": self._lake,
+            "dt": lambda: run_day(context),
+            "run_id": lambda: context["run_id"],
+            "try_number": lambda: context["ti"].try_number,
+        }
+        for name in INJECTABLE:
+            if name in wanted and name not in kwargs:
+                kwargs[name] = providers[name]()
+        return kwargs
+
+    @staticmethod
+    def _lake() -> Any:
+        from mlscale.hooks.lake_hook import LakeHook
+
+        return LakeHook().get_lake()
+
+    def _log_progress(self, client: Any, stop: threading.Event) -> None:
+        while not stop.wait(self.progress_interval_s):
+            states = Counter(state.status for state in list(client.futures.values()))
+            if states:
+                self.log.info("Dask progress: %s", ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+
+    def on_kill(self) -> None:
+        client = self._client
+        if client is None:
+            return
+        from distributed import Future
+
+        keys = list(client.futures)
+        self.log.warning("task killed: cancelling %d Dask futures", len(keys))
+        if keys:
+            client.cancel([Future(key, client) for key in keys], force=True, reason="airflow task killed")
