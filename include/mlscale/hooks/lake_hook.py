@@ -11,7 +11,7 @@ from airflow.sdk import BaseHook, Variable
 from mlscale.lake import Lake, S3Options
 
 LAKE_ROOT_VARIABLE = "mlscale_lake_root"
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+PROJECT_ROOT = Path(os.environ.get("MLSCALE_HOME") or Path(__file__).resolve().parents[3])
 DEFAULT_LAKE_ROOT = "data/lake"
 
 

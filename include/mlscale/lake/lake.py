@@ -155,9 +155,12 @@ class Lake:
         """Make ``files`` the partition's content; the manifest write is the commit point.
 
         Idempotent: committing the same content again replaces the partition exactly. Files of the
-        previous version are deleted after the commit.
+        previous version are deleted after the commit. An empty ``files`` commits one empty file with
+        ``schema``, so an empty day reads as an empty table.
         """
         files = tuple(sorted(files, key=lambda f: f.path))
+        if not files:  # an empty partition still has a schema: readers get an empty table, not an error
+            files = (self.write_table(ref, schema.empty_table(), attempt=attempt, seq=0),)
         missing = [f.path for f in files if not self.exists(f"{ref.key}/{f.path}")]
         if missing:
             raise CommitError(f"refusing to commit {ref.key}: listed files are missing: {missing[:5]}")

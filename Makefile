@@ -1,0 +1,53 @@
+# mlscale: `make demo` runs every pipeline on generated data; `make test` runs the test suite.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ENV := source scripts/env.sh &&
+
+DAYS ?= 3
+ROWS_PER_DAY ?= 20000
+START ?= 2026-11-01
+
+.PHONY: demo test up lint bench bench-smoke lock airflow clean-demo venv
+
+venv: $(STAMP)
+
+# (Re)create the environment when the lock or the package metadata changes.
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check "$$(grep -E '^uv==' requirements.txt)"
+	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.txt
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+demo: $(STAMP)
+	$(ENV) DAYS=$(DAYS) ROWS_PER_DAY=$(ROWS_PER_DAY) START=$(START) bash scripts/demo.sh
+
+test: $(STAMP)
+	$(ENV) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+up: $(STAMP)
+	$(ENV) bash scripts/up.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(ENV) bash benchmarks/run_all.sh
+
+bench-smoke: $(STAMP)
+	$(ENV) bash benchmarks/run_all.sh --smoke
+
+# Regenerate the lock from requirements.in (needs the package index).
+lock: $(STAMP)
+	$(BIN)/uv pip compile requirements.in --python-version 3.11 --custom-compile-command "make lock" -o requirements.txt
+
+# Any Airflow command against this project: make airflow ARGS="dags test ingest_transactions 2026-11-01"
+airflow: $(STAMP)
+	$(ENV) airflow $(ARGS)
+
+clean-demo:
+	rm -rf .airflow data/lake

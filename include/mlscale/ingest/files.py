@@ -1,0 +1,178 @@
+"""One landing file → validated, pseudonymised, staged rows; rejects → quarantine files. Runs on Dask workers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+import posixpath
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mlscale.contracts import Contract, Source
+from mlscale.ingest import quarantine
+from mlscale.ingest.pseudonymise import redact_text
+from mlscale.ingest.readers import Chunk, UnreadableFile, read_csv, read_jsonl
+from mlscale.ingest.validate import canonical_text, missing_required_columns, validate_chunk
+from mlscale.lake import FileEntry, Lake, PartitionRef
+
+logger = logging.getLogger(__name__)
+KEY_SEPARATOR = "\x1f"
+
+
+@dataclass
+class FileOutcome:
+    """What one file produced; travels from the worker to the driver (counts, paths, keys only)."""
+
+    file: str
+    source: str
+    rank: int
+    bytes_in: int
+    rows_in: int = 0
+    valid: int = 0
+    quarantined: Counter = field(default_factory=Counter)
+    unknown_columns: set[str] = field(default_factory=set)
+    missing_columns: list[str] = field(default_factory=list)
+    staged: list[str] = field(default_factory=list)         # keys of staged parquet files
+    quarantine_files: list[FileEntry] = field(default_factory=list)
+    keys: pa.Table | None = None                           # key, rank, ordinal, stage index, row
+
+
+def output_schema(contract: Contract) -> pa.Schema:
+    from mlscale.ingest.validate import TYPES
+
+    fields = []
+    for col in contract.columns:
+        if col.pii:
+            treatment = contract.pii[col.pii]
+            if treatment.output:
+                fields.append(pa.field(treatment.output, pa.string()))
+        else:
+            fields.append(pa.field(col.name, TYPES[col.type]))
+    return pa.schema(fields + [pa.field("source", pa.string()), pa.field("source_file", pa.string()),
+                               pa.field("source_record", pa.int64()), pa.field("ingested_run", pa.string())])
+
+
+def key_strings(table: pa.Table, key: tuple[str, ...]) -> pa.Array:
+    cols = [pc.cast(table.column(k), pa.string()) for k in key]
+    return cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, KEY_SEPARATOR)
+
+
+def process_file(lake: Lake, contract: Contract, file_key: str, rank: int, day: dt.date, *, run_id: str,
+                 attempt: str, pii_key: bytes, stage_prefix: str, quarantine_ref: PartitionRef,
+                 write: bool) -> FileOutcome:
+    """Read, validate and pseudonymise one landing file; stage valid rows and write its quarantine rows.
+
+    Every record of the file is accounted for: ``rows_in == valid + sum(quarantined)``.
+    """
+    name = posixpath.basename(file_key)
+    size = lake.fs.get_file_info(lake.path(file_key)).size or 0
+    source = contract.source_for(name)
+    outcome = FileOutcome(file=file_key, source=source.name if source else "unknown", rank=rank, bytes_in=size)
+    q_tables: list[pa.Table] = []
+    key_tables: list[pa.Table] = []
+    common = {"source": outcome.source, "source_file": file_key, "run_id": run_id}
+    if source is None:
+        q_tables.append(quarantine.whole_file("unreadable_file", "no source in the contract matches this file name",
+                                              records=0, **common))
+        outcome.rows_in = 1
+    else:
+        try:
+            for chunk in _chunks(lake, contract, source, file_key):
+                _process_chunk(chunk, contract, source, day, outcome, q_tables, key_tables, lake, pii_key,
+                               stage_prefix, run_id, write, common)
+        except UnreadableFile as exc:
+            for staged in outcome.staged:
+                lake.delete(staged)
+            q_tables = [quarantine.whole_file(exc.reason, exc.detail, records=outcome.rows_in, **common)]
+            outcome.staged, key_tables, outcome.valid = [], [], 0
+            outcome.quarantined = Counter()
+            outcome.rows_in = 1
+    for table in q_tables:
+        outcome.quarantined.update(quarantine.reason_counts(table))
+    if write and q_tables:
+        merged = pa.concat_tables(q_tables)
+        if merged.num_rows:
+            outcome.quarantine_files.append(lake.write_table(quarantine_ref, merged, attempt=attempt,
+                                                             seq=rank))
+    outcome.keys = pa.concat_tables(key_tables) if key_tables else None
+    logger.info("%s (%s): %d records in, %d valid, quarantined %s, unknown columns %s", file_key, outcome.source,
+                outcome.rows_in, outcome.valid, dict(outcome.quarantined), sorted(outcome.unknown_columns) or "none")
+    return outcome
+
+
+def _chunks(lake: Lake, contract: Contract, source: Source, file_key: str):
+    path = lake.path(file_key)
+    if source.format == "csv":
+        yield from read_csv(lake.fs, path, delimiter=source.delimiter)
+    else:
+        known = set(contract.column_names) | set(source.rename)
+        yield from read_jsonl(lake.fs, path, known_fields=known)
+
+
+def _process_chunk(chunk: Chunk, contract: Contract, source: Source, day: dt.date, outcome: FileOutcome,
+                   q_tables: list[pa.Table], key_tables: list[pa.Table], lake: Lake, pii_key: bytes,
+                   stage_prefix: str, run_id: str, write: bool, common: dict) -> None:
+    outcome.rows_in += chunk.table.num_rows + len(chunk.rejected)
+    outcome.unknown_columns |= chunk.unknown_columns
+    if chunk.rejected:
+        q_tables.append(quarantine.from_rejected(chunk.rejected, key=pii_key, **common))
+    if chunk.table.num_rows == 0:
+        return
+    if source.format == "csv":
+        missing = missing_required_columns(contract, source, chunk.table.column_names)
+        if missing:
+            q_tables.append(_schema_mismatch(chunk, missing, pii_key, common))
+            return
+    text, unknown, missing = canonical_text(chunk.table, contract, source)
+    outcome.unknown_columns |= set(unknown)
+    outcome.missing_columns = sorted(set(outcome.missing_columns) | set(missing))
+    valid, rejected = validate_chunk(text, chunk.ordinals, contract, source, day)
+    q_tables.append(quarantine.from_validation(rejected, contract, key=pii_key, **common))
+    if valid.num_rows == 0:
+        return
+    rows = _output_rows(valid, contract, pii_key, source.name, outcome.file, run_id)
+    stage_index = len(outcome.staged)
+    stage_key = f"{stage_prefix}/f{outcome.rank:05d}-{stage_index:04d}.parquet"
+    if write:
+        sink = io.BytesIO()
+        pq.write_table(rows, sink, compression="zstd")
+        lake.write_bytes(stage_key, sink.getvalue())
+    outcome.staged.append(stage_key)
+    outcome.valid += rows.num_rows
+    key_tables.append(pa.table({
+        "key": key_strings(valid, contract.key),
+        "rank": pa.array([outcome.rank] * rows.num_rows, pa.int32()),
+        "ordinal": valid.column("_ordinal"),
+        "stage": pa.array([stage_key] * rows.num_rows, pa.string()).dictionary_encode(),
+        "row": pa.array(range(rows.num_rows), pa.int64()),
+    }))
+
+
+def _schema_mismatch(chunk: Chunk, missing: list[str], pii_key: bytes, common: dict) -> pa.Table:
+    from mlscale.ingest.readers import RejectedRecord
+
+    rows = chunk.table.to_pylist()
+    records = [RejectedRecord("schema_mismatch", f"file lacks required columns {missing}",
+                              json.dumps(row, sort_keys=True), o)
+               for row, o in zip(rows, chunk.ordinals.to_pylist(), strict=True)]
+    return quarantine.from_rejected(records, key=pii_key, **common)
+
+
+def _output_rows(valid: pa.Table, contract: Contract, pii_key: bytes, source: str, file_key: str,
+                 run_id: str) -> pa.Table:
+    tokenised = quarantine.tokenise_text_columns(valid.drop_columns(["_ordinal"]), contract, pii_key)
+    n = valid.num_rows
+    tokenised = tokenised.append_column("source", pa.array([source] * n, pa.string()))
+    tokenised = tokenised.append_column("source_file", pa.array([file_key] * n, pa.string()))
+    tokenised = tokenised.append_column("source_record", valid.column("_ordinal"))
+    tokenised = tokenised.append_column("ingested_run", pa.array([run_id] * n, pa.string()))
+    return tokenised.select(output_schema(contract).names).cast(output_schema(contract))
+
+
+__all__ = ["FileOutcome", "process_file", "output_schema", "key_strings", "redact_text"]

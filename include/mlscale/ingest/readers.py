@@ -1,0 +1,235 @@
+"""Read a landing file into chunks of string columns, separating records that cannot be parsed.
+
+Readers never raise for a bad record: it comes back as a :class:`RejectedRecord` with a reason code.
+A file that cannot be read at all raises :class:`UnreadableFile` (reason ``unreadable_file`` or
+``schema_mismatch``) and the caller quarantines it whole. Memory is bounded by the chunk size.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+GZIP_MAGIC = b"\x1f\x8b"
+BOM = b"\xef\xbb\xbf"
+CSV_BLOCK_BYTES = 16 << 20
+JSON_CHUNK_LINES = 100_000
+
+
+class UnreadableFile(Exception):
+    """The file as a whole cannot be ingested."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    reason: str
+    detail: str
+    text: str
+    record: int | None = None  # record ordinal (CSV) or line number (JSON lines), 1-based
+
+
+@dataclass
+class Chunk:
+    """Parsed records as string columns named as in the source, with their ordinals."""
+
+    table: pa.Table
+    ordinals: pa.Array
+    rejected: list[RejectedRecord] = field(default_factory=list)
+    unknown_columns: set[str] = field(default_factory=set)
+
+
+def open_stream(fs, path: str) -> pa.NativeFile:
+    """Open a file, transparently decompressing gzip (detected by its magic bytes, not its name)."""
+    with fs.open_input_stream(path, compression=None) as probe:
+        magic = probe.read(2)
+    return fs.open_input_stream(path, compression="gzip" if magic == GZIP_MAGIC else None)
+
+
+def _strings_checked(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """View a binary column as UTF-8 strings; return (strings, mask of rows with invalid UTF-8)."""
+    as_text = column.view(pa.string()) if pa.types.is_binary(column.type) else column
+    non_ascii = pc.invert(pc.string_is_ascii(as_text)).fill_null(False)
+    bad = [False] * len(column)
+    any_bad = False
+    if pc.any(non_ascii).as_py():
+        for i in pc.indices_nonzero(non_ascii).to_pylist():
+            try:
+                column[i].as_py().decode("utf-8")
+            except UnicodeDecodeError:
+                bad[i] = True
+                any_bad = True
+    return as_text, pa.array(bad) if any_bad else pa.array(bad, pa.bool_())
+
+
+def read_csv(fs, path: str, *, delimiter: str) -> Iterator[Chunk]:
+    with open_stream(fs, path) as stream:
+        head = stream.read(1 << 20)
+    if not head.strip(BOM + b" \r\n\t"):
+        raise UnreadableFile("unreadable_file", "empty file")
+    first_line = head.removeprefix(BOM).splitlines()[0] if head.removeprefix(BOM) else b""
+    try:
+        header = next(csv.reader([first_line.decode("utf-8")], delimiter=delimiter))
+    except (UnicodeDecodeError, StopIteration, csv.Error) as exc:
+        raise UnreadableFile("unreadable_file", f"header is not {delimiter!r}-delimited UTF-8 text: {exc}") from exc
+    header = [h.strip() for h in header]
+    if len(header) < 2 or len(set(header)) != len(header) or not all(header):
+        raise UnreadableFile("schema_mismatch", f"header has empty, duplicate or too few columns: {header[:20]}")
+
+    rejected: list[RejectedRecord] = []
+
+    def on_invalid(row: pcsv.InvalidRow) -> str:
+        rejected.append(RejectedRecord("malformed_record",
+                                       f"expected {row.expected_columns} fields, found {row.actual_columns}",
+                                       row.text[:2000], row.number))
+        return "skip"
+
+    read_opts = pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+    parse_opts = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid)
+    convert_opts = pcsv.ConvertOptions(column_types={h: pa.binary() for h in header}, strings_can_be_null=False)
+    ordinal = 0
+    try:
+        with open_stream(fs, path) as stream:
+            reader = pcsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts,
+                                   convert_options=convert_opts)
+            for batch in reader:
+                chunk = _chunk_from_binary(pa.Table.from_batches([batch]), ordinal)
+                chunk.rejected = rejected + chunk.rejected
+                rejected = []
+                ordinal += batch.num_rows
+                yield chunk
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise UnreadableFile("unreadable_file", f"not parseable as CSV: {exc}") from exc
+    if rejected:  # invalid rows after the last batch
+        yield Chunk(pa.table({h: pa.array([], pa.string()) for h in header}), pa.array([], pa.int64()), rejected)
+
+
+def _chunk_from_binary(table: pa.Table, first: int) -> Chunk:
+    ordinals = pa.array(range(first + 1, first + table.num_rows + 1), pa.int64())
+    columns, bad = [], None
+    for name in table.column_names:
+        text, col_bad = _strings_checked(table.column(name).combine_chunks())
+        columns.append(text)
+        bad = col_bad if bad is None else pc.or_(bad, col_bad)
+    out = pa.table(dict(zip(table.column_names, columns, strict=True)))
+    if bad is None or not pc.any(bad).as_py():
+        return Chunk(out, ordinals)
+    rejected = [
+        RejectedRecord("encoding_error", "invalid UTF-8 bytes", _safe_text(table, i), ordinals[i].as_py())
+        for i in pc.indices_nonzero(bad).to_pylist()
+    ]
+    keep = pc.invert(bad)
+    return Chunk(out.filter(keep), ordinals.filter(keep), rejected)
+
+
+def _safe_text(table: pa.Table, row: int) -> str:
+    values = [table.column(n)[row].as_py() for n in table.column_names]
+    return ",".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values)[:2000]
+
+
+def read_jsonl(fs, path: str, *, known_fields: set[str]) -> Iterator[Chunk]:
+    """JSON lines; each line must hold one object. ``known_fields`` are the columns to keep."""
+    line_no = 0
+    saw_content = False
+    with open_stream(fs, path) as stream:
+        pending = b""
+        while True:
+            block = stream.read(32 << 20)
+            data = pending + block
+            if not block:
+                lines, pending = data.split(b"\n"), b""
+            else:
+                lines = data.split(b"\n")
+                pending = lines.pop()
+                if len(lines) < JSON_CHUNK_LINES and block:
+                    pending = b"\n".join([*lines, pending])
+                    continue
+            for start in range(0, len(lines), JSON_CHUNK_LINES):
+                part = lines[start:start + JSON_CHUNK_LINES]
+                if line_no == 0 and part:
+                    part[0] = part[0].removeprefix(BOM)
+                chunk = _json_chunk(part, line_no, known_fields)
+                saw_content = saw_content or chunk.table.num_rows > 0 or bool(chunk.rejected)
+                line_no += len(part)
+                yield chunk
+            if not block:
+                break
+    if not saw_content:
+        raise UnreadableFile("unreadable_file", "empty file")
+
+
+def _json_chunk(lines: list[bytes], first_line: int, known: set[str]) -> Chunk:
+    numbered = [(first_line + i + 1, line) for i, line in enumerate(lines) if line.strip()]
+    objects: list[tuple[int, dict]] = []
+    rejected: list[RejectedRecord] = []
+    _parse_lines(numbered, objects, rejected)
+    present: set[str] = set()
+    for _, obj in objects:
+        present.update(obj.keys())
+    unknown = present - known
+    fields = sorted(present & known)
+    columns = {name: pa.array([_as_text(obj.get(name)) for _, obj in objects], pa.string()) for name in fields}
+    ordinals = pa.array([n for n, _ in objects], pa.int64())
+    return Chunk(pa.table(columns) if fields else pa.table({}), ordinals, rejected, unknown)
+
+
+def _parse_lines(numbered: list[tuple[int, bytes]], objects: list[tuple[int, dict]],
+                 rejected: list[RejectedRecord]) -> None:
+    """Parse many lines in one call; bisect only the parts that fail, to isolate the bad lines."""
+    if not numbered:
+        return
+    try:
+        parsed = json.loads(b"[" + b",".join(line for _, line in numbered) + b"]")
+        if len(parsed) != len(numbered) or not all(isinstance(p, dict) for p in parsed):
+            raise ValueError("not one object per line")
+    except (ValueError, UnicodeDecodeError) as exc:
+        if len(numbered) == 1:
+            number, line = numbered[0]
+            if isinstance(exc, UnicodeDecodeError) or _invalid_utf8(line):
+                rejected.append(RejectedRecord("encoding_error", "invalid UTF-8 bytes",
+                                               line.decode("utf-8", "replace")[:2000], number))
+            else:
+                rejected.append(RejectedRecord("malformed_record", f"not a JSON object: {exc}"[:200],
+                                               line.decode("utf-8", "replace")[:2000], number))
+            return
+        middle = len(numbered) // 2
+        _parse_lines(numbered[:middle], objects, rejected)
+        _parse_lines(numbered[middle:], objects, rejected)
+        return
+    objects.extend((n, obj) for (n, _), obj in zip(numbered, parsed, strict=True))
+
+
+def _invalid_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _as_text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def text_of(chunk_table: pa.Table, row: int) -> str:
+    return json.dumps({n: chunk_table.column(n)[row].as_py() for n in chunk_table.column_names})
+
+
+__all__ = ["Chunk", "RejectedRecord", "UnreadableFile", "read_csv", "read_jsonl", "open_stream", "io"]

@@ -1,0 +1,145 @@
+"""Ingest one day of one dataset: landing → validation → quarantine → dedupe → pseudonymisation → raw.
+
+Guarantees: every input record is written, quarantined with a reason code, or counted as a duplicate
+(the run fails loudly otherwise); reruns and backfills of a day replace its partitions exactly; clear
+PAN, e-mail, phone and name values never leave ``landing/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import posixpath
+import time
+from collections import Counter
+from typing import Any
+
+from mlscale import __version__
+from mlscale.contracts import load_contract
+from mlscale.ingest.dedupe import duplicate_rows, previous_keys
+from mlscale.ingest.files import FileOutcome, output_schema, process_file
+from mlscale.ingest.finalize import finalize_stage
+from mlscale.ingest.pseudonymise import check_key
+from mlscale.ingest.quarantine import QUARANTINE_SCHEMA
+from mlscale.ingest.report import IngestionResult, QuarantineRateExceeded, RowsUnaccounted, log_summary
+from mlscale.lake import Lake, PartitionRef, new_attempt_id, parse_day
+
+logger = logging.getLogger(__name__)
+RUN_LOG = "_meta/ingestion_runs"
+
+
+def landing_files(lake: Lake, dataset: str, day: dt.date) -> list[str]:
+    """The day's drop, sorted by name; markers and hidden files (``_SUCCESS``, ``.tmp``) are skipped."""
+    prefix = f"landing/{dataset}/dt={day.isoformat()}"
+    keys = [f.key for f in lake.list_files(prefix)]
+    return sorted(k for k in keys if not posixpath.basename(k).startswith(("_", ".")))
+
+
+def ingest_partition(*, client: Any, lake: Lake, dt: str, run_id: str, contract: str = "transactions",
+                     pii_key: bytes | str | None = None, try_number: int = 1, dry_run: bool = False,
+                     strict: bool = False, max_quarantine_rate: float = 0.05) -> IngestionResult:
+    """Ingest ``landing/<dataset>/dt=<dt>/`` into ``raw/`` and ``quarantine/`` on the Dask ``client``."""
+    started = time.perf_counter()
+    spec = load_contract(contract)
+    key = check_key(pii_key)
+    day = parse_day(dt)
+    raw_ref = PartitionRef.of("raw", spec.dataset, day)
+    q_ref = PartitionRef.of("quarantine", spec.dataset, day)
+    attempt = new_attempt_id()
+    stage_prefix = f"{raw_ref.key}/_staging/{attempt}"
+    files = landing_files(lake, spec.dataset, day)
+    logger.info("ingesting %s for %s: %d landing files, contract %s v%s (%s), attempt %s%s", spec.dataset,
+                day, len(files), spec.path, spec.version, spec.fingerprint, attempt, " [dry run]" if dry_run else "")
+
+    futures = [client.submit(process_file, lake, spec, file_key, rank, day, run_id=run_id, attempt=attempt,
+                             pii_key=key, stage_prefix=stage_prefix, quarantine_ref=q_ref, write=not dry_run,
+                             pure=False, key=f"ingest-file-{attempt}-{rank}")
+               for rank, file_key in enumerate(files)]
+    outcomes: list[FileOutcome] = client.gather(futures)
+    parsed_s = time.perf_counter() - started
+
+    import pyarrow as pa
+
+    key_tables = [o.keys for o in outcomes if o.keys is not None and o.keys.num_rows]
+    keys = pa.concat_tables(key_tables, promote_options="permissive") if key_tables else None
+    earlier = previous_keys(lake, spec, day)
+    drops = duplicate_rows(keys, earlier) if keys is not None else {}
+    duplicates_by_stage = {stage: len(rows) for stage, rows in drops.items()}
+    rows_duplicate = sum(duplicates_by_stage.values())
+
+    quarantined = Counter()
+    for outcome in outcomes:
+        quarantined.update(outcome.quarantined)
+    rows_in = sum(o.rows_in for o in outcomes)
+    rows_valid = sum(o.valid for o in outcomes)
+    rows_written = rows_valid - rows_duplicate
+    rows_quarantined = sum(quarantined.values())
+    if rows_in != rows_written + rows_quarantined + rows_duplicate:
+        raise RowsUnaccounted(f"{spec.dataset} {day}: {rows_in} records in but {rows_written} written + "
+                              f"{rows_quarantined} quarantined + {rows_duplicate} duplicates; nothing committed")
+
+    raw_bytes = 0
+    rate = rows_quarantined / rows_in if rows_in else 0.0
+    over_threshold = strict and rate > max_quarantine_rate
+    if not dry_run:
+        q_entries = [entry for o in outcomes for entry in o.quarantine_files]
+        lake.commit(q_ref, q_entries, schema=QUARANTINE_SCHEMA, run_id=run_id, attempt=attempt,
+                    inputs=[lake.uri(f) for f in files])
+        if not over_threshold:
+            stages = [(stage, seq) for seq, stage in enumerate(s for o in outcomes for s in o.staged)]
+            final = client.gather([
+                client.submit(finalize_stage, lake, stage, drops.get(stage, []), raw_ref,
+                              partition_by=spec.partition_by, attempt=attempt, seq=seq, pure=False,
+                              key=f"ingest-finalize-{attempt}-{seq}")
+                for stage, seq in stages
+            ])
+            entries = [e for group in final for e in group]
+            manifest = lake.commit(raw_ref, entries, schema=_raw_schema(spec), run_id=run_id, attempt=attempt,
+                                   inputs=[lake.uri(f) for f in files],
+                                   extra={"contract": spec.dataset, "contract_version": spec.version,
+                                          "contract_fingerprint": spec.fingerprint})
+            raw_bytes = manifest.bytes
+            if manifest.rows != rows_written:
+                raise RowsUnaccounted(f"raw manifest of {raw_ref} holds {manifest.rows} rows, expected {rows_written}")
+        for stage_file in lake.list_files(stage_prefix):
+            lake.delete(stage_file.key)
+
+    result = IngestionResult(
+        dataset=spec.dataset, dt=day.isoformat(), run_id=run_id, try_number=try_number, attempt=attempt,
+        dry_run=dry_run, files=len(files), rows_in=rows_in, rows_written=0 if (dry_run or over_threshold) else rows_written,
+        rows_valid=rows_written, rows_quarantined=rows_quarantined, rows_duplicate=rows_duplicate,
+        quarantine_by_reason=dict(sorted(quarantined.items())), bytes_in=sum(o.bytes_in for o in outcomes),
+        bytes_out=raw_bytes, seconds=round(time.perf_counter() - started, 3), parse_seconds=round(parsed_s, 3),
+        contract_version=spec.version, contract_fingerprint=spec.fingerprint, code_version=__version__,
+        raw_uri=lake.uri(raw_ref.key), quarantine_uri=lake.uri(q_ref.key),
+        per_file=[{"file": o.file, "source": o.source, "rows_in": o.rows_in, "valid": o.valid,
+                   "quarantined": dict(o.quarantined), "unknown_columns": sorted(o.unknown_columns),
+                   "missing_columns": o.missing_columns} for o in outcomes],
+    )
+    lake.write_json(f"{RUN_LOG}/dt={day.isoformat()}/{spec.dataset}__{_safe(run_id)}__try{try_number}.json",
+                    result.as_dict())
+    log_summary(result)
+    if over_threshold:
+        raise QuarantineRateExceeded(
+            f"{spec.dataset} {day}: {rate:.2%} of records quarantined, above the strict limit "
+            f"{max_quarantine_rate:.2%}; raw was not committed. Inspect {result.quarantine_uri} "
+            "(reasons above), fix the source or rerun with strict=false")
+    return result
+
+
+def _raw_schema(spec: Any) -> Any:
+    """Raw files hold the output columns less the Hive partition columns (those live in the path)."""
+    schema = output_schema(spec)
+    for name in spec.partition_by:
+        schema = schema.remove(schema.get_field_index(name))
+    return schema
+
+
+def _safe(run_id: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
+
+
+def read_run_log(lake: Lake, dataset: str | None = None) -> list[dict[str, Any]]:
+    """All ingestion run records, oldest day first."""
+    records = [lake.read_json(f.key) for f in lake.list_files(RUN_LOG) if f.key.endswith(".json")]
+    return [r for r in records if dataset is None or r["dataset"] == dataset]
