@@ -137,21 +137,40 @@ def _process_chunk(chunk: Chunk, contract: Contract, source: Source, day: dt.dat
     if valid.num_rows == 0:
         return
     rows = _output_rows(valid, contract, pii_key, source.name, outcome.file, run_id)
-    stage_index = len(outcome.staged)
-    stage_key = f"{stage_prefix}/f{outcome.rank:05d}-{stage_index:04d}.parquet"
-    if write:
-        sink = io.BytesIO()
-        pq.write_table(rows, sink, compression="zstd")
-        lake.write_bytes(stage_key, sink.getvalue())
-    outcome.staged.append(stage_key)
-    outcome.valid += rows.num_rows
-    key_tables.append(pa.table({
-        "key": key_strings(valid, contract.key),
-        "rank": pa.array([outcome.rank] * rows.num_rows, pa.int32()),
-        "ordinal": valid.column("_ordinal"),
-        "stage": pa.array([stage_key] * rows.num_rows, pa.string()).dictionary_encode(),
-        "row": pa.array(range(rows.num_rows), pa.int64()),
-    }))
+    rows = rows.append_column("_key", key_strings(valid, contract.key))
+    for subdir, part in split_by(rows, contract.partition_by):
+        stage_key = f"{stage_prefix}/{subdir}/f{outcome.rank:05d}-{len(outcome.staged):04d}.parquet".replace("//", "/")
+        keys = part.column("_key")
+        part = part.drop_columns(["_key"])
+        if write:
+            sink = io.BytesIO()
+            pq.write_table(part, sink, compression="zstd")
+            lake.write_bytes(stage_key, sink.getvalue())
+        outcome.staged.append(stage_key)
+        outcome.valid += part.num_rows
+        key_tables.append(pa.table({
+            "key": keys,
+            "rank": pa.array([outcome.rank] * part.num_rows, pa.int32()),
+            "ordinal": part.column("source_record"),
+            "stage": pa.array([stage_key] * part.num_rows, pa.string()).dictionary_encode(),
+            "row": pa.array(range(part.num_rows), pa.int64()),
+        }))
+
+
+def split_by(table: pa.Table, columns: tuple[str, ...]) -> list[tuple[str, pa.Table]]:
+    """Split rows by the values of ``columns`` into (Hive sub-directory, rows without those columns)."""
+    if not columns:
+        return [("", table)]
+    groups = table.group_by(list(columns), use_threads=False).aggregate([]).to_pylist()
+    parts = []
+    for group in sorted(groups, key=lambda g: tuple(str(g[c]) for c in columns)):
+        mask = None
+        for column in columns:
+            eq = pc.equal(table.column(column), group[column])
+            mask = eq if mask is None else pc.and_(mask, eq)
+        subdir = "/".join(f"{c}={group[c]}" for c in columns)
+        parts.append((subdir, table.filter(mask).drop_columns(list(columns))))
+    return parts
 
 
 def _schema_mismatch(chunk: Chunk, missing: list[str], pii_key: bytes, common: dict) -> pa.Table:

@@ -18,7 +18,7 @@ from mlscale import __version__
 from mlscale.contracts import load_contract
 from mlscale.ingest.dedupe import duplicate_rows, previous_keys
 from mlscale.ingest.files import FileOutcome, output_schema, process_file
-from mlscale.ingest.finalize import finalize_stage
+from mlscale.ingest.finalize import finalize_subpartition, stage_subdir
 from mlscale.ingest.pseudonymise import check_key
 from mlscale.ingest.quarantine import QUARANTINE_SCHEMA
 from mlscale.ingest.report import IngestionResult, QuarantineRateExceeded, RowsUnaccounted, log_summary
@@ -86,12 +86,14 @@ def ingest_partition(*, client: Any, lake: Lake, dt: str, run_id: str, contract:
         lake.commit(q_ref, q_entries, schema=QUARANTINE_SCHEMA, run_id=run_id, attempt=attempt,
                     inputs=[lake.uri(f) for f in files])
         if not over_threshold:
-            stages = [(stage, seq) for seq, stage in enumerate(s for o in outcomes for s in o.staged)]
+            by_subdir: dict[str, list[str]] = {}
+            for stage in (s for o in outcomes for s in o.staged):
+                by_subdir.setdefault(stage_subdir(stage, stage_prefix), []).append(stage)
             final = client.gather([
-                client.submit(finalize_stage, lake, stage, drops.get(stage, []), raw_ref,
-                              partition_by=spec.partition_by, attempt=attempt, seq=seq, pure=False,
+                client.submit(finalize_subpartition, lake, stages, {s: drops[s] for s in stages if s in drops},
+                              raw_ref, subdir=subdir, attempt=attempt, seq=seq, pure=False,
                               key=f"ingest-finalize-{attempt}-{seq}")
-                for stage, seq in stages
+                for seq, (subdir, stages) in enumerate(sorted(by_subdir.items()))
             ])
             entries = [e for group in final for e in group]
             manifest = lake.commit(raw_ref, entries, schema=_raw_schema(spec), run_id=run_id, attempt=attempt,
@@ -101,8 +103,9 @@ def ingest_partition(*, client: Any, lake: Lake, dt: str, run_id: str, contract:
             raw_bytes = manifest.bytes
             if manifest.rows != rows_written:
                 raise RowsUnaccounted(f"raw manifest of {raw_ref} holds {manifest.rows} rows, expected {rows_written}")
-        for stage_file in lake.list_files(stage_prefix):
-            lake.delete(stage_file.key)
+        lake.delete_tree(stage_prefix)
+        if not lake.list_files(f"{raw_ref.key}/_staging"):
+            lake.delete_tree(f"{raw_ref.key}/_staging")
 
     result = IngestionResult(
         dataset=spec.dataset, dt=day.isoformat(), run_id=run_id, try_number=try_number, attempt=attempt,

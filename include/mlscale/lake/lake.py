@@ -114,6 +114,18 @@ class Lake:
         except FileNotFoundError:
             pass
 
+    def delete_tree(self, prefix: str) -> int:
+        """Delete every file below ``prefix`` (and, locally, the emptied directories)."""
+        files = self.list_files(prefix)
+        for stored in files:
+            self.delete(stored.key)
+        if is_local(self.fs):
+            try:
+                self.fs.delete_dir(self.path(prefix))
+            except (FileNotFoundError, OSError):
+                pass
+        return len(files)
+
     def list_files(self, prefix: str) -> list[StoredFile]:
         """Every file below ``prefix`` (recursive), sorted by key; empty if the prefix is absent."""
         selector = pafs.FileSelector(self.path(prefix), recursive=True, allow_not_found=True)

@@ -40,6 +40,10 @@ class DaskOperator(BaseOperator):
     Besides ``op_kwargs`` (templated), the callable receives, when it declares a parameter of that name
     and ``op_kwargs`` does not set it: ``client`` (the Dask client), ``lake`` (the project's lake, from
     :class:`~mlscale.hooks.lake_hook.LakeHook`), ``dt`` (the run's day), ``run_id`` and ``try_number``.
+    ``secret_kwargs`` maps a parameter name to a connection id whose password is passed in that
+    parameter (read at run time: never templated, rendered or logged).
+    A result with ``as_dict()`` goes to XCom as that dict; one with ``asset_extra()`` also puts those
+    counts on every outlet's asset event.
     Futures still running when the task is killed are cancelled; on a GPU connection the work is
     annotated with the ``GPU`` resource so it lands on GPU workers only.
     """
@@ -50,12 +54,13 @@ class DaskOperator(BaseOperator):
 
     def __init__(self, *, python_callable: str | Callable[..., Any], op_kwargs: Mapping[str, Any] | None = None,
                  dask_conn_id: str = DaskHook.default_conn_name, progress_interval_s: float = 30.0,
-                 **kwargs: Any) -> None:
+                 secret_kwargs: Mapping[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.python_callable = python_callable
         self.op_kwargs = op_kwargs or {}
         self.dask_conn_id = dask_conn_id
         self.progress_interval_s = progress_interval_s
+        self.secret_kwargs = secret_kwargs or {}
         self._client: Any = None
 
     def execute(self, context: Any) -> Any:
@@ -81,6 +86,10 @@ class DaskOperator(BaseOperator):
                 stop.set()
                 progress.join(timeout=5)
                 self._client = None
+        if hasattr(result, "asset_extra"):
+            extra = result.asset_extra()
+            for outlet in self.outlets:
+                context["outlet_events"][outlet].extra.update(extra)
         if hasattr(result, "as_dict"):
             result = result.as_dict()
         return result
@@ -98,6 +107,8 @@ class DaskOperator(BaseOperator):
         for name in INJECTABLE:
             if name in wanted and name not in kwargs:
                 kwargs[name] = providers[name]()
+        for name, conn_id in self.secret_kwargs.items():
+            kwargs[name] = DaskHook.get_connection(conn_id).password
         return kwargs
 
     @staticmethod

@@ -1,0 +1,90 @@
+"""ingest_<dataset>: landing drops → contract validation → quarantine → dedupe → pseudonymisation → raw.
+
+One DAG per contract in include/contracts/. Wiring only: the work is mlscale.ingest.ingest_partition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from airflow.sdk import DAG, Param
+
+from mlscale.operators.assets import lake_asset
+from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, daily_partitions, day_param
+from mlscale.operators.dask_operator import DaskOperator
+from mlscale.sensors.landing import LandingDropSensor
+
+CONTRACTS = Path(__file__).resolve().parents[1] / "include" / "contracts"
+
+DOC = """
+### Ingest `{dataset}`
+
+Reads the third-party drop `landing/{dataset}/dt=D/` (CSV, gzip CSV or JSON lines; each file's source is
+recognised by its name, see `include/contracts/{dataset}.yaml`), validates every record against the
+contract, and writes
+
+* `raw/{dataset}/dt=D/` — valid, deduplicated rows with PII replaced by HMAC tokens (partitioned as the
+  contract says), committed through the partition manifest;
+* `quarantine/{dataset}/dt=D/` — every rejected record with its source file, record number and reason
+  code (`missing_required`, `type_error:<field>`, `unknown_enum:<field>`, `out_of_range:<field>`,
+  `malformed_record`, `encoding_error`, `future_timestamp`, `late_beyond_window`, `schema_mismatch`,
+  `unreadable_file`);
+* `_meta/ingestion_runs/dt=D/` — one record per run with the counts.
+
+Each run handles one day, its partition key. Reruns and backfills replace the day exactly:
+`airflow backfill create --dag-id ingest_{dataset} --from-date 2026-11-01 --to-date 2026-11-07T23:59`.
+Trigger by hand with the `dt` param; `dry_run` validates and reports without writing; `strict` fails the
+run (without committing raw) above `max_quarantine_rate`.
+
+On failure, read the `ingest` task log: it lists counts per reason and per file, and the top sources.
+"""
+
+
+def ingest_dag(dataset: str) -> DAG:
+    raw = lake_asset("raw", dataset)
+    with DAG(
+        dag_id=f"ingest_{dataset}",
+        description=f"Validate, dedupe and pseudonymise the daily {dataset} drop into raw/",
+        schedule=daily_partitions(),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,  # days in order: dedupe looks back at the days before
+        default_args=DEFAULT_ARGS,
+        tags=["ingestion", dataset],
+        doc_md=DOC.format(dataset=dataset),
+        render_template_as_native_obj=True,
+        params={
+            "contract": Param(dataset, type="string", description="Contract name in include/contracts/"),
+            "dt": day_param(),
+            "dry_run": Param(False, type="boolean", description="Validate and report, write nothing"),
+            "strict": Param(False, type="boolean", description="Fail above max_quarantine_rate"),
+            "max_quarantine_rate": Param(0.05, type="number", minimum=0, maximum=1,
+                                         description="Quarantined share of records tolerated with strict"),
+        },
+    ) as dag:
+        wait = LandingDropSensor(
+            task_id="wait_for_drop", dataset=dataset, mode="reschedule", poke_interval=300,
+            timeout=dt.timedelta(hours=12).total_seconds(), execution_timeout=dt.timedelta(hours=13),
+        )
+        ingest = DaskOperator(
+            task_id="ingest",
+            python_callable="mlscale.ingest:ingest_partition",
+            op_kwargs={
+                "contract": "{{ params.contract }}",
+                "dry_run": "{{ params.dry_run }}",
+                "strict": "{{ params.strict }}",
+                "max_quarantine_rate": "{{ params.max_quarantine_rate }}",
+            },
+            secret_kwargs={"pii_key": "pii_hmac_default"},
+            dask_conn_id="dask_cpu_default",
+            pool="dask_cpu",
+            outlets=[raw],
+            execution_timeout=dt.timedelta(hours=2),
+        )
+        wait >> ingest
+    return dag
+
+
+for _contract in sorted(CONTRACTS.glob("*.yaml")):
+    globals()[f"ingest_{_contract.stem}"] = ingest_dag(_contract.stem)

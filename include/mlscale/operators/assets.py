@@ -1,0 +1,13 @@
+"""The assets mlscale DAGs produce and consume, named once so producers and consumers agree.
+
+URIs use the ``x-mlscale`` scheme: a logical name for a lake table, independent of the lake root
+(``x-`` schemes are taken as they are, without a provider lookup at parse time).
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+
+def lake_asset(zone: str, dataset: str) -> Asset:
+    return Asset(name=f"{zone}_{dataset}", uri=f"x-mlscale://{zone}/{dataset}", group=zone)

@@ -1,0 +1,1 @@
+"""Airflow sensors: wait for data in the lake."""

@@ -1,0 +1,262 @@
+"""Orchestration: one day's landing files (transactions, customers, labels) plus its report.
+
+Guarantees
+----------
+* Deterministic: the output of :func:`generate_day` is a pure function of its arguments. Day
+  ``start + k`` draws from ``default_rng([seed, k, stream])``; earlier days' core events needed for
+  re-deliveries and labels are regenerated from their own seeds (cached), so a day generated alone
+  is byte-identical to the same day inside a multi-day :func:`generate_world`.
+* Record accounting per day: ``rows_by_dataset[d] == valid_unique[d] + sum(faults[d].values())
+  + duplicates[d]`` for every dataset ``d``.
+* Every valid transaction event (``valid_unique``) gets exactly one label, delivered 1..5 days after
+  the day it was first delivered; faulty and schema-mismatched records are never labelled.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from mlscale.synthetic.entities import REGIONS, build_customers, build_merchants, epoch_day
+from mlscale.synthetic.faults import (
+    LABEL_FAULT_ROWS,
+    LABEL_TYPE_ERROR,
+    SCHEMA_MISMATCH,
+    SCHEMA_MISMATCH_ROWS,
+    corrupt_fields,
+    corrupt_lines,
+    plan_faults,
+    shift_timestamps,
+)
+from mlscale.synthetic.sources import (
+    SCHEMA_SLOT,
+    SLOTS,
+    canonical_strings,
+    encode_file,
+    event_ids,
+    header_for,
+    iso_timestamps,
+    render_lines,
+    render_records,
+)
+from mlscale.synthetic.world import DAY_MS, CoreDay, Transactions, core_day, sample_transactions
+
+logger = logging.getLogger(__name__)
+
+DATASETS: tuple[str, ...] = ("transactions", "customers", "labels")
+DUP_SAME_DAY_RATE = 0.007
+DUP_LATER_DAY_RATE = 0.0015  # per lag (1 and 2 days)
+LABEL_MAX_DELAY = 5
+CUSTOMERS_HEADER = "customer_id,name,email,phone,card_number,gender,age_band,region,signup_date"
+LABELS_HEADER = "event_id,is_fraud,reported_at"
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One file as a third party drops it; ``key`` is relative to the lake root."""
+
+    key: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class DayReport:
+    """Ground truth of one generated day (what a correct ingestion must produce)."""
+
+    dt: str
+    files: dict[str, int]
+    rows_by_dataset: dict[str, int]
+    valid_unique: dict[str, int]
+    faults: dict[str, dict[str, int]]
+    duplicates: dict[str, int]
+    late_events: int
+    fraud_events: int
+
+    def as_dict(self) -> dict:
+        """JSON-serialisable plain dict (built-in ints and strings only)."""
+        return asdict(self)
+
+
+def _drift(day: datetime.date, drift_from: datetime.date | None) -> bool:
+    return drift_from is not None and day >= drift_from
+
+
+def _core(seed: int, start: datetime.date, index: int, rows_per_day: int,
+          drift_from: datetime.date | None) -> CoreDay:
+    day = start + datetime.timedelta(days=index)
+    return core_day(seed, start, index, rows_per_day, _drift(day, drift_from))
+
+
+def _transactions(dt: datetime.date, index: int, rng: np.random.Generator, *, start: datetime.date,
+                  rows_per_day: int, seed: int, drift_from: datetime.date | None,
+                  ) -> tuple[list[LandingFile], dict[str, int], dict[str, int], int]:
+    """Transaction files of the day -> (files, record counts per key, fault counts, duplicates)."""
+    customers, merchants = build_customers(seed, start, rows_per_day), build_merchants(seed, rows_per_day)
+    core = _core(seed, start, index, rows_per_day, drift_from)
+    n = rows_per_day
+    parts, slots = [core.tx], [core.slot]
+    same = rng.choice(n, size=round(DUP_SAME_DAY_RATE * n), replace=False)
+    parts.append(core.tx.take(same))
+    slots.append(((core.slot[same] + rng.integers(1, len(SLOTS), len(same))) % len(SLOTS)).astype(np.int8))
+    for lag in (1, 2):
+        if index - lag < 0:
+            continue
+        prev = _core(seed, start, index - lag, rows_per_day, drift_from)
+        on_time = np.flatnonzero(~prev.late)  # stays inside the lateness window when re-delivered
+        pick = rng.choice(on_time, size=min(len(on_time), round(DUP_LATER_DAY_RATE * n)), replace=False)
+        parts.append(prev.tx.take(np.sort(pick)))
+        slots.append(rng.integers(0, len(SLOTS), len(pick)).astype(np.int8))
+    clean, clean_slot = Transactions.concat(parts), np.concatenate(slots)
+    duplicates = len(clean) - n
+
+    drift = _drift(dt, drift_from)
+    plan = plan_faults(rng, n)
+    ftx, _, _ = sample_transactions(rng, len(plan), core.day, customers, merchants, drift, counter_start=n + 1)
+    ftx = shift_timestamps(ftx, plan, rng)
+    faults = plan.counts()
+
+    files: list[LandingFile] = []
+    counts: dict[str, int] = {}
+    dt_iso = dt.isoformat()
+    for s, slot in enumerate(SLOTS):
+        lines = render_records(clean.take(clean_slot == s), customers, merchants, slot.fmt)
+        fmask = plan.slot == s
+        fplan = plan.take(fmask)
+        fields = canonical_strings(ftx.take(fmask), customers, merchants, slot.fmt)
+        bad = corrupt_lines(render_lines(corrupt_fields(fields, fplan, slot.fmt, rng), slot.fmt), fplan, slot.fmt)
+        lines = np.concatenate([lines, bad])[rng.permutation(len(lines) + len(bad))]
+        files.append(LandingFile(slot.key(dt_iso), encode_file(lines, header_for(slot), slot.gz)))
+        counts[files[-1].key] = len(lines)
+    if index % 3 == 2:
+        stx, _, _ = sample_transactions(rng, SCHEMA_MISMATCH_ROWS, core.day, customers, merchants, drift,
+                                        counter_start=n + len(plan) + 1)
+        lines = render_records(stx, customers, merchants, "a")
+        files.append(LandingFile(SCHEMA_SLOT.key(dt_iso), encode_file(lines, header_for(SCHEMA_SLOT))))
+        counts[files[-1].key] = len(lines)
+        faults[SCHEMA_MISMATCH] = len(lines)
+    return files, counts, faults, duplicates
+
+
+def _customers(dt: datetime.date, *, start: datetime.date, rows_per_day: int, seed: int) -> tuple[LandingFile, int]:
+    """Full snapshot of the customers signed up on or before ``dt``."""
+    c = build_customers(seed, start, rows_per_day)
+    sel = np.flatnonzero(c.signup_day <= epoch_day(dt))
+    signup = np.datetime_as_string(c.signup_day[sel].astype("datetime64[D]")).astype(object)
+    cols = [c.customer_id[sel], c.name[sel], c.email[sel], c.phone[sel], c.card_number[sel], c.gender[sel],
+            c.age_band[sel], np.array(REGIONS, dtype=object)[c.region[sel]], signup]
+    lines = cols[0]
+    for col in cols[1:]:
+        lines = lines + "," + col
+    key = f"landing/customers/dt={dt.isoformat()}/customers.csv"
+    return LandingFile(key, encode_file(np.asarray(lines, dtype=object), CUSTOMERS_HEADER)), len(sel)
+
+
+def _labels(dt: datetime.date, index: int, rng: np.random.Generator, *, start: datetime.date,
+            rows_per_day: int, seed: int, drift_from: datetime.date | None,
+            ) -> tuple[LandingFile, int, dict[str, int]]:
+    """Labels of the events first delivered ``k`` days ago whose label delay is ``k`` (k = 1..5)."""
+    ids, flags = [np.zeros(0, dtype=object)], [np.zeros(0, dtype=object)]
+    for k in range(1, LABEL_MAX_DELAY + 1):
+        if index - k < 0:
+            break
+        prev = _core(seed, start, index - k, rows_per_day, drift_from)
+        m = prev.label_delay == k
+        ids.append(event_ids(prev.tx.id_day[m], prev.tx.counter[m]))
+        flags.append(np.where(prev.is_fraud[m], "1", "0").astype(object))
+    n_valid = sum(len(i) for i in ids)
+    faults: dict[str, int] = {}
+    if index % 4 == 3:
+        today = _core(seed, start, index, rows_per_day, drift_from)
+        pick = np.sort(rng.choice(len(today.tx), size=min(LABEL_FAULT_ROWS, len(today.tx)), replace=False))
+        ids.append(event_ids(today.tx.id_day[pick], today.tx.counter[pick]))
+        flags.append(np.full(len(pick), "maybe", dtype=object))
+        faults[LABEL_TYPE_ERROR] = len(pick)
+    all_ids, all_flags = np.concatenate(ids), np.concatenate(flags)
+    reported = epoch_day(dt) * DAY_MS + rng.integers(0, DAY_MS, len(all_ids))
+    order = np.argsort(reported, kind="stable")
+    lines = all_ids[order] + "," + all_flags[order] + "," + iso_timestamps(reported[order])
+    key = f"landing/labels/dt={dt.isoformat()}/labels.csv"
+    return LandingFile(key, encode_file(np.asarray(lines, dtype=object), LABELS_HEADER)), n_valid, faults
+
+
+def generate_day(dt: datetime.date, *, start: datetime.date, rows_per_day: int, seed: int,
+                 drift_from: datetime.date | None = None) -> tuple[list[LandingFile], DayReport]:
+    """All landing files of day ``dt`` and the report of what a correct ingestion must produce.
+
+    ``rows_per_day`` is the number of valid new transaction events of the day; about 1 % duplicate
+    re-deliveries and 0.5 % faulty records come on top. Raises ``ValueError`` for ``dt < start``,
+    ``rows_per_day < 1`` or a negative ``seed``.
+    """
+    if dt < start:
+        raise ValueError(f"dt {dt} is before start {start}")
+    if rows_per_day < 1 or seed < 0:
+        raise ValueError("rows_per_day must be >= 1 and seed >= 0")
+    index = (dt - start).days
+    rng = np.random.default_rng([seed, index, 1])
+    tx_files, counts, tx_faults, dups = _transactions(
+        dt, index, rng, start=start, rows_per_day=rows_per_day, seed=seed, drift_from=drift_from)
+    cust_file, n_customers = _customers(dt, start=start, rows_per_day=rows_per_day, seed=seed)
+    label_file, n_labels, label_faults = _labels(
+        dt, index, rng, start=start, rows_per_day=rows_per_day, seed=seed, drift_from=drift_from)
+    counts[cust_file.key] = n_customers
+    counts[label_file.key] = n_labels + sum(label_faults.values())
+    core = _core(seed, start, index, rows_per_day, drift_from)
+    report = DayReport(
+        dt=dt.isoformat(),
+        files=counts,
+        rows_by_dataset={"transactions": sum(counts[f.key] for f in tx_files), "customers": n_customers,
+                         "labels": counts[label_file.key]},
+        valid_unique={"transactions": rows_per_day, "customers": n_customers, "labels": n_labels},
+        faults={"transactions": dict(sorted(tx_faults.items())), "customers": {}, "labels": label_faults},
+        duplicates={"transactions": dups, "customers": 0, "labels": 0},
+        late_events=int(core.late.sum()),
+        fraud_events=int(core.is_fraud.sum()),
+    )
+    logger.info("generated %s: %d transaction records, %d faults, %d duplicates", report.dt,
+                report.rows_by_dataset["transactions"], sum(tx_faults.values()), dups)
+    return [*tx_files, cust_file, label_file], report
+
+
+def clear_caches() -> None:
+    """Drop the cached entity tables and core events (frees memory; output is unaffected)."""
+    for fn in (core_day, build_customers, build_merchants):
+        fn.cache_clear()
+
+
+def report_key(dt: datetime.date | str) -> str:
+    """Key of a day's generator report."""
+    iso = dt if isinstance(dt, str) else dt.isoformat()
+    return f"_meta/generator/dt={iso}/report.json"
+
+
+WORLD_KEY = "_meta/generator/world.json"
+
+
+def generate_world(write_bytes: Callable[[str, bytes], None], *, start: datetime.date, days: int,
+                   rows_per_day: int, seed: int = 7, drift_from: datetime.date | None = None,
+                   ) -> list[DayReport]:
+    """Generate ``days`` consecutive days from ``start``; write files, reports and ``world.json``.
+
+    Every file goes through ``write_bytes(key, data)``; reports are written as sorted-key JSON at
+    :func:`report_key`, the arguments at :data:`WORLD_KEY`. Returns the reports in day order.
+    """
+    if days < 1:
+        raise ValueError("days must be >= 1")
+    world = {"start": start.isoformat(), "days": days, "end": (start + datetime.timedelta(days=days - 1)).isoformat(),
+             "rows_per_day": rows_per_day, "seed": seed,
+             "drift_from": drift_from.isoformat() if drift_from else None, "generator": "mlscale.synthetic"}
+    write_bytes(WORLD_KEY, json.dumps(world, indent=2, sort_keys=True).encode())
+    reports: list[DayReport] = []
+    for k in range(days):
+        dt = start + datetime.timedelta(days=k)
+        files, report = generate_day(dt, start=start, rows_per_day=rows_per_day, seed=seed, drift_from=drift_from)
+        for f in files:
+            write_bytes(f.key, f.data)
+        write_bytes(report_key(dt), json.dumps(report.as_dict(), indent=2, sort_keys=True).encode())
+        reports.append(report)
+    return reports
