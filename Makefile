@@ -8,7 +8,6 @@ ENV := source scripts/env.sh &&
 
 DAYS ?= 3
 ROWS_PER_DAY ?= 20000
-START ?= 2026-11-01
 
 .PHONY: demo test up lint bench bench-smoke lock airflow clean-demo venv
 
@@ -23,7 +22,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 demo: $(STAMP)
-	$(ENV) DAYS=$(DAYS) ROWS_PER_DAY=$(ROWS_PER_DAY) START=$(START) bash scripts/demo.sh
+	$(ENV) DAYS=$(DAYS) ROWS_PER_DAY=$(ROWS_PER_DAY) bash scripts/demo.sh
 
 test: $(STAMP)
 	$(ENV) $(BIN)/python -m pytest -q $(PYTEST_ARGS)

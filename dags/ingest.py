@@ -34,7 +34,8 @@ contract, and writes
 
 Each run handles one day, its partition key. Reruns and backfills replace the day exactly:
 `airflow backfill create --dag-id ingest_{dataset} --from-date 2026-11-01 --to-date 2026-11-07T23:59`.
-Trigger by hand with the `dt` param; `dry_run` validates and reports without writing; `strict` fails the
+A day waits (task `wait_for_drop`) for its drop and for the earlier days inside the contract's dedupe
+window to be committed, so runs may start in any order. Trigger by hand with the `dt` param; `dry_run` validates and reports without writing; `strict` fails the
 run (without committing raw) above `max_quarantine_rate`.
 
 On failure, read the `ingest` task log: it lists counts per reason and per file, and the top sources.
@@ -57,6 +58,9 @@ def ingest_dag(dataset: str) -> DAG:
         params={
             "contract": Param(dataset, type="string", description="Contract name in include/contracts/"),
             "dt": day_param(),
+            "wait_for_earlier_days": Param(True, type="boolean",
+                                           description="Wait until earlier days inside the dedupe window are "
+                                                       "ingested (turn off for a first ever run)"),
             "dry_run": Param(False, type="boolean", description="Validate and report, write nothing"),
             "strict": Param(False, type="boolean", description="Fail above max_quarantine_rate"),
             "max_quarantine_rate": Param(0.05, type="number", minimum=0, maximum=1,
@@ -64,7 +68,8 @@ def ingest_dag(dataset: str) -> DAG:
         },
     ) as dag:
         wait = LandingDropSensor(
-            task_id="wait_for_drop", dataset=dataset, mode="reschedule", poke_interval=300,
+            task_id="wait_for_drop", dataset=dataset, contract="{{ params.contract }}",
+            wait_for_earlier_days="{{ params.wait_for_earlier_days }}", mode="reschedule", poke_interval=60,
             timeout=dt.timedelta(hours=12).total_seconds(), execution_timeout=dt.timedelta(hours=13),
         )
         ingest = DaskOperator(

@@ -162,7 +162,32 @@ def _remote_client(spec: ClusterSpec) -> Iterator[Any]:
 
 
 @contextmanager
+def _main_not_reimported() -> Iterator[None]:
+    """Stop spawned worker processes from re-running the parent's ``__main__`` script.
+
+    Inside an Airflow task ``__main__`` is the ``airflow`` command, which must not start again (without
+    the scheduler's environment) in every Dask worker process; workers only need importable modules.
+    """
+    import sys
+
+    main = sys.modules.get("__main__")
+    saved = getattr(main, "__file__", None)
+    if main is not None and saved is not None:
+        del main.__file__
+    try:
+        yield
+    finally:
+        if main is not None and saved is not None:
+            main.__file__ = saved
+
+
+@contextmanager
 def _local_cluster(spec: ClusterSpec) -> Iterator[Any]:
+    with _main_not_reimported():
+        yield from _start_local_cluster(spec)
+
+
+def _start_local_cluster(spec: ClusterSpec) -> Iterator[Any]:
     resources = dict(spec.worker_resources)
     if spec.gpu:
         if visible_gpus() == 0:

@@ -1,4 +1,4 @@
-"""The ``mlscale`` command: ``generate`` demo data, ``apply-settings`` to a local Airflow, ``summary``."""
+"""The ``mlscale`` command: ``generate`` demo data, ``apply-settings``, ``wait-runs``, ``summary``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     summary = sub.add_parser("summary", help="rows and files per zone of the lake")
     summary.add_argument("--lake", default=None)
 
+    wait = sub.add_parser("wait-runs", help="wait for DAG runs of a range of days to finish")
+    wait.add_argument("--dags", required=True, help="comma-separated DAG ids")
+    wait.add_argument("--from-day", required=True)
+    wait.add_argument("--to-day", required=True)
+    wait.add_argument("--timeout", type=float, default=1800)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "generate":
@@ -34,11 +40,16 @@ def main(argv: list[str] | None = None) -> int:
 
         reports = generate_command(args.lake, start=args.start, days=args.days, rows_per_day=args.rows_per_day,
                                    seed=args.seed, drift_from=args.drift_from)
-        print(json.dumps(reports, indent=1))
+        print(f"{reports['rows']:,} records for {len(reports['days'])} days "
+              f"({reports['days'][0]} .. {reports['days'][-1]}) in {reports['lake']}/landing")
     elif args.command == "apply-settings":
         from mlscale.cli.apply_settings import apply_settings
 
         print(json.dumps(apply_settings(args.path)))
+    elif args.command == "wait-runs":
+        from mlscale.cli.runs import wait_for_runs
+
+        return 0 if wait_for_runs(args.dags.split(","), args.from_day, args.to_day, timeout_s=args.timeout) else 1
     elif args.command == "summary":
         from mlscale.cli.summary import print_summary
 

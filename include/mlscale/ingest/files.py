@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from mlscale.contracts import Contract, Source
 from mlscale.ingest import quarantine
 from mlscale.ingest.pseudonymise import redact_text
-from mlscale.ingest.readers import Chunk, UnreadableFile, read_csv, read_jsonl
+from mlscale.ingest.readers import Chunk, NeedsRobustRead, UnreadableFile, read_csv, read_jsonl
 from mlscale.ingest.validate import canonical_text, missing_required_columns, validate_chunk
 from mlscale.lake import FileEntry, Lake, PartitionRef
 
@@ -82,17 +82,21 @@ def process_file(lake: Lake, contract: Contract, file_key: str, rank: int, day: 
                                               records=0, **common))
         outcome.rows_in = 1
     else:
-        try:
-            for chunk in _chunks(lake, contract, source, file_key):
-                _process_chunk(chunk, contract, source, day, outcome, q_tables, key_tables, lake, pii_key,
-                               stage_prefix, run_id, write, common)
-        except UnreadableFile as exc:
-            for staged in outcome.staged:
-                lake.delete(staged)
-            q_tables = [quarantine.whole_file(exc.reason, exc.detail, records=outcome.rows_in, **common)]
-            outcome.staged, key_tables, outcome.valid = [], [], 0
-            outcome.quarantined = Counter()
-            outcome.rows_in = 1
+        for robust in (False, True):
+            try:
+                for chunk in _chunks(lake, contract, source, file_key, robust=robust):
+                    _process_chunk(chunk, contract, source, day, outcome, q_tables, key_tables, lake, pii_key,
+                                   stage_prefix, run_id, write, common)
+                break
+            except NeedsRobustRead as exc:
+                logger.warning("%s: fast CSV parser gave up (%s); re-reading record by record", file_key, exc)
+                _discard(lake, outcome, q_tables, key_tables)
+            except UnreadableFile as exc:
+                records = outcome.rows_in
+                _discard(lake, outcome, q_tables, key_tables)
+                q_tables.append(quarantine.whole_file(exc.reason, exc.detail, records=records, **common))
+                outcome.rows_in = 1
+                break
     for table in q_tables:
         outcome.quarantined.update(quarantine.reason_counts(table))
     if write and q_tables:
@@ -106,10 +110,20 @@ def process_file(lake: Lake, contract: Contract, file_key: str, rank: int, day: 
     return outcome
 
 
-def _chunks(lake: Lake, contract: Contract, source: Source, file_key: str):
+def _discard(lake: Lake, outcome: FileOutcome, q_tables: list[pa.Table], key_tables: list[pa.Table]) -> None:
+    """Forget a partial read of a file: its staged files, rejects and counts."""
+    for staged in outcome.staged:
+        lake.delete(staged)
+    outcome.staged, outcome.valid, outcome.rows_in = [], 0, 0
+    outcome.unknown_columns, outcome.missing_columns = set(), []
+    q_tables.clear()
+    key_tables.clear()
+
+
+def _chunks(lake: Lake, contract: Contract, source: Source, file_key: str, robust: bool):
     path = lake.path(file_key)
     if source.format == "csv":
-        yield from read_csv(lake.fs, path, delimiter=source.delimiter)
+        yield from read_csv(lake.fs, path, delimiter=source.delimiter, robust=robust)
     else:
         known = set(contract.column_names) | set(source.rename)
         yield from read_jsonl(lake.fs, path, known_fields=known)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -18,6 +19,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 GZIP_MAGIC = b"\x1f\x8b"
+BINARY_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+FALLBACK_CHUNK_ROWS = 100_000
+MAX_FIELD_BYTES = 256 << 20
 BOM = b"\xef\xbb\xbf"
 CSV_BLOCK_BYTES = 16 << 20
 JSON_CHUNK_LINES = 100_000
@@ -54,7 +58,8 @@ def open_stream(fs, path: str) -> pa.NativeFile:
     """Open a file, transparently decompressing gzip (detected by its magic bytes, not its name)."""
     with fs.open_input_stream(path, compression=None) as probe:
         magic = probe.read(2)
-    return fs.open_input_stream(path, compression="gzip" if magic == GZIP_MAGIC else None)
+    raw = fs.open_input_stream(path, compression=None)
+    return pa.CompressedInputStream(raw, "gzip") if magic == GZIP_MAGIC else raw
 
 
 def _strings_checked(column: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -73,11 +78,19 @@ def _strings_checked(column: pa.Array) -> tuple[pa.Array, pa.Array]:
     return as_text, pa.array(bad) if any_bad else pa.array(bad, pa.bool_())
 
 
-def read_csv(fs, path: str, *, delimiter: str) -> Iterator[Chunk]:
+class NeedsRobustRead(Exception):
+    """The fast parser gave up part-way; the caller discards what it got and reads with ``robust=True``."""
+
+
+def read_csv(fs, path: str, *, delimiter: str, robust: bool = False) -> Iterator[Chunk]:
+    """CSV records as string columns. The fast path uses Arrow's parser; ``robust`` reads record by
+    record with Python's csv module (used when the fast path raises :class:`NeedsRobustRead`)."""
     with open_stream(fs, path) as stream:
         head = stream.read(1 << 20)
     if not head.strip(BOM + b" \r\n\t"):
         raise UnreadableFile("unreadable_file", "empty file")
+    if BINARY_BYTES.search(head):
+        raise UnreadableFile("unreadable_file", "binary content (control bytes), not delimited text")
     first_line = head.removeprefix(BOM).splitlines()[0] if head.removeprefix(BOM) else b""
     try:
         header = next(csv.reader([first_line.decode("utf-8")], delimiter=delimiter))
@@ -98,8 +111,11 @@ def read_csv(fs, path: str, *, delimiter: str) -> Iterator[Chunk]:
     read_opts = pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
     parse_opts = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid)
     convert_opts = pcsv.ConvertOptions(column_types={h: pa.binary() for h in header}, strings_can_be_null=False)
+    if robust:
+        yield from _read_csv_slowly(fs, path, delimiter=delimiter, header=header)
+        return
     ordinal = 0
-    try:
+    try:  # the fast path: Arrow's parser, which gives up on some broken rows (bad bytes in a short row)
         with open_stream(fs, path) as stream:
             reader = pcsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts,
                                    convert_options=convert_opts)
@@ -109,10 +125,63 @@ def read_csv(fs, path: str, *, delimiter: str) -> Iterator[Chunk]:
                 rejected = []
                 ordinal += batch.num_rows
                 yield chunk
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise UnreadableFile("unreadable_file", f"not parseable as CSV: {exc}") from exc
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
+        raise NeedsRobustRead(str(exc)) from exc
     if rejected:  # invalid rows after the last batch
         yield Chunk(pa.table({h: pa.array([], pa.string()) for h in header}), pa.array([], pa.int64()), rejected)
+
+
+def _read_csv_slowly(fs, path: str, *, delimiter: str, header: list[str]) -> Iterator[Chunk]:
+    """Python's csv module record by record: slower, but isolates any broken record (wrong field count,
+    invalid UTF-8) with its physical line number."""
+    csv.field_size_limit(MAX_FIELD_BYTES)
+    with open_stream(fs, path) as stream:
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        reader = csv.reader(text, delimiter=delimiter)
+        try:
+            next(reader)
+        except StopIteration:
+            return
+        rows: list[list[str]] = []
+        ordinals: list[int] = []
+        rejected: list[RejectedRecord] = []
+        record = 0
+        try:
+            for row in reader:
+                if not row:
+                    continue
+                record += 1
+                joined = delimiter.join(row)
+                if len(row) != len(header):
+                    rejected.append(RejectedRecord("malformed_record",
+                                                   f"expected {len(header)} fields, found {len(row)}",
+                                                   joined.encode("utf-8", "replace").decode()[:2000], reader.line_num))
+                elif _has_surrogates(joined):
+                    rejected.append(RejectedRecord("encoding_error", "invalid UTF-8 bytes",
+                                                   joined.encode("utf-8", "replace").decode()[:2000], reader.line_num))
+                else:
+                    rows.append(row)
+                    ordinals.append(record)
+                if len(rows) + len(rejected) >= FALLBACK_CHUNK_ROWS:
+                    yield _chunk_from_rows(header, rows, ordinals, rejected)
+                    rows, ordinals, rejected = [], [], []
+        except csv.Error as exc:
+            raise UnreadableFile("unreadable_file", f"not parseable as CSV near line {reader.line_num}: {exc}") from exc
+        yield _chunk_from_rows(header, rows, ordinals, rejected)
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _chunk_from_rows(header: list[str], rows: list[list[str]], ordinals: list[int],
+                     rejected: list[RejectedRecord]) -> Chunk:
+    columns = {name: pa.array([r[i] for r in rows], pa.string()) for i, name in enumerate(header)}
+    return Chunk(pa.table(columns), pa.array(ordinals, pa.int64()), rejected)
 
 
 def _chunk_from_binary(table: pa.Table, first: int) -> Chunk:
@@ -232,4 +301,4 @@ def text_of(chunk_table: pa.Table, row: int) -> str:
     return json.dumps({n: chunk_table.column(n)[row].as_py() for n in chunk_table.column_names})
 
 
-__all__ = ["Chunk", "RejectedRecord", "UnreadableFile", "read_csv", "read_jsonl", "open_stream", "io"]
+__all__ = ["Chunk", "NeedsRobustRead", "RejectedRecord", "UnreadableFile", "read_csv", "read_jsonl", "open_stream", "io"]

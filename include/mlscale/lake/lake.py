@@ -94,15 +94,15 @@ class Lake:
         if is_local(self.fs):
             self.fs.create_dir(posixpath.dirname(path), recursive=True)
             tmp = f"{path}.tmp-{new_attempt_id()}"
-            with self.fs.open_output_stream(tmp) as out:
+            with self.fs.open_output_stream(tmp, compression=None) as out:
                 out.write(data)
             self.fs.move(tmp, path)
         else:  # an object PUT is atomic
-            with self.fs.open_output_stream(path) as out:
+            with self.fs.open_output_stream(path, compression=None) as out:
                 out.write(data)
 
     def read_bytes(self, key: str) -> bytes:
-        with self.fs.open_input_stream(self.path(key)) as src:
+        with self.fs.open_input_stream(self.path(key), compression=None) as src:
             return src.read()
 
     def exists(self, key: str) -> bool:

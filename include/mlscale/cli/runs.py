@@ -1,0 +1,53 @@
+"""``mlscale wait-runs``: wait until DAG runs for a range of days have finished, and report them."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+TERMINAL = {"success", "failed"}
+
+
+def wait_for_runs(dag_ids: list[str], first_day: str, last_day: str, *, timeout_s: float = 1800,
+                  poll_s: float = 5) -> bool:
+    """Block until every listed DAG has a finished run for each day in range; True if all succeeded."""
+    from airflow.models import DagRun, TaskInstance
+    from airflow.utils.session import create_session
+
+    import datetime as dt
+
+    days = []
+    day = dt.date.fromisoformat(first_day)
+    while day <= dt.date.fromisoformat(last_day):
+        days.append(day.isoformat())
+        day += dt.timedelta(days=1)
+    deadline = time.time() + timeout_s
+    last_line = ""
+    while True:
+        with create_session() as session:
+            runs = session.query(DagRun).filter(DagRun.dag_id.in_(dag_ids), DagRun.partition_key.in_(days)).all()
+            latest: dict[tuple[str, str], DagRun] = {}
+            for run in runs:
+                key = (run.dag_id, run.partition_key)
+                if key not in latest or (run.queued_at or run.start_date) > (latest[key].queued_at or latest[key].start_date):
+                    latest[key] = run
+            states = Counter(str(r.state) for r in latest.values())
+            missing = len(dag_ids) * len(days) - len(latest)
+            done = missing == 0 and all(str(r.state) in TERMINAL for r in latest.values())
+            line = f"runs: {dict(sorted(states.items()))}" + (f", {missing} not created yet" if missing else "")
+            if line != last_line:
+                print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
+                last_line = line
+            if done:
+                failed = [r for r in latest.values() if str(r.state) == "failed"]
+                for run in failed:
+                    tis = session.query(TaskInstance).filter(TaskInstance.dag_id == run.dag_id,
+                                                             TaskInstance.run_id == run.run_id).all()
+                    bad = [ti.task_id for ti in tis if str(ti.state) not in ("success", "skipped")]
+                    print(f"FAILED {run.dag_id} {run.partition_key} ({run.run_id}): tasks {bad}; logs under "
+                          f"$AIRFLOW_HOME/logs/dag_id={run.dag_id}/run_id={run.run_id}/")
+                return not failed
+        if time.time() > deadline:
+            print(f"timed out after {timeout_s:.0f}s waiting for {dag_ids} {first_day}..{last_day}")
+            return False
+        time.sleep(poll_s)

@@ -1,0 +1,40 @@
+"""``mlscale summary``: what the lake holds, zone by zone, read from manifests."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from mlscale.cli.lake_root import lake_for_cli
+from mlscale.lake import MANIFEST_NAME, Manifest
+
+
+def lake_summary(root: str | None) -> dict[str, dict[str, dict[str, int]]]:
+    """rows, files, bytes and partitions per zone and dataset (committed data only)."""
+    lake = lake_for_cli(root)
+    summary: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
+    for stored in lake.list_files(""):
+        if not stored.key.endswith("/" + MANIFEST_NAME):
+            continue
+        zone, dataset = stored.key.split("/")[:2]
+        manifest = Manifest.from_json(lake.read_bytes(stored.key), stored.key)
+        entry = summary[zone].setdefault(dataset, {"partitions": 0, "rows": 0, "files": 0, "bytes": 0})
+        entry["partitions"] += 1
+        entry["rows"] += manifest.rows
+        entry["files"] += len(manifest.files)
+        entry["bytes"] += manifest.bytes
+    landing = defaultdict(lambda: {"files": 0, "bytes": 0})
+    for stored in lake.list_files("landing"):
+        dataset = stored.key.split("/")[1]
+        landing[dataset]["files"] += 1
+        landing[dataset]["bytes"] += stored.size
+    summary["landing"] = dict(landing)
+    return dict(summary)
+
+
+def print_summary(root: str | None) -> None:
+    lake = lake_for_cli(root)
+    print(f"lake: {lake.root}")
+    for zone, datasets in sorted(lake_summary(root).items()):
+        for dataset, stats in sorted(datasets.items()):
+            figures = ", ".join(f"{k} {v:,}" for k, v in stats.items())
+            print(f"  {zone + '/' + dataset:<34} {figures}")
