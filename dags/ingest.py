@@ -9,7 +9,6 @@ import datetime as dt
 from pathlib import Path
 
 from airflow.sdk import DAG, Param
-
 from mlscale.operators.assets import lake_asset
 from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, daily_partitions, day_param
 from mlscale.operators.dask_operator import DaskOperator

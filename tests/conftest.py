@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-
 from mlscale.lake import Lake, S3Options
 
 

@@ -144,9 +144,9 @@ def _parse(doc: dict[str, Any], path: str, fingerprint: str) -> Contract:
         ctype = spec.get("type", "string")
         if ctype not in TYPES:
             raise ContractError(f"{where}.type {ctype!r} is not one of {TYPES}")
-        pii = spec.get("pii")
-        if pii is not None and pii not in PII_CLASSES:
-            raise ContractError(f"{where}.pii {pii!r} is not one of {PII_CLASSES}")
+        pii_class = spec.get("pii")
+        if pii_class is not None and pii_class not in PII_CLASSES:
+            raise ContractError(f"{where}.pii {pii_class!r} is not one of {PII_CLASSES}")
         enum = spec.get("enum")
         if enum is not None and not isinstance(enum, list):
             raise ContractError(f"{where}.enum must be a list")
@@ -155,7 +155,7 @@ def _parse(doc: dict[str, Any], path: str, fingerprint: str) -> Contract:
             raise ContractError(f"{where}: min {lo} is greater than max {hi}")
         columns.append(Column(name=str(name), type=ctype, required=bool(spec.get("required", False)),
                               min=None if lo is None else float(lo), max=None if hi is None else float(hi),
-                              enum=tuple(str(v) for v in enum) if enum else None, pii=pii,
+                              enum=tuple(str(v) for v in enum) if enum else None, pii=pii_class,
                               sensitive=bool(spec.get("sensitive", False))))
     names = {c.name for c in columns}
     key = tuple(_need(doc, "key", path))

@@ -12,10 +12,10 @@ from types import SimpleNamespace
 
 import pytest
 from distributed import CancelledError, Client
-
 from mlscale.compute import GPUUnavailable, NoWorkers, SchedulerUnreachable, visible_gpus
 from mlscale.hooks.dask_hook import DaskHook
 from mlscale.operators.dask_operator import DaskOperator
+
 from tests.conftest import free_port
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from distributed import Client, LocalCluster
-
 from mlscale.ingest import ingest_partition, read_run_log
 from mlscale.ingest.pseudonymise import MissingPiiKey
 from mlscale.ingest.report import QuarantineRateExceeded
@@ -99,9 +98,7 @@ def test_rerun_replaces_day_exactly_and_leaves_no_files_behind(client, world) ->
         ingest(client, lake, report.dt)
     before = [raw_rows(lake, "transactions", r.dt) for r in reports]
     ingest(client, lake, reports[1].dt, run_id="rerun")           # a rerun of a middle day
-    for report in reversed(reports):                              # and a second full backfill
-        pass
-    for report in reports:
+    for report in reports:                                        # and a second full backfill
         ingest(client, lake, report.dt, run_id="backfill_2")
     after = [raw_rows(lake, "transactions", r.dt) for r in reports]
     strip = [[{k: v for k, v in row.items() if k != "ingested_run"} for row in day] for day in before]

@@ -4,10 +4,10 @@ import pickle
 
 import pyarrow as pa
 import pytest
-
 from mlscale.lake import (
     MANIFEST_NAME,
     CommitError,
+    Lake,
     LakeConfigError,
     ManifestError,
     PartitionNameError,
@@ -15,7 +15,6 @@ from mlscale.lake import (
     PartitionRef,
     new_attempt_id,
 )
-from mlscale.lake import Lake
 from mlscale.lake.manifest import schema_fingerprint
 
 REF = PartitionRef.of("raw", "transactions", "2026-11-01")
@@ -123,5 +122,5 @@ def test_names_are_validated() -> None:
     with pytest.raises(PartitionNameError, match="dataset"):
         PartitionRef.of("raw", "../etc", "2026-11-01")
     with pytest.raises(LakeConfigError, match="unsupported scheme"):
-        Lake("gs://bucket/x").fs
+        _ = Lake("gs://bucket/x").fs
     assert PartitionRef.from_key("raw/t/dt=2026-11-01/region=NL") == PartitionRef.of("raw", "t", "2026-11-01", region="NL")

@@ -38,7 +38,10 @@ def apply_settings(path: str | Path) -> dict[str, int]:
 
     A connection password ``generate`` is replaced by a random secret once; later applies keep it.
     """
-    from airflow.models import Connection, Pool, Variable
+    # the metadata-database models (this is an admin command, not task code)
+    from airflow.models.connection import Connection
+    from airflow.models.pool import Pool
+    from airflow.models.variable import Variable
     from airflow.utils.session import create_session
 
     settings = load_settings(path)
@@ -50,7 +53,7 @@ def apply_settings(path: str | Path) -> dict[str, int]:
             if password == GENERATE:
                 password = existing.password if existing and existing.password else secrets.token_hex(32)
             extra = item.get("conn_extra")
-            fields = {
+            fields: dict[str, Any] = {
                 "conn_type": item.get("conn_type") or "generic",
                 "host": item.get("conn_host"),
                 "schema": item.get("conn_schema"),

@@ -11,10 +11,10 @@ TERMINAL = {"success", "failed"}
 def wait_for_runs(dag_ids: list[str], first_day: str, last_day: str, *, timeout_s: float = 1800,
                   poll_s: float = 5) -> bool:
     """Block until every listed DAG has a finished run for each day in range; True if all succeeded."""
+    import datetime as dt
+
     from airflow.models import DagRun, TaskInstance
     from airflow.utils.session import create_session
-
-    import datetime as dt
 
     days = []
     day = dt.date.fromisoformat(first_day)
@@ -27,10 +27,8 @@ def wait_for_runs(dag_ids: list[str], first_day: str, last_day: str, *, timeout_
         with create_session() as session:
             runs = session.query(DagRun).filter(DagRun.dag_id.in_(dag_ids), DagRun.partition_key.in_(days)).all()
             latest: dict[tuple[str, str], DagRun] = {}
-            for run in runs:
-                key = (run.dag_id, run.partition_key)
-                if key not in latest or (run.queued_at or run.start_date) > (latest[key].queued_at or latest[key].start_date):
-                    latest[key] = run
+            for run in sorted(runs, key=_created):
+                latest[(run.dag_id, str(run.partition_key))] = run  # the newest run of a day decides
             states = Counter(str(r.state) for r in latest.values())
             missing = len(dag_ids) * len(days) - len(latest)
             done = missing == 0 and all(str(r.state) in TERMINAL for r in latest.values())
@@ -51,3 +49,8 @@ def wait_for_runs(dag_ids: list[str], first_day: str, last_day: str, *, timeout_
             print(f"timed out after {timeout_s:.0f}s waiting for {dag_ids} {first_day}..{last_day}")
             return False
         time.sleep(poll_s)
+
+
+def _created(run: object) -> float:
+    stamp = getattr(run, "queued_at", None) or getattr(run, "start_date", None)
+    return stamp.timestamp() if stamp else 0.0

@@ -22,7 +22,7 @@ def lake_summary(root: str | None) -> dict[str, dict[str, dict[str, int]]]:
         entry["rows"] += manifest.rows
         entry["files"] += len(manifest.files)
         entry["bytes"] += manifest.bytes
-    landing = defaultdict(lambda: {"files": 0, "bytes": 0})
+    landing: dict[str, dict[str, int]] = defaultdict(lambda: {"files": 0, "bytes": 0})
     for stored in lake.list_files("landing"):
         dataset = stored.key.split("/")[1]
         landing[dataset]["files"] += 1

@@ -158,7 +158,7 @@ def _process_chunk(chunk: Chunk, contract: Contract, source: Source, day: dt.dat
         part = part.drop_columns(["_key"])
         if write:
             sink = io.BytesIO()
-            pq.write_table(part, sink, compression="zstd")
+            pq.write_table(part, sink, compression="lz4")  # staging: fast, read back once
             lake.write_bytes(stage_key, sink.getvalue())
         outcome.staged.append(stage_key)
         outcome.valid += part.num_rows

@@ -21,7 +21,9 @@ def _null_like(values: pa.Array, typ: pa.DataType) -> pa.Scalar:
 def _strict_strptime(values: pa.Array, fmt: str) -> pa.Array:
     """strptime that rejects out-of-range fields (``2026-02-30``) instead of rolling them over."""
     parsed = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
-    same = pc.equal(pc.strftime(parsed, format=fmt), values)
+    written = pc.if_else(pc.is_valid(parsed), pc.utf8_slice_codeunits(values, 8, 10), "0")
+    day_written = pc.cast(written, pa.int64())  # every format here starts with %Y-%m-%d
+    same = pc.equal(pc.day(parsed), day_written)
     return pc.cast(pc.if_else(same, parsed, pa.scalar(None, parsed.type)), pa.timestamp("us"))
 
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import ipaddress
 import re
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,6 +43,32 @@ def _token(key: bytes, value: str) -> str:
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
+class _TokenCache:
+    """Tokens of recently seen values, per process and key (customers' cards recur across chunks)."""
+
+    def __init__(self, max_items: int = 2_000_000) -> None:
+        self.max_items = max_items
+        self.by_key: dict[bytes, tuple[Any, dict[str, str]]] = {}
+
+    def tokens(self, key: bytes, values: list[str]) -> list[str]:
+        base, cache = self.by_key.get(key) or self.by_key.setdefault(
+            key, (hmac.new(key, digestmod=hashlib.sha256), {}))
+        if len(cache) > self.max_items:
+            cache.clear()
+        out = []
+        for value in values:
+            token = cache.get(value)
+            if token is None:
+                mac = base.copy()
+                mac.update(value.encode())
+                token = cache[value] = mac.hexdigest()
+            out.append(token)
+        return out
+
+
+_CACHE = _TokenCache()
+
+
 def hmac_tokens(values: pa.Array, key: bytes, pii_class: str) -> pa.Array:
     """HMAC-SHA256 (hex) of each normalised value; nulls and empty values stay null.
 
@@ -50,7 +77,7 @@ def hmac_tokens(values: pa.Array, key: bytes, pii_class: str) -> pa.Array:
     norm = normalise(values, pii_class)
     norm = pc.if_else(pc.equal(norm, ""), pa.scalar(None, pa.string()), norm)
     encoded = pc.dictionary_encode(norm).combine_chunks() if isinstance(norm, pa.ChunkedArray) else pc.dictionary_encode(norm)
-    tokens = pa.array([_token(key, v) for v in encoded.dictionary.to_pylist()], pa.string())
+    tokens = pa.array(_CACHE.tokens(key, encoded.dictionary.to_pylist()), pa.string())
     return pc.take(tokens, encoded.indices)
 
 

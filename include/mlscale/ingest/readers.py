@@ -25,6 +25,7 @@ MAX_FIELD_BYTES = 256 << 20
 BOM = b"\xef\xbb\xbf"
 CSV_BLOCK_BYTES = 16 << 20
 JSON_CHUNK_LINES = 100_000
+JSON_BLOCK_LINES = 256
 
 
 class UnreadableFile(Exception):
@@ -242,41 +243,60 @@ def _json_chunk(lines: list[bytes], first_line: int, known: set[str]) -> Chunk:
     numbered = [(first_line + i + 1, line) for i, line in enumerate(lines) if line.strip()]
     objects: list[tuple[int, dict]] = []
     rejected: list[RejectedRecord] = []
-    _parse_lines(numbered, objects, rejected)
+    for start in range(0, len(numbered), JSON_BLOCK_LINES):
+        _parse_block(numbered[start:start + JSON_BLOCK_LINES], objects, rejected)
     present: set[str] = set()
     for _, obj in objects:
         present.update(obj.keys())
     unknown = present - known
     fields = sorted(present & known)
-    columns = {name: pa.array([_as_text(obj.get(name)) for _, obj in objects], pa.string()) for name in fields}
+    columns = {name: _text_column([obj.get(name) for _, obj in objects]) for name in fields}
     ordinals = pa.array([n for n, _ in objects], pa.int64())
     return Chunk(pa.table(columns) if fields else pa.table({}), ordinals, rejected, unknown)
 
 
-def _parse_lines(numbered: list[tuple[int, bytes]], objects: list[tuple[int, dict]],
+def _text_column(values: list[object]) -> pa.Array:
+    """JSON values as text: homogeneous columns convert in C; mixed ones value by value."""
+    try:
+        array = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([_as_text(v) for v in values], pa.string())
+    if pa.types.is_string(array.type) or pa.types.is_null(array.type):
+        return array.cast(pa.string())
+    if pa.types.is_boolean(array.type) or pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
+        return array.cast(pa.string())
+    return pa.array([_as_text(v) for v in values], pa.string())
+
+
+def _parse_block(numbered: list[tuple[int, bytes]], objects: list[tuple[int, dict]],
                  rejected: list[RejectedRecord]) -> None:
-    """Parse many lines in one call; bisect only the parts that fail, to isolate the bad lines."""
+    """Parse a block of lines in one call; if any line is broken, parse that block line by line."""
     if not numbered:
         return
     try:
         parsed = json.loads(b"[" + b",".join(line for _, line in numbered) + b"]")
-        if len(parsed) != len(numbered) or not all(isinstance(p, dict) for p in parsed):
-            raise ValueError("not one object per line")
-    except (ValueError, UnicodeDecodeError) as exc:
-        if len(numbered) == 1:
-            number, line = numbered[0]
-            if isinstance(exc, UnicodeDecodeError) or _invalid_utf8(line):
-                rejected.append(RejectedRecord("encoding_error", "invalid UTF-8 bytes",
-                                               line.decode("utf-8", "replace")[:2000], number))
-            else:
-                rejected.append(RejectedRecord("malformed_record", f"not a JSON object: {exc}"[:200],
-                                               line.decode("utf-8", "replace")[:2000], number))
+        if len(parsed) == len(numbered) and all(type(p) is dict for p in parsed):
+            objects.extend((n, obj) for (n, _), obj in zip(numbered, parsed, strict=True))
             return
-        middle = len(numbered) // 2
-        _parse_lines(numbered[:middle], objects, rejected)
-        _parse_lines(numbered[middle:], objects, rejected)
-        return
-    objects.extend((n, obj) for (n, _), obj in zip(numbered, parsed, strict=True))
+    except (ValueError, UnicodeDecodeError):
+        pass
+    for number, line in numbered:
+        try:
+            obj = json.loads(line)
+        except UnicodeDecodeError:
+            rejected.append(RejectedRecord("encoding_error", "invalid UTF-8 bytes",
+                                           line.decode("utf-8", "replace")[:2000], number))
+            continue
+        except ValueError as exc:
+            reason = "encoding_error" if _invalid_utf8(line) else "malformed_record"
+            rejected.append(RejectedRecord(reason, f"not valid JSON: {exc}"[:200],
+                                           line.decode("utf-8", "replace")[:2000], number))
+            continue
+        if type(obj) is not dict:
+            rejected.append(RejectedRecord("malformed_record", "a JSON line must hold one object",
+                                           line.decode("utf-8", "replace")[:2000], number))
+        else:
+            objects.append((number, obj))
 
 
 def _invalid_utf8(line: bytes) -> bool:

@@ -67,7 +67,7 @@ def ingest_partition(*, client: Any, lake: Lake, dt: str, run_id: str, contract:
     duplicates_by_stage = {stage: len(rows) for stage, rows in drops.items()}
     rows_duplicate = sum(duplicates_by_stage.values())
 
-    quarantined = Counter()
+    quarantined: Counter[str] = Counter()
     for outcome in outcomes:
         quarantined.update(outcome.quarantined)
     rows_in = sum(o.rows_in for o in outcomes)

@@ -1,6 +1,13 @@
 """The lake: storage layout, partitions and the manifest commit protocol (see :mod:`mlscale.lake.lake`)."""
 
-from mlscale.lake.lake import CommitError, Lake, PartitionNotFound, PartitionWriter, StoredFile, new_attempt_id
+from mlscale.lake.lake import (
+    CommitError,
+    Lake,
+    PartitionNotFound,
+    PartitionWriter,
+    StoredFile,
+    new_attempt_id,
+)
 from mlscale.lake.manifest import MANIFEST_NAME, FileEntry, Manifest, ManifestError, schema_fingerprint
 from mlscale.lake.partition import ZONES, PartitionNameError, PartitionRef, parse_day
 from mlscale.lake.storage import LakeConfigError, S3Options

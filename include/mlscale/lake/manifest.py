@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -67,11 +68,11 @@ class Manifest:
             "extra": self.extra,
         }
 
-    def to_json(self) -> bytes:
+    def to_json(self) -> builtins.bytes:
         return json.dumps(self.as_dict(), indent=1, sort_keys=True).encode()
 
     @classmethod
-    def from_json(cls, data: bytes, where: str) -> Manifest:
+    def from_json(cls, data: builtins.bytes, where: str) -> Manifest:
         try:
             doc = json.loads(data)
             return cls(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import datetime
 import re
 from dataclasses import dataclass
 
@@ -23,14 +23,14 @@ def check_name(kind: str, value: str) -> str:
     return value
 
 
-def parse_day(value: str | dt.date) -> dt.date:
+def parse_day(value: str | datetime.date) -> datetime.date:
     """Accept ``YYYY-MM-DD`` (or a date); anything else is a clear error."""
-    if isinstance(value, dt.datetime):
+    if isinstance(value, datetime.datetime):
         return value.date()
-    if isinstance(value, dt.date):
+    if isinstance(value, datetime.date):
         return value
     try:
-        return dt.date.fromisoformat(str(value)[:10])
+        return datetime.date.fromisoformat(str(value)[:10])
     except ValueError as exc:
         raise PartitionNameError(f"day {value!r} is not YYYY-MM-DD") from exc
 
@@ -58,12 +58,12 @@ class PartitionRef:
             check_name(f"value of {key}", value)
 
     @classmethod
-    def of(cls, zone: str, dataset: str, day: str | dt.date, **keys: str) -> PartitionRef:
+    def of(cls, zone: str, dataset: str, day: str | datetime.date, **keys: str) -> PartitionRef:
         return cls(zone, dataset, parse_day(day).isoformat(), tuple(sorted(keys.items())))
 
     @property
-    def day(self) -> dt.date:
-        return dt.date.fromisoformat(self.dt)
+    def day(self) -> datetime.date:
+        return datetime.date.fromisoformat(self.dt)
 
     @property
     def key(self) -> str:
