@@ -1,0 +1,174 @@
+"""Sizing advisor: which partitions need compaction, and the Spark configuration for the job.
+
+Pure functions over partition statistics (from manifests) and the cluster's resources; every decision
+carries its reasons so the task log says why a partition was, or was not, rewritten.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mlscale.lake.manifest import Manifest
+
+MB = 1 << 20
+GB = 1 << 30
+DEFAULT_TARGET_FILE_BYTES = 128 * MB
+
+
+@dataclass(frozen=True)
+class SubpartitionStats:
+    """One directory of data files inside a partition (``region=NL``, or '' when not sub-partitioned)."""
+
+    subdir: str
+    files: int
+    rows: int
+    bytes: int
+    median_file_bytes: float
+
+
+@dataclass(frozen=True)
+class PartitionStats:
+    partition: str
+    subpartitions: tuple[SubpartitionStats, ...]
+    compacted_by: str | None = None  # the compaction attempt that produced the current version, if any
+
+    @property
+    def files(self) -> int:
+        return sum(s.files for s in self.subpartitions)
+
+    @property
+    def bytes(self) -> int:
+        return sum(s.bytes for s in self.subpartitions)
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.subpartitions)
+
+
+def partition_stats(manifest: Manifest) -> PartitionStats:
+    """Statistics of a committed partition, grouped by sub-directory, from its manifest alone."""
+    groups: dict[str, list] = {}
+    for entry in manifest.files:
+        groups.setdefault(entry.path.rpartition("/")[0], []).append(entry)
+    subs = tuple(
+        SubpartitionStats(subdir=subdir, files=len(entries), rows=sum(e.rows for e in entries),
+                          bytes=sum(e.bytes for e in entries),
+                          median_file_bytes=float(statistics.median(e.bytes for e in entries)))
+        for subdir, entries in sorted(groups.items())
+    )
+    return PartitionStats(manifest.partition, subs, manifest.extra.get("compaction_attempt"))
+
+
+@dataclass(frozen=True)
+class CompactionPolicy:
+    target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES
+    max_files: int = 8                 # a sub-partition with more files than this is a candidate
+    min_median_file_bytes: int = 32 * MB  # ... and so is one whose median file is smaller than this
+
+
+@dataclass(frozen=True)
+class CompactionDecision:
+    partition: str
+    compact: bool
+    reasons: tuple[str, ...]
+    output_files: dict[str, int] = field(default_factory=dict)  # sub-directory -> planned file count
+    files_before: int = 0
+    bytes_before: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def planned_files(total_bytes: int, target_file_bytes: int) -> int:
+    """Output files for ``total_bytes`` of data at ``target_file_bytes`` each (at least one)."""
+    return max(1, math.ceil(total_bytes / max(1, target_file_bytes)))
+
+
+def decide(stats: PartitionStats, policy: CompactionPolicy = CompactionPolicy()) -> CompactionDecision:
+    """Compact a partition when a sub-partition has too many or too small files *and* rewriting it
+    would lower its file count; a partition already at its planned file count is left alone (no-op)."""
+    reasons: list[str] = []
+    planned: dict[str, int] = {}
+    for sub in stats.subpartitions:
+        target = planned_files(sub.bytes, policy.target_file_bytes)
+        name = sub.subdir or "(root)"
+        if sub.files <= target:
+            continue
+        too_many = sub.files > policy.max_files
+        too_small = sub.median_file_bytes < policy.min_median_file_bytes
+        if too_many or too_small:
+            why = []
+            if too_many:
+                why.append(f"{sub.files} files > {policy.max_files}")
+            if too_small:
+                why.append(f"median file {sub.median_file_bytes / MB:.2f} MB < {policy.min_median_file_bytes / MB:.0f} MB")
+            reasons.append(f"{name}: {' and '.join(why)} -> {target} file(s)")
+            planned[sub.subdir] = target
+    if not stats.subpartitions:
+        return CompactionDecision(stats.partition, False, ("empty partition",))
+    if not planned:
+        return CompactionDecision(stats.partition, False,
+                                  (f"already compact: {stats.files} files for {stats.bytes / MB:.1f} MB",),
+                                  files_before=stats.files, bytes_before=stats.bytes)
+    # keep the partition's sub-directories that need no rewrite as they are
+    return CompactionDecision(stats.partition, True, tuple(reasons), planned, stats.files, stats.bytes)
+
+
+@dataclass(frozen=True)
+class ClusterResources:
+    """What the Spark connection offers: ``executors`` × ``cores_per_executor``, memory per executor."""
+
+    executors: int = 1
+    cores_per_executor: int = 2
+    memory_per_executor_bytes: int = 2 * GB
+    local: bool = True
+
+
+@dataclass(frozen=True)
+class SparkPlan:
+    conf: dict[str, str]
+    reasons: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def spark_config(decisions: Iterable[CompactionDecision], cluster: ClusterResources,
+                 policy: CompactionPolicy = CompactionPolicy()) -> SparkPlan:
+    """Spark settings for one compaction job over the partitions to compact."""
+    chosen = [d for d in decisions if d.compact]
+    total_bytes = sum(d.bytes_before for d in chosen)
+    largest = max((d.bytes_before for d in chosen), default=0)
+    cores = cluster.executors * cluster.cores_per_executor
+    reasons = []
+    shuffle = min(max(1, math.ceil(total_bytes / policy.target_file_bytes)), max(1, 4 * cores), 2000)
+    reasons.append(f"shuffle partitions {shuffle}: {total_bytes / MB:.1f} MB at "
+                   f"{policy.target_file_bytes / MB:.0f} MB each, capped at 4 x {cores} cores")
+    # a partition is rewritten by few tasks: give each executor room for ~2 target files in memory
+    needed = max(1 * GB, min(cluster.memory_per_executor_bytes, 3 * policy.target_file_bytes + 512 * MB))
+    executor_memory = f"{max(1, needed // MB)}m"
+    driver_memory = "1g" if total_bytes < 10 * GB else "2g"
+    reasons.append(f"executor memory {executor_memory} of {cluster.memory_per_executor_bytes / GB:.1f} GB offered; "
+                   f"driver {driver_memory}")
+    broadcast = largest < cluster.memory_per_executor_bytes // 10
+    reasons.append("broadcast joins allowed (largest partition < 10% of executor memory)" if broadcast
+                   else "broadcast joins disabled (partitions too large for executor memory)")
+    speculation = not cluster.local and cluster.executors > 1 and len(chosen) > 1
+    reasons.append(f"speculation {'on' if speculation else 'off'}"
+                   f" ({'local mode' if cluster.local else f'{cluster.executors} executors'})")
+    conf = {
+        "spark.sql.shuffle.partitions": str(shuffle),
+        "spark.executor.memory": executor_memory,
+        "spark.driver.memory": driver_memory,
+        "spark.executor.cores": str(cluster.cores_per_executor),
+        "spark.sql.autoBroadcastJoinThreshold": str(10 * MB if broadcast else -1),
+        "spark.speculation": str(speculation).lower(),
+        "spark.sql.parquet.compression.codec": "zstd",
+        "spark.sql.files.maxRecordsPerFile": "0",
+        "spark.ui.enabled": "false",
+    }
+    return SparkPlan(conf, tuple(reasons))
