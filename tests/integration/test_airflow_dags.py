@@ -1,4 +1,4 @@
-"""The ingestion DAG run by Airflow itself (`airflow dags test`) on SQLite, twice: same rows both times."""
+"""DAGs run by Airflow itself (`airflow dags test`) on SQLite: ingestion (twice: same rows), compaction."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def airflow_env(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLSCALE"))}
     env.update({
         "AIRFLOW_HOME": str(home),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
@@ -65,3 +66,17 @@ def test_manual_dry_run_with_day_param_writes_nothing(airflow_env) -> None:
     env, lake = airflow_env
     dags_test(env, "ingest_customers", "--conf", json.dumps({"dt": "2026-11-01", "dry_run": True}))
     assert lake.manifest(PartitionRef.of("raw", "customers", "2026-11-01")) is None
+
+
+def test_compaction_dag_through_airflow(airflow_env) -> None:
+    from tests.integration.test_compaction import small_files_partition
+
+    env, lake = airflow_env
+    small_files_partition(lake, files=30)  # raw/transactions/dt=2026-11-01 as 30 small files
+    assert len(lake.require_manifest(PartitionRef.of("raw", "transactions", "2026-11-01")).files) == 30
+    out = dags_test(env, "compact_lake", "--conf", json.dumps({"dt": "2026-11-01", "lookback_days": 0}))
+    assert "compacted raw/transactions/dt=2026-11-01" in out.stdout + out.stderr
+    records = [lake.read_json(f.key) for f in lake.list_files("_meta/compaction_runs/dt=2026-11-01")]
+    assert [(r["files_before"], r["files_after"]) for r in records] == [(30, 3)]
+    manifest = lake.require_manifest(PartitionRef.of("raw", "transactions", "2026-11-01"))
+    assert len(manifest.files) == 3 and manifest.rows == 30 * 50
