@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def build_day(lake, files: int, rows: int) -> None:
     import numpy as np
     import pyarrow as pa
-
     from mlscale.lake import PartitionRef
 
     rng = np.random.default_rng(0)

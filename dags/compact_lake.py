@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from airflow.sdk import DAG, AssetAny, Param, PartitionedAssetTimetable, task
-
 from mlscale.operators.assets import lake_asset
 from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
 from mlscale.operators.spark_job import SparkJobOperator

@@ -66,7 +66,8 @@ def plan_compaction(lake: Lake, *, zone: str, datasets: Iterable[str], first_day
 
     Writes the plan to ``_meta/compaction_plans/`` (the Spark job reads it) and logs every decision.
     """
-    chosen, skipped = [], []
+    chosen: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
     days = set(days_between(first_day, last_day))
     for dataset in datasets:
         for ref in lake.partitions(zone, dataset):

@@ -10,7 +10,6 @@ import time
 
 import dask
 import dask.array as da
-
 from mlscale.compute import GPU_RESOURCE, ClusterSpec, open_client, visible_gpus
 
 

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from mlscale.lake import Lake, PartitionRef
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,3 +79,35 @@ def test_compaction_dag_through_airflow(airflow_env) -> None:
     assert [(r["files_before"], r["files_after"]) for r in records] == [(30, 3)]
     manifest = lake.require_manifest(PartitionRef.of("raw", "transactions", "2026-11-01"))
     assert len(manifest.files) == 3 and manifest.rows == 30 * 50
+
+
+READ_SETTINGS = """
+import json
+from airflow.models.connection import Connection
+from airflow.models.pool import Pool
+from airflow.models.variable import Variable
+from airflow.utils.session import create_session
+with create_session() as s:
+    conns = {c.conn_id: (c.conn_type, c.host, c.password, c.extra) for c in s.query(Connection)}
+    pools = {p.pool: p.slots for p in s.query(Pool)}
+print(json.dumps({"conns": conns, "pools": pools, "lake": Variable.get("mlscale_lake_root")}))
+"""
+
+
+def test_settings_loader_is_idempotent_and_keeps_the_generated_key(airflow_env) -> None:
+    env, _ = airflow_env
+
+    def read() -> dict:
+        out = subprocess.run([sys.executable, "-c", READ_SETTINGS], env=env, capture_output=True, text=True,
+                             check=True, timeout=120)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    before = read()
+    subprocess.run([sys.executable, "-m", "mlscale.cli", "apply-settings", str(ROOT / "airflow_settings.yaml")],
+                   env=env, check=True, capture_output=True, timeout=300)
+    after = read()
+    assert before == after
+    assert {"dask_cpu_default", "dask_gpu_default", "spark_default", "aws_default", "pii_hmac_default"} <= set(after["conns"])
+    assert len(after["conns"]["pii_hmac_default"][2]) == 64  # a generated 256-bit key, kept across applies
+    assert after["pools"]["dask_cpu"] == 2 and after["pools"]["dask_gpu"] == 1
+    assert json.loads(after["conns"]["dask_gpu_default"][3])["gpu"] is True

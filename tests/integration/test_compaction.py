@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from mlscale.compaction import VerificationFailed, commit_rewrite, plan_compaction
 from mlscale.lake import Lake, PartitionRef
 

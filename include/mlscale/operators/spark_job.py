@@ -34,6 +34,9 @@ class SparkJobOperator(BaseOperator):
     def execute(self, context: Any) -> None:
         from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 
+        if isinstance(self.conf, str):
+            raise ValueError(f"conf must render to a mapping, got the string {self.conf!r} "
+                             "(the DAG needs render_template_as_native_obj=True)")
         self._hook = SparkSubmitHook(conf=dict(self.conf or {}), conn_id=self.conn_id, name=self.name,
                                      application_args=[str(a) for a in self.application_args],
                                      env_vars=dict(self.env_vars or {}))
