@@ -13,7 +13,9 @@ from mlscale.operators.spark_job import SparkJobOperator
 
 PROJECT = Path(__file__).resolve().parents[1]
 DATASETS = sorted(p.stem for p in (PROJECT / "include" / "contracts").glob("*.yaml"))
-PLAN = "ti.xcom_pull(task_ids='plan')"
+PLAN_KEY = "{{ ti.xcom_pull(task_ids='plan')['plan_key'] }}"
+LAKE_ROOT = "{{ ti.xcom_pull(task_ids='plan')['lake_root'] }}"
+SPARK_CONF = "{{ ti.xcom_pull(task_ids='plan')['spark_conf'] }}"
 
 DOC = """
 ### Compact the lake
@@ -74,8 +76,8 @@ with DAG(
         task_id="compact",
         application=str(PROJECT / "include" / "spark" / "compact_partitions.py"),
         conn_id="spark_default",
-        application_args=["--plan", "{{ %s['plan_key'] }}" % PLAN, "--lake", "{{ %s['lake_root'] }}" % PLAN],
-        conf="{{ %s['spark_conf'] }}" % PLAN,
+        application_args=["--plan", PLAN_KEY, "--lake", LAKE_ROOT],
+        conf=SPARK_CONF,
         env_vars={"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable},
         name="mlscale-compaction",
         pool="spark",
