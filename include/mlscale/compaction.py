@@ -19,6 +19,8 @@ import pyarrow.parquet as pq
 
 from mlscale.lake import FileEntry, Lake, Manifest, PartitionRef, parse_day
 from mlscale.sizing import (
+    DEFAULT_POLICY,
+    LOCAL_CLUSTER,
     ClusterResources,
     CompactionDecision,
     CompactionPolicy,
@@ -59,8 +61,8 @@ def days_between(first: str, last: str) -> list[str]:
 
 
 def plan_compaction(lake: Lake, *, zone: str, datasets: Iterable[str], first_day: str, last_day: str, run_id: str,
-                    policy: CompactionPolicy = CompactionPolicy(),
-                    cluster: ClusterResources = ClusterResources(),
+                    policy: CompactionPolicy = DEFAULT_POLICY,
+                    cluster: ClusterResources = LOCAL_CLUSTER,
                     sort_columns: dict[str, list[str]] | None = None) -> CompactionPlan:
     """Decide, for every committed partition of ``datasets`` in the day range, whether to compact it.
 

@@ -70,6 +70,9 @@ class CompactionPolicy:
     min_median_file_bytes: int = 32 * MB  # ... and so is one whose median file is smaller than this
 
 
+DEFAULT_POLICY = CompactionPolicy()
+
+
 @dataclass(frozen=True)
 class CompactionDecision:
     partition: str
@@ -88,7 +91,7 @@ def planned_files(total_bytes: int, target_file_bytes: int) -> int:
     return max(1, math.ceil(total_bytes / max(1, target_file_bytes)))
 
 
-def decide(stats: PartitionStats, policy: CompactionPolicy = CompactionPolicy()) -> CompactionDecision:
+def decide(stats: PartitionStats, policy: CompactionPolicy = DEFAULT_POLICY) -> CompactionDecision:
     """Compact a partition when a sub-partition has too many or too small files *and* rewriting it
     would lower its file count; a partition already at its planned file count is left alone (no-op)."""
     reasons: list[str] = []
@@ -128,6 +131,9 @@ class ClusterResources:
     local: bool = True
 
 
+LOCAL_CLUSTER = ClusterResources()
+
+
 @dataclass(frozen=True)
 class SparkPlan:
     conf: dict[str, str]
@@ -138,7 +144,7 @@ class SparkPlan:
 
 
 def spark_config(decisions: Iterable[CompactionDecision], cluster: ClusterResources,
-                 policy: CompactionPolicy = CompactionPolicy()) -> SparkPlan:
+                 policy: CompactionPolicy = DEFAULT_POLICY) -> SparkPlan:
     """Spark settings for one compaction job over the partitions to compact."""
     chosen = [d for d in decisions if d.compact]
     total_bytes = sum(d.bytes_before for d in chosen)
