@@ -27,6 +27,26 @@ def _strict_strptime(values: pa.Array, fmt: str) -> pa.Array:
     return pc.cast(pc.if_else(same, parsed, pa.scalar(None, parsed.type)), pa.timestamp("us"))
 
 
+ISO_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
+
+
+def _cast_with_offsets(values: pa.Array) -> pa.Array | None:
+    """Arrow's own ISO-8601 parser when every non-null value carries ``Z`` or an offset (the common
+    case); values that do not look like that become null. None when the parser still refuses."""
+    try:
+        return pc.cast(values, UTC_TS)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    looks_right = pc.match_substring_regex(values, ISO_WITH_OFFSET)
+    if not pc.all(pc.or_(looks_right, pc.is_null(values))).as_py() and \
+            pc.any(pc.match_substring_regex(values, r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?$")).as_py():
+        return None  # naive timestamps: they need the source's time zone (slow path)
+    try:
+        return pc.cast(pc.if_else(looks_right, values, pa.scalar(None, pa.string())), UTC_TS)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
 def parse_decimal(values: pa.Array, *, decimal: str = ".", thousands: str = "") -> pa.Array:
     """Numbers written with the source's separators (``1.234,56``); anything else is null."""
     d, t = re.escape(decimal), re.escape(thousands)
@@ -69,6 +89,9 @@ def parse_timestamp(values: pa.Array, *, fmt: str = "iso8601", timezone: str = "
         scale = 1000 if fmt == "epoch_ms" else 1_000_000
         micros = pc.multiply_checked(ints, scale)
         return pc.if_else(ok, pc.cast(micros, pa.timestamp("us")).cast(UTC_TS), _null_like(values, UTC_TS))
+    fast = _cast_with_offsets(values)
+    if fast is not None:
+        return fast
     parts = pc.extract_regex(values, ISO)
     base = pc.replace_substring(parts.field("base"), " ", "T")
     naive = _strict_strptime(base, "%Y-%m-%dT%H:%M:%S")
