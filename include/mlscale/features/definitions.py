@@ -1,0 +1,122 @@
+"""Feature-set definitions (``include/feature_repo/<set>.yaml``): features, windows, validation, version.
+
+The version is derived from the definition's content, so changing a definition builds a new version
+beside the old one (``features/<set>_v<version>...``) and old versions stay reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2] / "feature_repo"
+WINDOWED_KINDS = ("sum", "count", "mean", "max", "min", "share", "distinct", "quantile")
+POINT_KINDS = ("last_day_ratio", "days_since_first_seen")
+PREDICATES = ("night", "ecom")
+
+
+class FeatureDefinitionError(ValueError):
+    """A feature-set file is invalid; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: str
+    column: str | None = None
+    predicate: str | None = None
+    q: float | None = None
+    baseline_window: int | None = None
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    name: str
+    version: str
+    entity: str
+    source_dataset: str
+    event_time: str
+    windows: tuple[int, ...]
+    features: tuple[Feature, ...]
+    point_features: tuple[Feature, ...]
+    validation: dict[str, dict[str, float]] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def table(self) -> str:
+        """The lake dataset of the as-of tables of this version."""
+        return f"{self.name}_v{self.version}"
+
+    @property
+    def partials_table(self) -> str:
+        return f"{self.name}_v{self.version}_partials"
+
+    @property
+    def max_window(self) -> int:
+        return max(self.windows + tuple(f.baseline_window or 1 for f in self.point_features))
+
+    def feature_columns(self) -> list[str]:
+        names = [f"{f.name}_{w}d" for f in self.features for w in self.windows]
+        return names + [f.name for f in self.point_features]
+
+    def source_columns(self) -> list[str]:
+        cols = {self.entity, self.event_time}
+        cols.update(f.column for f in self.features + self.point_features if f.column)
+        if any(f.predicate == "night" for f in self.features):
+            cols.add(self.event_time)
+        if any(f.predicate == "ecom" for f in self.features):
+            cols.add("channel")
+        return sorted(cols)
+
+
+def load_feature_set(name_or_path: str | Path) -> FeatureSet:
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = REPO / f"{name_or_path}.yaml"
+    if not path.exists():
+        available = ", ".join(sorted(p.stem for p in REPO.glob("*.yaml")))
+        raise FeatureDefinitionError(f"no feature set {str(name_or_path)!r} ({path}); available: {available}")
+    text = path.read_bytes()
+    doc = yaml.safe_load(text)
+    where = str(path)
+    try:
+        windows = tuple(sorted(int(w) for w in doc["windows"]))
+        features = tuple(_feature(where, name, spec, WINDOWED_KINDS) for name, spec in doc["features"].items())
+        points = tuple(_feature(where, name, spec, POINT_KINDS) for name, spec in (doc.get("point_features") or {}).items())
+        source = doc["source"]
+        fs = FeatureSet(name=doc["feature_set"], version=hashlib.sha256(text).hexdigest()[:8], entity=doc["entity"],
+                        source_dataset=source["dataset"], event_time=source["event_time"], windows=windows,
+                        features=features, point_features=points, validation=doc.get("validation") or {},
+                        description=doc.get("description", ""))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise FeatureDefinitionError(f"{where}: missing or malformed key {exc}") from exc
+    if not windows or windows[0] < 1:
+        raise FeatureDefinitionError(f"{where}: windows must be positive day counts")
+    known = set(fs.feature_columns()) | {"row_count"}
+    for rule in fs.validation:
+        if rule not in known:
+            raise FeatureDefinitionError(f"{where}: validation.{rule} names no feature of this set")
+    return fs
+
+
+def _feature(where: str, name: str, spec: dict[str, Any], kinds: tuple[str, ...]) -> Feature:
+    kind = (spec or {}).get("kind")
+    if kind not in kinds:
+        raise FeatureDefinitionError(f"{where}: features.{name}.kind {kind!r} is not one of {kinds}")
+    feature = Feature(name=name, kind=kind, column=spec.get("column"), predicate=spec.get("predicate"),
+                      q=spec.get("q"), baseline_window=spec.get("baseline_window"))
+    if kind in ("sum", "mean", "max", "min", "distinct", "quantile", "last_day_ratio") and not feature.column:
+        raise FeatureDefinitionError(f"{where}: features.{name} ({kind}) needs a column")
+    if kind == "share" and feature.predicate not in PREDICATES:
+        raise FeatureDefinitionError(f"{where}: features.{name}.predicate must be one of {PREDICATES}")
+    if kind == "quantile" and not (feature.q is not None and 0 < feature.q < 1):
+        raise FeatureDefinitionError(f"{where}: features.{name}.q must be in (0, 1)")
+    return feature
+
+
+def all_feature_sets() -> list[FeatureSet]:
+    return [load_feature_set(p) for p in sorted(REPO.glob("*.yaml"))]

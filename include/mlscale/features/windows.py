@@ -1,0 +1,124 @@
+"""As-of feature tables: merge the daily partials of each window, never re-reading raw history.
+
+The as-of table of day X holds, per entity active in the largest window, every feature as of the end of
+X; its ``event_timestamp`` is X + 1 day 00:00 UTC, the moment from which the values are known.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlscale.features.definitions import FeatureSet
+from mlscale.features.partials import UTC_TS, partial_columns
+
+
+def merge_window(partials: list[pa.Table], fs: FeatureSet) -> pa.Table:
+    """Merge partials (one table per day) into one row per entity, with the partials' merge rules."""
+    from mlscale.features import sketch_columns as sketches
+
+    entity = fs.entity
+    tables = [p for p in partials if p.num_rows]
+    if not tables:
+        return pa.table({entity: pa.array([], pa.string())})
+    table = pa.concat_tables(tables, promote_options="permissive")
+    rules = partial_columns(fs)
+    plain = [(name, rule) for name, rule in rules.items() if rule in ("sum", "max", "min")]
+    grouped = table.group_by(entity, use_threads=False).aggregate(plain)
+    grouped = grouped.rename_columns([c.rsplit("_", 1)[0] if c != entity else c for c in grouped.column_names])
+    grouped = grouped.sort_by(entity)
+    keys = table.column(entity).combine_chunks()
+    for name, rule in rules.items():
+        if rule == "hll":
+            ents, blobs = sketches.hll_merge_blobs(keys, table.column(name).combine_chunks())
+        elif rule == "kll":
+            ents, blobs = sketches.kll_merge_blobs(keys, table.column(name).combine_chunks())
+        else:
+            continue
+        grouped = grouped.append_column(name, pc.take(blobs, pc.index_in(grouped.column(entity), value_set=ents)))
+    return grouped
+
+
+def as_of_table(partials_by_day: dict[dt.date, pa.Table], fs: FeatureSet, day: dt.date,
+                first_seen: pa.Table) -> pa.Table:
+    """Features of every entity active in ``fs.max_window`` days up to ``day``.
+
+    ``first_seen`` (entity, first_seen) covers every entity ever seen up to ``day``.
+    """
+    from mlscale.features import sketch_columns as sketches
+
+    entity = fs.entity
+    windows = sorted(set(fs.windows) | {f.baseline_window for f in fs.point_features if f.baseline_window} | {1})
+    merged = {w: merge_window([partials_by_day[d] for d in _days(day, w) if d in partials_by_day], fs)
+              for w in windows}
+    base = merged[max(windows)].select([entity])
+    columns: dict[str, pa.Array] = {entity: base.column(entity)}
+    for w in windows:
+        m = merged[w]
+        idx = pc.index_in(base.column(entity), value_set=m.column(entity))
+
+        def col(name: str, m: pa.Table = m, idx: pa.Array = idx) -> pa.Array:
+            return pc.take(m.column(name), idx) if m.num_rows else pa.nulls(len(idx), pa.float64())
+
+        n = pc.fill_null(pc.cast(col("n"), pa.float64()), 0.0)
+        for f in fs.features:
+            if w not in fs.windows:
+                continue
+            out = f"{f.name}_{w}d"
+            if f.kind == "count":
+                columns[out] = pc.cast(n, pa.int64())
+            elif f.kind == "sum":
+                columns[out] = pc.fill_null(col(f"sum_{f.column}"), 0.0)
+            elif f.kind == "mean":
+                columns[out] = _ratio(col(f"sum_{f.column}"), n)
+            elif f.kind in ("max", "min"):
+                columns[out] = col(f"{f.kind}_{f.column}")
+            elif f.kind == "share":
+                columns[out] = _ratio(pc.cast(col(f"n_{f.predicate}"), pa.float64()), n)
+            elif f.kind == "distinct":
+                blobs = col(f"hll_{f.column}")
+                columns[out] = pa.array(sketches.hll_estimate_blobs(blobs), pa.float64())
+            elif f.kind == "quantile":
+                blobs = col(f"kll_{f.column}")
+                columns[out] = pa.array(sketches.kll_quantile_blobs(blobs, float(f.q or 0.5)), pa.float64())
+        for f in fs.point_features:
+            if f.kind == "last_day_ratio" and w == f.baseline_window:
+                last = pc.fill_null(pc.take(merged[1].column(f"sum_{f.column}"),
+                                            pc.index_in(base.column(entity), value_set=merged[1].column(entity)))
+                                    if merged[1].num_rows else pa.nulls(base.num_rows, pa.float64()), 0.0)
+                mean_daily = pc.divide(pc.fill_null(col(f"sum_{f.column}"), 0.0), float(w))
+                columns[f.name] = _ratio(last, mean_daily)
+    for f in fs.point_features:
+        if f.kind == "days_since_first_seen":
+            seen = pc.take(first_seen.column("first_seen"), pc.index_in(base.column(entity),
+                                                                         value_set=first_seen.column(entity)))
+            end = pa.scalar(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC), UTC_TS)
+            age_us = pc.cast(pc.subtract(end, seen), pa.int64())
+            columns[f.name] = pc.cast(pc.divide(age_us, 86_400_000_000), pa.int64())
+    stamp = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+    columns["event_timestamp"] = pa.array([stamp] * base.num_rows, UTC_TS)
+    ordered = [entity, "event_timestamp", *fs.feature_columns()]
+    return pa.table(columns).select(ordered)
+
+
+def update_first_seen(previous: pa.Table | None, partial: pa.Table, fs: FeatureSet) -> pa.Table:
+    """Every entity ever seen with its first event time: yesterday's table merged with today's partial."""
+    today = partial.select([fs.entity, "first_seen"])
+    if previous is not None and previous.num_rows:
+        today = pa.concat_tables([previous.select([fs.entity, "first_seen"]), today])
+    if today.num_rows == 0:
+        return pa.table({fs.entity: pa.array([], pa.string()), "first_seen": pa.array([], UTC_TS)})
+    out = today.group_by(fs.entity, use_threads=False).aggregate([("first_seen", "min")])
+    return out.rename_columns([fs.entity, "first_seen"]).sort_by(fs.entity)
+
+
+def _ratio(num: pa.Array, den: pa.Array) -> pa.Array:
+    den = pc.cast(den, pa.float64())
+    safe = pc.if_else(pc.equal(den, 0.0), pa.scalar(None, pa.float64()), den)
+    return pc.divide(pc.cast(num, pa.float64()), safe)
+
+
+def _days(day: dt.date, window: int) -> list[dt.date]:
+    return [day - dt.timedelta(days=i) for i in range(window)]
