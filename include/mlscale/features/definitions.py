@@ -14,7 +14,10 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[2] / "feature_repo"
-WINDOWED_KINDS = ("sum", "count", "mean", "max", "min", "share", "distinct", "quantile")
+WINDOWED_KINDS = ("sum", "count", "mean", "max", "min", "share", "distinct", "quantile", "category_share",
+                  "share_of_parent")
+ENCODINGS = ("onehot", "hash")
+KEY_SEPARATOR = "|"
 POINT_KINDS = ("last_day_ratio", "days_since_first_seen")
 PREDICATES = ("night", "ecom")
 
@@ -31,6 +34,16 @@ class Feature:
     predicate: str | None = None
     q: float | None = None
     baseline_window: int | None = None
+    encoding: str | None = None          # category_share: onehot (declared values) or hash (fixed width)
+    values: tuple[str, ...] = ()
+    width: int = 0
+    windows: tuple[int, ...] = ()        # overrides the set's windows for this feature
+
+    def labels(self) -> list[str]:
+        """Output suffixes of a category_share feature: its values (one-hot) or hash buckets."""
+        if self.kind != "category_share":
+            return []
+        return list(self.values) if self.encoding == "onehot" else [f"h{i:02d}" for i in range(self.width)]
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,7 @@ class FeatureSet:
     point_features: tuple[Feature, ...]
     validation: dict[str, dict[str, float]] = field(default_factory=dict)
     description: str = ""
+    entity_from: tuple[str, ...] = ()    # a composite entity: these raw columns joined with "|"
 
     @property
     def table(self) -> str:
@@ -57,14 +71,25 @@ class FeatureSet:
 
     @property
     def max_window(self) -> int:
-        return max(self.windows + tuple(f.baseline_window or 1 for f in self.point_features))
+        feature_windows = tuple(w for f in self.features for w in f.windows)
+        return max(self.windows + feature_windows + tuple(f.baseline_window or 1 for f in self.point_features))
+
+    def windows_of(self, feature: Feature) -> tuple[int, ...]:
+        return feature.windows or self.windows
 
     def feature_columns(self) -> list[str]:
-        names = [f"{f.name}_{w}d" for f in self.features for w in self.windows]
+        names = []
+        for f in self.features:
+            for w in self.windows_of(f):
+                if f.kind == "category_share":
+                    names += [f"{f.name}_{label}_{w}d" for label in f.labels()]
+                else:
+                    names.append(f"{f.name}_{w}d")
         return names + [f.name for f in self.point_features]
 
     def source_columns(self) -> list[str]:
-        cols = {self.entity, self.event_time}
+        cols = set(self.entity_from) if self.entity_from else {self.entity}
+        cols.add(self.event_time)
         cols.update(f.column for f in self.features + self.point_features if f.column)
         if any(f.predicate == "night" for f in self.features):
             cols.add(self.event_time)
@@ -89,6 +114,7 @@ def load_feature_set(name_or_path: str | Path) -> FeatureSet:
         points = tuple(_feature(where, name, spec, POINT_KINDS) for name, spec in (doc.get("point_features") or {}).items())
         source = doc["source"]
         fs = FeatureSet(name=doc["feature_set"], version=hashlib.sha256(text).hexdigest()[:8], entity=doc["entity"],
+                        entity_from=tuple(doc.get("entity_from") or ()),
                         source_dataset=source["dataset"], event_time=source["event_time"], windows=windows,
                         features=features, point_features=points, validation=doc.get("validation") or {},
                         description=doc.get("description", ""))
@@ -108,8 +134,18 @@ def _feature(where: str, name: str, spec: dict[str, Any], kinds: tuple[str, ...]
     if kind not in kinds:
         raise FeatureDefinitionError(f"{where}: features.{name}.kind {kind!r} is not one of {kinds}")
     feature = Feature(name=name, kind=kind, column=spec.get("column"), predicate=spec.get("predicate"),
-                      q=spec.get("q"), baseline_window=spec.get("baseline_window"))
-    if kind in ("sum", "mean", "max", "min", "distinct", "quantile", "last_day_ratio") and not feature.column:
+                      q=spec.get("q"), baseline_window=spec.get("baseline_window"), encoding=spec.get("encoding"),
+                      values=tuple(str(v) for v in spec.get("values") or ()), width=int(spec.get("width") or 0),
+                      windows=tuple(int(w) for w in spec.get("windows") or ()))
+    if kind == "category_share":
+        if feature.encoding not in ENCODINGS or not feature.column:
+            raise FeatureDefinitionError(f"{where}: features.{name} needs a column and encoding in {ENCODINGS}")
+        if feature.encoding == "onehot" and not feature.values:
+            raise FeatureDefinitionError(f"{where}: features.{name}: one-hot encoding needs its values")
+        if feature.encoding == "hash" and not 2 <= feature.width <= 256:
+            raise FeatureDefinitionError(f"{where}: features.{name}: hash encoding needs a width of 2..256")
+    if kind in ("sum", "mean", "max", "min", "distinct", "quantile", "last_day_ratio", "share_of_parent") \
+            and not feature.column:
         raise FeatureDefinitionError(f"{where}: features.{name} ({kind}) needs a column")
     if kind == "share" and feature.predicate not in PREDICATES:
         raise FeatureDefinitionError(f"{where}: features.{name}.predicate must be one of {PREDICATES}")

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlscale.features.definitions import FeatureSet
+from mlscale.features.definitions import KEY_SEPARATOR, FeatureSet
 from mlscale.lake import Lake, PartitionRef
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,35 @@ def partial_columns(fs: FeatureSet) -> dict[str, str]:
             cols[f"hll_{f.column}"] = "hll"
         elif f.kind == "quantile":
             cols[f"kll_{f.column}"] = "kll"
+        elif f.kind == "share_of_parent":
+            cols[f"sum_{f.column}"] = "sum"
+        elif f.kind == "category_share":
+            for label in f.labels():
+                cols[f"cat_{f.name}_{label}"] = "sum"
     return cols
+
+
+def category_indicator(rows: pa.Table, feature, label: str) -> pa.Array:
+    """1 where the row's category is ``label`` (one-hot) or hashes to bucket ``label`` (hash trick)."""
+    values = rows.column(feature.column).combine_chunks()
+    if feature.encoding == "onehot":
+        hit = pc.equal(values, label)
+    else:
+        from mlscale.sketches import hash64_column
+
+        hashes, valid = hash64_column(values)
+        buckets = (hashes % np.uint64(feature.width)).astype(np.int64)
+        bucket = np.where(valid, buckets, -1) if valid is not None else buckets
+        hit = pa.array(bucket == int(label[1:]))
+    return pc.cast(pc.fill_null(hit, False), pa.int64())
+
+
+def with_entity(rows: pa.Table, fs: FeatureSet) -> pa.Table:
+    """Add the composite entity column (``customer_id|merchant_category``) when the set declares one."""
+    if not fs.entity_from or fs.entity in rows.column_names:
+        return rows
+    parts = [pc.cast(rows.column(c), pa.string()) for c in fs.entity_from]
+    return rows.append_column(fs.entity, pc.binary_join_element_wise(*parts, KEY_SEPARATOR))
 
 
 def daily_partials(rows: pa.Table, fs: FeatureSet) -> pa.Table:
@@ -71,6 +99,7 @@ def daily_partials(rows: pa.Table, fs: FeatureSet) -> pa.Table:
     entity = fs.entity
     if rows.num_rows == 0:
         return _empty_partials(fs)
+    rows = with_entity(rows, fs)
     rows = rows.filter(pc.is_valid(rows.column(entity)))
     derived = {"night": pc.less(pc.hour(rows.column(fs.event_time)), 6)}
     if "channel" in rows.column_names:
@@ -81,7 +110,12 @@ def daily_partials(rows: pa.Table, fs: FeatureSet) -> pa.Table:
         if merge in ("hll", "kll") or name in ("n", "first_seen"):
             continue
         kind, _, source = name.partition("_")
-        if kind == "n":
+        if kind == "cat":
+            feature_name, _, label = source.rpartition("_")
+            feature = next(f for f in fs.features if f.name == feature_name)
+            work = work.append_column(name, category_indicator(rows, feature, label))
+            aggregations.append((name, "sum", name))
+        elif kind == "n":
             work = work.append_column(name, pc.cast(derived[source], pa.int64()))
             aggregations.append((name, "sum", name))
         else:
@@ -112,7 +146,7 @@ def _empty_partials(fs: FeatureSet) -> pa.Table:
     for name, merge in partial_columns(fs).items():
         if name in ("n", "first_seen"):
             continue
-        fields.append(pa.field(name, pa.int64() if name.startswith("n_") else types[merge]))
+        fields.append(pa.field(name, pa.int64() if name.startswith(("n_", "cat_")) else types[merge]))
     return pa.schema(fields).empty_table()
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlscale.features.definitions import FeatureSet
+from mlscale.features.definitions import KEY_SEPARATOR, FeatureSet
 from mlscale.features.partials import UTC_TS, partial_columns
 
 
@@ -50,7 +50,8 @@ def as_of_table(partials_by_day: dict[dt.date, pa.Table], fs: FeatureSet, day: d
     from mlscale.features import sketch_columns as sketches
 
     entity = fs.entity
-    windows = sorted(set(fs.windows) | {f.baseline_window for f in fs.point_features if f.baseline_window} | {1})
+    windows = sorted(set(fs.windows) | {w for f in fs.features for w in f.windows}
+                     | {f.baseline_window for f in fs.point_features if f.baseline_window} | {1})
     merged = {w: merge_window([partials_by_day[d] for d in _days(day, w) if d in partials_by_day], fs)
               for w in windows}
     base = merged[max(windows)].select([entity])
@@ -64,9 +65,17 @@ def as_of_table(partials_by_day: dict[dt.date, pa.Table], fs: FeatureSet, day: d
 
         n = pc.fill_null(pc.cast(col("n"), pa.float64()), 0.0)
         for f in fs.features:
-            if w not in fs.windows:
+            if w not in fs.windows_of(f):
                 continue
             out = f"{f.name}_{w}d"
+            if f.kind == "category_share":
+                for label in f.labels():
+                    columns[f"{f.name}_{label}_{w}d"] = _ratio(pc.cast(col(f"cat_{f.name}_{label}"), pa.float64()), n)
+                continue
+            if f.kind == "share_of_parent":
+                columns[out] = pc.take(_share_of_parent(m, fs, f"sum_{f.column}"), idx) if m.num_rows else \
+                    pa.nulls(len(idx), pa.float64())
+                continue
             if f.kind == "count":
                 columns[out] = pc.cast(n, pa.int64())
             elif f.kind == "sum":
@@ -112,6 +121,16 @@ def update_first_seen(previous: pa.Table | None, partial: pa.Table, fs: FeatureS
         return pa.table({fs.entity: pa.array([], pa.string()), "first_seen": pa.array([], UTC_TS)})
     out = today.group_by(fs.entity, use_threads=False).aggregate([("first_seen", "min")])
     return out.rename_columns([fs.entity, "first_seen"]).sort_by(fs.entity)
+
+
+def _share_of_parent(merged: pa.Table, fs: FeatureSet, column: str) -> pa.Array:
+    """Each composite entity's ``column`` total as a share of its parent's (the first key part), e.g. a
+    customer's spend in one merchant category over the customer's spend in all categories."""
+    parent = pc.list_element(pc.split_pattern(merged.column(fs.entity), KEY_SEPARATOR, max_splits=1), 0)
+    values = pc.fill_null(merged.column(column), 0.0)
+    totals = pa.table({"parent": parent, "v": values}).group_by("parent", use_threads=False).aggregate([("v", "sum")])
+    parent_total = pc.take(totals.column("v_sum"), pc.index_in(parent, value_set=totals.column("parent")))
+    return _ratio(values, parent_total)
 
 
 def _ratio(num: pa.Array, den: pa.Array) -> pa.Array:
