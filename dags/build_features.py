@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from airflow.sdk import DAG, Param, PartitionedAssetTimetable
+from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, Param, PartitionedAssetTimetable
 
 from mlscale.operators.assets import lake_asset
 from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
@@ -44,6 +44,11 @@ with DAG(
     doc_md=DOC,
     render_template_as_native_obj=True,
     params={"dt": day_param()},
+    # freshness SLA: ingestion lands D at ~02:00 on D+1; features for D are due 4 hours after the run is queued
+    deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=dt.timedelta(hours=4),
+                           callback=AsyncCallback("mlscale.operators.alerts.log_missed_deadline",
+                                                  kwargs={"dag_id": "build_features",
+                                                          "what": "feature tables for the day"})),
 ) as dag:
     for feature_set in FEATURE_SETS:
         DaskOperator(

@@ -52,8 +52,12 @@ def as_of_table(partials_by_day: dict[dt.date, pa.Table], fs: FeatureSet, day: d
     entity = fs.entity
     windows = sorted(set(fs.windows) | {w for f in fs.features for w in f.windows}
                      | {f.baseline_window for f in fs.point_features if f.baseline_window} | {1})
-    merged = {w: merge_window([partials_by_day[d] for d in _days(day, w) if d in partials_by_day], fs)
-              for w in windows}
+    merged: dict[int, pa.Table] = {}
+    previous = 0
+    for w in windows:  # nested: the 30-day merge reuses the 7-day one, and so on
+        fresh = [partials_by_day[d] for d in _days(day, w)[previous:] if d in partials_by_day]
+        merged[w] = merge_window(([merged[previous]] if previous else []) + fresh, fs)
+        previous = w
     base = merged[max(windows)].select([entity])
     columns: dict[str, pa.Array] = {entity: base.column(entity)}
     for w in windows:
