@@ -11,7 +11,8 @@ ROWS_PER_DAY="${ROWS_PER_DAY:-20000}"
 LAST_DAY="$(date -u -d yesterday +%F)"             # the latest complete day: the scheduler's own next run
 FIRST_DAY="$(date -u -d "$LAST_DAY -$((DAYS - 1)) days" +%F)"
 INGEST_DAGS=$(for c in include/contracts/*.yaml; do printf 'ingest_%s ' "$(basename "$c" .yaml)"; done)
-PIPELINES="$INGEST_DAGS compact_lake"   # compact_lake runs per day when ingestion updates raw/
+# compact_lake and build_features run per day when ingestion updates raw/ (partitioned assets)
+PIPELINES="$INGEST_DAGS compact_lake build_features"
 started=$(date +%s)
 
 echo "== mlscale demo: $DAYS days ($FIRST_DAY .. $LAST_DAY), $ROWS_PER_DAY transactions a day"
