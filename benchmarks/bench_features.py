@@ -30,7 +30,6 @@ def seed_raw(lake, days: int, rows: int) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
     from distributed import Client
-
     from mlscale.ingest import ingest_partition
     from mlscale.lake import PartitionRef
     from mlscale.synthetic import generate_world

@@ -76,17 +76,23 @@ class PeakRss:
 
         self.proc = psutil.Process()
         self.peak = 0
+        self.driver_peak = 0
+        self.worker_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            total = self.proc.memory_info().rss
+            driver = self.proc.memory_info().rss
+            total = driver
             for child in self.proc.children(recursive=True):
                 try:
-                    total += child.memory_info().rss
+                    rss = child.memory_info().rss
                 except Exception:  # noqa: BLE001 - a child may exit while sampled
-                    pass
+                    continue
+                total += rss
+                self.worker_peak = max(self.worker_peak, rss)
+            self.driver_peak = max(self.driver_peak, driver)
             self.peak = max(self.peak, total)
 
     def __enter__(self) -> PeakRss:
@@ -111,6 +117,7 @@ def run_ours(lake_dir: Path, client) -> tuple[float, object, int]:
         result = ingest_partition(client=client, lake=lake, dt=str(DAY), run_id="bench", contract="transactions",
                                   pii_key=b"bench-key")
         elapsed = time.perf_counter() - start
+    print(f"  peak RSS: driver {mem.driver_peak / 2**20:,.0f} MiB, largest worker {mem.worker_peak / 2**20:,.0f} MiB")
     return elapsed, result, mem.peak
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, Param, PartitionedAssetTimetable
-
+from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, PartitionedAssetTimetable
 from mlscale.operators.assets import lake_asset
 from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
 from mlscale.operators.dask_operator import DaskOperator
@@ -25,6 +24,10 @@ For drop day D (the `raw_transactions` partition key), for each feature set in `
    windows (never re-reading raw history: the cost is flat in history length);
 3. **validate** the as-of table of D (ranges, null rates, freshness, row-count change); a failure quarantines
    it under `quarantine/<set>_v<version>/dt=D/` and fails the task with the feature, rule and observed value.
+
+4. **feature store**: publish the committed as-of tables of D-L..D+1 to `_feast/offline/`, register the Feast
+   views and permissions, and materialise D into the online store (SQLite here, Redis in docker-compose);
+   reruns are idempotent.
 
 Writes `features/<set>_v<version>_partials/dt=E/`, `features/<set>_v<version>/dt=D/` (one row per entity,
 `event_timestamp` = D+1 00:00 UTC). The version comes from the definition's content. Reruns and backfills are
@@ -50,7 +53,7 @@ with DAG(
                                                   kwargs={"dag_id": "build_features",
                                                           "what": "feature tables for the day"})),
 ) as dag:
-    for feature_set in FEATURE_SETS:
+    builds = [
         DaskOperator(
             task_id=f"build_{feature_set}",
             python_callable="mlscale.features:build_features",
@@ -60,3 +63,19 @@ with DAG(
             outlets=[lake_asset("features", feature_set)],
             execution_timeout=dt.timedelta(hours=1),
         )
+        for feature_set in FEATURE_SETS
+    ]
+    # after every build (each validates D and fails instead of publishing): publish, register, materialise D
+    builds >> DaskOperator(
+        task_id="sync_feature_store",
+        python_callable="mlscale.feature_store:sync_feature_store",
+        op_kwargs={
+            "feature_sets": FEATURE_SETS,
+            "feast_root": "{{ var.value.get('mlscale_feast_root', '') }}",  # required when the lake is on S3
+            "online_store": "{{ var.value.get('mlscale_feast_online_store', 'sqlite') }}",
+            "redis_connection_string": "{{ var.value.get('mlscale_feast_redis', '') }}",
+        },
+        dask_conn_id="dask_cpu_default",
+        outlets=[lake_asset("feature_store", "mlscale")],
+        execution_timeout=dt.timedelta(minutes=30),
+    )

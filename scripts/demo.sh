@@ -43,13 +43,21 @@ python -m mlscale.cli wait-runs --dags "$(echo $PIPELINES | tr ' ' ',')" --from-
   --to-day "$LAST_DAY" --timeout 1500 2>/dev/null || status=$?
 for dag in $PIPELINES; do airflow dags pause "$dag" >/dev/null 2>&1; done
 
+echo "-- lifecycle_cleanup: a dry run (the default for manual runs), then applied"
+for conf in '{}' '{"dry_run": false}'; do
+  airflow dags test lifecycle_cleanup "$(date -u +%F)" --conf "$conf" >"$AIRFLOW_HOME/lifecycle.log" 2>&1 \
+    || { echo "lifecycle_cleanup failed; see $AIRFLOW_HOME/lifecycle.log"; status=1; }
+  python -m mlscale.cli lifecycle-summary 2>/dev/null | grep -v "lake root"
+done
+
 echo
 echo "== what the lake holds now"
-python -m mlscale.cli summary 2>/dev/null
+python -m mlscale.cli summary 2>/dev/null | grep -v "lake root"
 cat <<MSG
 
 == done in $(( $(date +%s) - started )) s
-   Outputs:   data/lake/raw, data/lake/quarantine (rejected rows with reason codes), data/lake/_meta (run log)
+   Outputs:   data/lake/raw, data/lake/quarantine (rejected rows with reason codes), data/lake/features,
+              data/lake/_feast (feature store), data/lake/reports/cost, data/lake/_meta (run logs, plans, audit)
    Task logs: .airflow/logs/dag_id=<dag>/run_id=<run>/task_id=<task>/
    The UI:    make up   (then http://localhost:8080, user admin, password printed by make up)
 MSG

@@ -75,7 +75,12 @@ def plan_compaction(lake: Lake, *, zone: str, datasets: Iterable[str], first_day
         for ref in lake.partitions(zone, dataset):
             if ref.dt not in days:
                 continue
-            decision = decide(partition_stats(lake.require_manifest(ref)), policy)
+            manifest = lake.require_manifest(ref)
+            if any(entry.path.startswith("/") for entry in manifest.files):
+                logger.info("%s: skip (cold tier: not rewritten)", ref.key)
+                skipped.append({"partition": ref.key, "compact": False, "reasons": ["cold tier"]})
+                continue
+            decision = decide(partition_stats(manifest), policy)
             logger.info("%s: %s (%s)", ref.key, "compact" if decision.compact else "skip", "; ".join(decision.reasons))
             item = decision.as_dict() | {"sort_by": (sort_columns or {}).get(dataset, [])}
             (chosen if decision.compact else skipped).append(item)
@@ -116,13 +121,13 @@ def commit_rewrite(lake: Lake, ref: PartitionRef, previous: Manifest, rewritten:
         if after != before:
             raise VerificationFailed(f"{ref.key}/{subdir}: {after} rows rewritten, {before} committed")
         first_old = next(e for e in previous.files if e.path.rpartition("/")[0] == subdir)
-        old_schema = pq.read_schema(io.BytesIO(lake.read_bytes(f"{ref.key}/{first_old.path}")))
+        old_schema = pq.read_schema(io.BytesIO(lake.read_bytes(lake.file_key(ref, first_old.path))))
         for data in blobs:
             new_schema = pq.read_schema(io.BytesIO(data))
             if [(f.name, f.type) for f in new_schema] != [(f.name, f.type) for f in old_schema]:
                 raise VerificationFailed(f"{ref.key}/{subdir}: schema changed from {old_schema} to {new_schema}")
         entries += new_entries
-    schema = old_schema or pq.read_schema(io.BytesIO(lake.read_bytes(f"{ref.key}/{previous.files[0].path}")))
+    schema = old_schema or pq.read_schema(io.BytesIO(lake.read_bytes(lake.file_key(ref, previous.files[0].path))))
     return lake.commit(ref, entries, schema=schema.remove_metadata(), run_id=run_id, attempt=attempt,
                        inputs=previous.inputs, extra=previous.extra | {"compaction_attempt": attempt,
                                                                         "compacted_run": run_id})

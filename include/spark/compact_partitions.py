@@ -37,11 +37,11 @@ def checksum(df):
 def local_inputs(lake: Lake, ref: PartitionRef, paths: list[str], scratch: Path) -> list[str]:
     """Paths Spark can read: the lake's own on a local lake, downloaded copies from an object store."""
     if is_local(lake.fs):
-        return [lake.path(f"{ref.key}/{p}") for p in paths]
+        return [lake.path(lake.file_key(ref, p)) for p in paths]
     out = []
     for i, p in enumerate(paths):
         target = scratch / f"in-{i:05d}.parquet"
-        target.write_bytes(lake.read_bytes(f"{ref.key}/{p}"))
+        target.write_bytes(lake.read_bytes(lake.file_key(ref, p)))
         out.append(str(target))
     return out
 

@@ -8,7 +8,6 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from distributed import Client, LocalCluster
-
 from mlscale.features import build_features, load_feature_set
 from mlscale.features.definitions import REPO
 from mlscale.features.partials import daily_partials, event_day_rows

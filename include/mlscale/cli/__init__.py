@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = sub.add_parser("summary", help="rows and files per zone of the lake")
     summary.add_argument("--lake", default=None)
+    lifecycle = sub.add_parser("lifecycle-summary", help="the newest lifecycle plan and cost report")
+    lifecycle.add_argument("--lake", default=None)
 
     wait = sub.add_parser("wait-runs", help="wait for DAG runs of a range of days to finish")
     wait.add_argument("--dags", required=True, help="comma-separated DAG ids")
@@ -54,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         from mlscale.cli.summary import print_summary
 
         print_summary(args.lake)
+    elif args.command == "lifecycle-summary":
+        from mlscale.cli.summary import print_lifecycle
+
+        print_lifecycle(args.lake)
     return 0
 
 

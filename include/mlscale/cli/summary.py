@@ -38,3 +38,24 @@ def print_summary(root: str | None) -> None:
         for dataset, stats in sorted(datasets.items()):
             figures = ", ".join(f"{k} {v:,}" for k, v in stats.items())
             print(f"  {zone + '/' + dataset:<34} {figures}")
+
+
+def print_lifecycle(root: str | None) -> None:
+    """The newest lifecycle plan's action counts and the newest cost report's totals."""
+    lake = lake_for_cli(root)
+    plans = lake.list_files("_meta/lifecycle_plans")
+    if not plans:
+        print("no lifecycle plan yet")
+        return
+    plan = lake.read_json(max(plans, key=lambda f: (f.mtime or 0, f.key)).key)
+    mode = "dry run" if plan["dry_run"] else "applied"
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(plan["counts"].items())) or "nothing due"
+    print(f"  lifecycle plan for {plan['run_day']} ({mode}): {counts}")
+    reports = [f for f in lake.list_files("reports/cost") if f.key.endswith("report.json")]
+    if reports:
+        report = lake.read_json(max(reports, key=lambda f: f.key).key)
+        totals, saved = report["totals"], report["saved"]
+        print(f"  cost report {report['run_day']}: {totals['objects']:,} objects, {totals['bytes'] / 2**20:,.1f} MiB "
+              f"(hot {totals['hot_bytes'] / 2**20:,.1f}, cold {totals['cold_bytes'] / 2**20:,.1f}), "
+              f"{totals['monthly_cost']:.4f} {report['currency']}/month; saved by this run "
+              f"{saved['monthly_saving']:.4f}/month ({saved['basis']})")

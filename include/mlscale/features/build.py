@@ -8,7 +8,7 @@ Reruns are idempotent: the same raw partitions give the same partials and the sa
 
 from __future__ import annotations
 
-import datetime as dt
+import datetime
 import hashlib
 import logging
 import time
@@ -22,7 +22,7 @@ from mlscale.features.definitions import FeatureSet, load_feature_set
 from mlscale.features.partials import daily_partials, event_day_rows
 from mlscale.features.validate import FeatureValidationError, validate_as_of
 from mlscale.features.windows import as_of_table, update_first_seen
-from mlscale.lake import Lake, PartitionRef, new_attempt_id, parse_day
+from mlscale.lake import Lake, PartitionRef, parse_day
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +72,8 @@ def build_features(*, lake: Lake, dt: str, run_id: str, feature_set: str, client
     lateness = lateness_days if lateness_days is not None else \
         int(load_contract(fs.source_dataset).max_lateness_days or 0)
     event_days = [day - dt_days(k) for k in range(lateness, -1, -1)]
-    changed: list[dt.date] = []
-    partials: dict[dt.date, pa.Table] = {}
+    changed: list[datetime.date] = []
+    partials: dict[datetime.date, pa.Table] = {}
     computed = _compute_partials(lake, fs, event_days, day, lateness, client)
     for event_day, (partial, read) in zip(event_days, computed, strict=True):
         ref = PartitionRef.of("features", fs.partials_table, event_day)
@@ -138,24 +138,24 @@ def build_features(*, lake: Lake, dt: str, run_id: str, feature_set: str, client
         table_uri=lake.uri(PartitionRef.of("features", fs.table, day).key))
 
 
-def dt_days(n: int) -> dt.timedelta:
-    return dt.timedelta(days=n)
+def dt_days(n: int) -> datetime.timedelta:
+    return datetime.timedelta(days=n)
 
 
-def _compute_partials(lake: Lake, fs: FeatureSet, event_days: list[dt.date], day: dt.date, lateness: int,
+def _compute_partials(lake: Lake, fs: FeatureSet, event_days: list[datetime.date], day: datetime.date, lateness: int,
                       client: Any) -> list[tuple[pa.Table, list[str]]]:
     if client is None:
         return [_partial_task(lake, fs, d, day, lateness) for d in event_days]
     return client.gather([client.submit(_partial_task, lake, fs, d, day, lateness, pure=False) for d in event_days])
 
 
-def _partial_task(lake: Lake, fs: FeatureSet, event_day: dt.date, day: dt.date,
+def _partial_task(lake: Lake, fs: FeatureSet, event_day: datetime.date, day: datetime.date,
                   lateness: int) -> tuple[pa.Table, list[str]]:
     rows, read = event_day_rows(lake, fs, event_day, last_drop_day=day, lateness_days=lateness)
     return daily_partials(rows, fs), read
 
 
-def _first_seen(lake: Lake, fs: FeatureSet, day: dt.date, partial: pa.Table | None, run_id: str) -> pa.Table:
+def _first_seen(lake: Lake, fs: FeatureSet, day: datetime.date, partial: pa.Table | None, run_id: str) -> pa.Table:
     """First-seen times of all entities up to ``day``, carried forward day by day (flat in history)."""
     table = f"{fs.table}_first_seen"
     prev_ref = PartitionRef.of("features", table, day - dt_days(1))

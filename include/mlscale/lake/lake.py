@@ -5,10 +5,15 @@ Every partition write follows one protocol. Data files get names unique to the a
 commit point; files listed by the previous manifest and not by the new one are deleted after the
 commit. Readers read manifests, never globs, so a crash before the manifest leaves readers on the
 previous version and the crashed attempt's files become orphans (see :meth:`Lake.orphans`).
+
+A manifest entry may also name a file under another root of the lake (a path starting with ``/``,
+relative to the lake root): :meth:`Lake.move_partition` moves a partition's files to the cold tier
+(``cold/<zone>/<dataset>/dt=…/``) and commits a manifest pointing there, so readers keep finding them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -25,11 +30,19 @@ import pyarrow.dataset as pds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from mlscale.lake.manifest import MANIFEST_NAME, FileEntry, Manifest, ManifestError, schema_fingerprint
+from mlscale.lake.manifest import (
+    MANIFEST_NAME,
+    FileEntry,
+    Manifest,
+    ManifestError,
+    entry_key,
+    schema_fingerprint,
+)
 from mlscale.lake.partition import PartitionRef, check_name, parse_day
 from mlscale.lake.storage import S3Options, is_local, open_filesystem
 
 logger = logging.getLogger(__name__)
+COLD_ROOT = "cold"
 
 
 class PartitionNotFound(LookupError):
@@ -173,24 +186,97 @@ class Lake:
         files = tuple(sorted(files, key=lambda f: f.path))
         if not files:  # an empty partition still has a schema: readers get an empty table, not an error
             files = (self.write_table(ref, schema.empty_table(), attempt=attempt, seq=0),)
-        missing = [f.path for f in files if not self.exists(f"{ref.key}/{f.path}")]
-        if missing:
-            raise CommitError(f"refusing to commit {ref.key}: listed files are missing: {missing[:5]}")
-        previous = self.manifest(ref)
         manifest = Manifest(
             partition=ref.key, files=files, schema_fingerprint=schema_fingerprint(schema),
             schema=schema.remove_metadata().to_string(), run_id=run_id, attempt=attempt,
             inputs=tuple(inputs), extra=dict(extra or {}),
         )
-        self.write_bytes(f"{ref.key}/{MANIFEST_NAME}", manifest.to_json())
-        if previous is not None:
-            kept = {f.path for f in files}
-            for old in previous.files:
-                if old.path not in kept:
-                    self.delete(f"{ref.key}/{old.path}")
+        self.publish(ref, manifest)
         logger.info("committed %s: %d files, %d rows, %d bytes (run %s, attempt %s)",
                     ref.key, len(files), manifest.rows, manifest.bytes, run_id, attempt)
         return manifest
+
+    def publish(self, ref: PartitionRef, manifest: Manifest) -> Manifest | None:
+        """Write ``manifest`` as the partition's commit point, then delete files only the previous one listed.
+
+        Refuses (:class:`CommitError`) when a listed file is missing. Returns the previous manifest.
+        """
+        missing = [f.path for f in manifest.files if not self.exists(self.file_key(ref, f.path))]
+        if missing:
+            raise CommitError(f"refusing to commit {ref.key}: listed files are missing: {missing[:5]}")
+        previous = self.manifest(ref)
+        self.write_bytes(f"{ref.key}/{MANIFEST_NAME}", manifest.to_json())
+        if previous is not None:
+            kept = set(manifest.file_keys())
+            for old in previous.file_keys():
+                if old not in kept:
+                    self.delete(old)
+        return previous
+
+    def file_key(self, ref: PartitionRef, path: str) -> str:
+        """The lake key of a manifest entry path of ``ref`` (resolves entries under another root)."""
+        return entry_key(ref.key, path)
+
+    def move_partition(self, ref: PartitionRef, root: str = COLD_ROOT, *, run_id: str) -> Manifest:
+        """Move a committed partition's files below ``root`` (``"cold"``; ``""`` moves them back home).
+
+        The files are copied to ``<root>/<partition key>/<relative path>`` (checksums verified), a manifest
+        listing the new locations is committed (the commit point: readers switch atomically and
+        :meth:`read_table` keeps working), then the old copies are deleted. Rows, checksums, producing
+        run and attempt stay as they were; ``extra["storage_root"]`` records the root. Idempotent: files
+        already below ``root`` stay. Raises :class:`CommitError` if the partition changed meanwhile.
+        """
+        if root:
+            check_name("storage root", root)
+        before = self.require_manifest(ref)
+        entries: list[FileEntry] = []
+        copied: list[str] = []
+        for entry in before.files:
+            rel = self.relative_path(ref, entry.path)
+            target_path = f"/{root}/{ref.key}/{rel}" if root else rel
+            if target_path == entry.path:
+                entries.append(entry)
+                continue
+            data = self.read_bytes(self.file_key(ref, entry.path))
+            if len(data) != entry.bytes or hashlib.sha256(data).hexdigest() != entry.sha256:
+                raise ManifestError(f"{self.uri(self.file_key(ref, entry.path))} does not match its manifest "
+                                    "entry; not moving it (check the partition with Lake.verify)")
+            self.write_bytes(self.file_key(ref, target_path), data)
+            copied.append(self.file_key(ref, target_path))
+            entries.append(dataclasses.replace(entry, path=target_path))
+        if not copied:
+            return before
+        extra = {k: v for k, v in before.extra.items() if k != "storage_root"}
+        if root:
+            extra["storage_root"] = root
+        moved = dataclasses.replace(before, files=tuple(entries), extra=extra)
+        current = self.manifest(ref)
+        if current is None or current.to_json() != before.to_json():
+            for key in copied:
+                self.delete(key)
+            raise CommitError(f"{ref.key} changed while its files were moved to {root or 'its own directory'!r}; "
+                              "nothing was moved (re-run to move the new version)")
+        self.publish(ref, moved)
+        logger.info("moved %s: %d files to %s", ref.key, len(copied), self.uri(f"{root}/{ref.key}") if root else
+                    self.uri(ref.key))
+        return moved
+
+    def relative_path(self, ref: PartitionRef, path: str) -> str:
+        """An entry path relative to the partition (``region=NL/part-….parquet``), wherever the file lives."""
+        if not path.startswith("/"):
+            return path
+        key = path[1:]
+        marker = f"{ref.key}/"
+        at = key.find(marker)
+        return key[at + len(marker):] if at >= 0 else posixpath.basename(key)
+
+    def _entry_base(self, ref: PartitionRef, path: str) -> str:
+        """The directory an entry's Hive sub-partitions (``region=NL/``) are relative to."""
+        if not path.startswith("/"):
+            return ref.key
+        key = path[1:]
+        at = key.find(f"{ref.key}/")
+        return key[: at + len(ref.key)] if at >= 0 else posixpath.dirname(key)
 
     @contextmanager
     def writer(self, ref: PartitionRef, *, run_id: str, schema: pa.Schema,
@@ -207,8 +293,8 @@ class Lake:
         if manifest is None:
             return 0
         self.delete(f"{ref.key}/{MANIFEST_NAME}")
-        for entry in manifest.files:
-            self.delete(f"{ref.key}/{entry.path}")
+        for key in manifest.file_keys():
+            self.delete(key)
         return len(manifest.files)
 
     # -- partitions: read ------------------------------------------------------------------------
@@ -229,9 +315,15 @@ class Lake:
     def dataset(self, ref: PartitionRef, schema: pa.Schema | None = None) -> pds.Dataset:
         """A pyarrow dataset over exactly the committed files (Hive sub-partitions become columns)."""
         manifest = self.require_manifest(ref)
-        paths = [self.path(f"{ref.key}/{f.path}") for f in manifest.files]
-        return pds.dataset(paths, schema=schema, filesystem=self.fs, format="parquet",
-                           partitioning="hive", partition_base_dir=self.path(ref.key))
+        by_base: dict[str, list[str]] = {}
+        for f in manifest.files:
+            by_base.setdefault(self._entry_base(ref, f.path), []).append(self.path(self.file_key(ref, f.path)))
+        parts = [pds.dataset(paths, schema=schema, filesystem=self.fs, format="parquet",
+                             partitioning="hive", partition_base_dir=self.path(base))
+                 for base, paths in by_base.items()]
+        if len(parts) == 1:
+            return parts[0]
+        return pds.dataset(parts, schema=schema)  # files in two roots (e.g. partly moved to cold)
 
     def read_table(self, ref: PartitionRef, columns: list[str] | None = None,
                    filter: pds.Expression | None = None) -> pa.Table:
@@ -240,9 +332,9 @@ class Lake:
     def verify(self, ref: PartitionRef) -> None:
         """Check every listed file's size and checksum; raise :class:`ManifestError` on a mismatch."""
         for entry in self.require_manifest(ref).files:
-            data = self.read_bytes(f"{ref.key}/{entry.path}")
+            data = self.read_bytes(self.file_key(ref, entry.path))
             if len(data) != entry.bytes or hashlib.sha256(data).hexdigest() != entry.sha256:
-                raise ManifestError(f"{self.uri(ref.key)}/{entry.path} does not match its manifest entry")
+                raise ManifestError(f"{self.uri(self.file_key(ref, entry.path))} does not match its manifest entry")
 
     def partitions(self, zone: str, dataset: str) -> list[PartitionRef]:
         """Committed partitions of a dataset, sorted by day and keys."""
@@ -260,18 +352,41 @@ class Lake:
         """Files below ``prefix`` that no manifest lists (crashed or superseded attempts).
 
         Only directories that belong to a partition are considered: anything under a
-        ``dt=`` directory that is neither a manifest nor listed by the manifest governing it.
+        ``dt=`` directory that is neither a manifest nor listed by the manifest governing it. Files
+        under ``cold/`` are governed by the manifest of the partition they were moved from.
         """
         listed: set[str] = set()
         candidates: list[StoredFile] = []
         for stored in self.list_files(prefix):
             if stored.key.endswith("/" + MANIFEST_NAME):
-                part = stored.key[: -len(MANIFEST_NAME) - 1]
                 manifest = Manifest.from_json(self.read_bytes(stored.key), self.uri(stored.key))
-                listed.update(f"{part}/{f.path}" for f in manifest.files)
+                listed.update(manifest.file_keys())
             elif "/dt=" in f"/{stored.key}":
                 candidates.append(stored)
+        seen: set[str] = set()
+        for cold in (c for c in candidates if c.key.startswith(f"{COLD_ROOT}/") and c.key not in listed):
+            for part in _governing_partitions(cold.key[len(COLD_ROOT) + 1:]):
+                if part not in seen:
+                    seen.add(part)
+                    try:
+                        data = self.read_bytes(f"{part}/{MANIFEST_NAME}")
+                    except FileNotFoundError:
+                        continue
+                    listed.update(Manifest.from_json(data, self.uri(part)).file_keys())
         return [c for c in candidates if c.key not in listed]
+
+
+def _governing_partitions(key: str) -> list[str]:
+    """Partition directories that may govern the file ``key``: ``z/d/dt=D`` and each ``k=v`` below it."""
+    parts = key.split("/")
+    if len(parts) < 4 or not parts[2].startswith("dt="):
+        return []
+    found = ["/".join(parts[:3])]
+    for i in range(3, len(parts) - 1):
+        if "=" not in parts[i]:
+            break
+        found.append("/".join(parts[: i + 1]))
+    return found
 
 
 class PartitionWriter:
@@ -290,5 +405,5 @@ class PartitionWriter:
         self.files.append(entry)
         return entry
 
-__all__ = ["Lake", "PartitionWriter", "PartitionNotFound", "CommitError", "StoredFile", "new_attempt_id",
-           "ManifestError"]
+__all__ = ["COLD_ROOT", "Lake", "PartitionWriter", "PartitionNotFound", "CommitError", "StoredFile",
+           "new_attempt_id", "ManifestError"]

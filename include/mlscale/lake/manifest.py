@@ -18,6 +18,16 @@ class ManifestError(ValueError):
     """A manifest is unreadable or inconsistent with the files it lists."""
 
 
+def entry_key(partition_key: str, path: str) -> str:
+    """The lake key (relative to the lake root) of a manifest entry of partition ``partition_key``.
+
+    An entry path is relative to the partition directory (``region=NL/part-….parquet``), or, when it
+    starts with ``/``, relative to the lake root: a file kept under another root, e.g. the cold tier
+    (``/cold/raw/transactions/dt=2026-01-01/region=NL/part-….parquet``, see :meth:`Lake.move_partition`).
+    """
+    return path[1:] if path.startswith("/") else f"{partition_key}/{path}"
+
+
 @dataclass(frozen=True)
 class FileEntry:
     """One committed data file, its path relative to the partition directory."""
@@ -29,6 +39,10 @@ class FileEntry:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def key_in(self, partition_key: str) -> str:
+        """This file's lake key when listed by the manifest of ``partition_key`` (see :func:`entry_key`)."""
+        return entry_key(partition_key, self.path)
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,10 @@ class Manifest:
     @property
     def bytes(self) -> int:
         return sum(f.bytes for f in self.files)
+
+    def file_keys(self) -> list[str]:
+        """Lake keys of every listed file (entries under another root, e.g. ``cold/``, resolved)."""
+        return [f.key_in(self.partition) for f in self.files]
 
     def as_dict(self) -> dict[str, Any]:
         return {
