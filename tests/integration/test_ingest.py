@@ -222,3 +222,20 @@ def test_ingestion_on_s3_api(client, s3_lake) -> None:
     assert s3_lake.read_table(PartitionRef.of("raw", "transactions", START)).num_rows == 400
     assert s3_lake.orphans("raw") == []
     assert isinstance(s3_lake.read_table(PartitionRef.of("quarantine", "transactions", START)), pa.Table)
+
+
+def test_dedupe_in_hash_buckets_gives_the_same_rows(client, world, monkeypatch, tmp_path) -> None:
+    lake, reports = world
+    for report in reports:
+        ingest(client, lake, report.dt)
+    expected = [raw_rows(lake, "transactions", r.dt) for r in reports]
+    import mlscale.ingest.run as run
+
+    monkeypatch.setattr(run, "DEDUPE_BUCKET_KEYS", 700)  # a 3,000-row day now dedupes in 5 buckets
+    for report in reports:
+        result = ingest(client, lake, report.dt, run_id="bucketed")
+        assert result.rows_duplicate == report.duplicates["transactions"]
+    strip = [[{k: v for k, v in row.items() if k != "ingested_run"} for row in day] for day in expected]
+    got = [[{k: v for k, v in row.items() if k != "ingested_run"} for row in raw_rows(lake, "transactions", r.dt)]
+           for r in reports]
+    assert got == strip

@@ -31,6 +31,42 @@ def previous_keys(lake: Lake, contract: Contract, day: dt.date) -> pa.Array:
     return pa.concat_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays])
 
 
+def bucket_of(keys: pa.Array, buckets: int) -> np.ndarray:
+    """The dedupe bucket of each key (a stable hash), so buckets can be deduplicated independently."""
+    if buckets == 1:
+        return np.zeros(len(keys), dtype=np.int64)
+    from mlscale.sketches import hash64_column
+
+    hashes, _ = hash64_column(keys)
+    return (hashes % np.uint64(buckets)).astype(np.int64)
+
+
+def dedupe_bucket(lake: Lake, contract: Contract, stages: list[tuple[str, int]], day: dt.date, *, bucket: int,
+                  buckets: int) -> dict[str, list[int]]:
+    """Duplicates among the keys of one hash bucket: read from the staged files (key and record
+    number only) and the earlier days' raw partitions. Memory is one bucket's keys."""
+    from mlscale.ingest.finalize import KEY_COLUMN, read_stage
+
+    tables = []
+    for stage_key, rank in stages:
+        staged = read_stage(lake, stage_key, columns=[KEY_COLUMN, "source_record"])
+        keys = staged.column(KEY_COLUMN).combine_chunks()
+        mask = bucket_of(keys, buckets) == bucket
+        rows = np.flatnonzero(mask)
+        tables.append(pa.table({
+            "key": pc.take(keys, pa.array(rows)),
+            "rank": pa.array(np.full(len(rows), rank, dtype=np.int32)),
+            "ordinal": pc.take(staged.column("source_record").combine_chunks(), pa.array(rows)),
+            "stage": pa.array([stage_key] * len(rows), pa.string()).dictionary_encode(),
+            "row": pa.array(rows, pa.int64()),
+        }))
+    if not tables:
+        return {}
+    earlier = previous_keys(lake, contract, day)
+    earlier = pc.filter(earlier, pa.array(bucket_of(earlier, buckets) == bucket)) if len(earlier) else earlier
+    return duplicate_rows(pa.concat_tables(tables, promote_options="permissive"), earlier)
+
+
 def duplicate_rows(keys: pa.Table, earlier: pa.Array) -> dict[str, list[int]]:
     """Rows to drop, per staged file: every repeat of a key after its first occurrence in
     (file order, record order), and every key already present in earlier days.

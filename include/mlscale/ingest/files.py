@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from mlscale.contracts import Contract, Source
 from mlscale.ingest import quarantine
+from mlscale.ingest.finalize import KEY_COLUMN
 from mlscale.ingest.pseudonymise import redact_text
 from mlscale.ingest.readers import Chunk, NeedsRobustRead, UnreadableFile, read_csv, read_jsonl
 from mlscale.ingest.validate import canonical_text, missing_required_columns, validate_chunk
@@ -38,9 +39,9 @@ class FileOutcome:
     quarantined: Counter = field(default_factory=Counter)
     unknown_columns: set[str] = field(default_factory=set)
     missing_columns: list[str] = field(default_factory=list)
-    staged: list[str] = field(default_factory=list)         # keys of staged parquet files
+    staged: list[str] = field(default_factory=list)         # keys of staged parquet files (with the key column)
     quarantine_files: list[FileEntry] = field(default_factory=list)
-    keys: pa.Table | None = None                           # key, rank, ordinal, stage index, row
+    keys: pa.Table | None = None                           # dry runs only: key, rank, ordinal, stage, row
 
 
 def output_schema(contract: Contract) -> pa.Schema:
@@ -151,24 +152,23 @@ def _process_chunk(chunk: Chunk, contract: Contract, source: Source, day: dt.dat
     if valid.num_rows == 0:
         return
     rows = _output_rows(valid, contract, pii_key, source.name, outcome.file, run_id)
-    rows = rows.append_column("_key", key_strings(valid, contract.key))
+    rows = rows.append_column(KEY_COLUMN, key_strings(valid, contract.key))
     for subdir, part in split_by(rows, contract.partition_by):
         stage_key = f"{stage_prefix}/{subdir}/f{outcome.rank:05d}-{len(outcome.staged):04d}.parquet".replace("//", "/")
-        keys = part.column("_key")
-        part = part.drop_columns(["_key"])
-        if write:
+        outcome.staged.append(stage_key)
+        outcome.valid += part.num_rows
+        if write:  # the staged file keeps the key column: dedupe reads it back bucket by bucket
             sink = io.BytesIO()
             pq.write_table(part, sink, compression="lz4")  # staging: fast, read back once
             lake.write_bytes(stage_key, sink.getvalue())
-        outcome.staged.append(stage_key)
-        outcome.valid += part.num_rows
-        key_tables.append(pa.table({
-            "key": keys,
-            "rank": pa.array([outcome.rank] * part.num_rows, pa.int32()),
-            "ordinal": part.column("source_record"),
-            "stage": pa.array([stage_key] * part.num_rows, pa.string()).dictionary_encode(),
-            "row": pa.array(range(part.num_rows), pa.int64()),
-        }))
+        else:      # a dry run writes nothing: its keys travel back to the driver instead
+            key_tables.append(pa.table({
+                "key": part.column(KEY_COLUMN),
+                "rank": pa.array([outcome.rank] * part.num_rows, pa.int32()),
+                "ordinal": part.column("source_record"),
+                "stage": pa.array([stage_key] * part.num_rows, pa.string()).dictionary_encode(),
+                "row": pa.array(range(part.num_rows), pa.int64()),
+            }))
 
 
 def split_by(table: pa.Table, columns: tuple[str, ...]) -> list[tuple[str, pa.Table]]:

@@ -1,17 +1,20 @@
-"""Turn staged rows into raw partition files: drop duplicates, write one sub-partition's files."""
+"""Turn staged rows into raw partition files: drop duplicates, stream one sub-partition's files."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from contextlib import ExitStack
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlscale.lake import FileEntry, Lake, PartitionRef
+from mlscale.lake.lake import StreamingFile
 
 MAX_ROWS_PER_FILE = 2_000_000
+KEY_COLUMN = "_key"
 
 
 def stage_subdir(stage_key: str, stage_prefix: str) -> str:
@@ -20,38 +23,46 @@ def stage_subdir(stage_key: str, stage_prefix: str) -> str:
     return rest.rpartition("/")[0]
 
 
+def read_stage(lake: Lake, stage_key: str, columns: list[str] | None = None) -> pa.Table:
+    return pq.read_table(io.BytesIO(lake.read_bytes(stage_key)), columns=columns)
+
+
 def finalize_subpartition(lake: Lake, stage_keys: list[str], drops: Mapping[str, list[int]], raw_ref: PartitionRef,
                           *, subdir: str, attempt: str, seq: int,
                           max_rows_per_file: int = MAX_ROWS_PER_FILE) -> list[FileEntry]:
     """Write the surviving rows of ``stage_keys`` (all of one sub-partition) as few, large files.
 
-    Rows keep the order of the staged files (file order, then record order); memory is bounded by
-    ``max_rows_per_file``.
+    Rows keep the order of the staged files (file order, then record order). Files are streamed one
+    staged table at a time, so memory is bounded by the staging chunk, not by the day's size.
     """
     entries: list[FileEntry] = []
-    pending: list[pa.Table] = []
-    pending_rows = 0
-
-    def flush() -> None:
-        nonlocal pending, pending_rows
-        if pending_rows:
-            table = pa.concat_tables(pending)
-            entries.append(lake.write_table(raw_ref, table, attempt=attempt, seq=seq * 1000 + len(entries),
-                                            subdir=subdir))
-        pending, pending_rows = [], 0
-
-    for stage_key in stage_keys:
-        table = pq.read_table(io.BytesIO(lake.read_bytes(stage_key)))
-        dropped = drops.get(stage_key)
-        if dropped:
-            keep = np.ones(table.num_rows, dtype=bool)
-            keep[np.asarray(dropped, dtype=np.int64)] = False
-            table = table.filter(pa.array(keep))
-        if table.num_rows == 0:
-            continue
-        pending.append(table)
-        pending_rows += table.num_rows
-        if pending_rows >= max_rows_per_file:
-            flush()
-    flush()
+    with ExitStack() as stack:
+        out = None
+        for stage_key in stage_keys:
+            table = read_stage(lake, stage_key)
+            if KEY_COLUMN in table.column_names:
+                table = table.drop_columns([KEY_COLUMN])
+            dropped = drops.get(stage_key)
+            if dropped:
+                keep = np.ones(table.num_rows, dtype=bool)
+                keep[np.asarray(dropped, dtype=np.int64)] = False
+                table = table.filter(pa.array(keep))
+            if table.num_rows == 0:
+                continue
+            if out is None:
+                out = stack.enter_context(lake.parquet_writer(raw_ref, table.schema, attempt=attempt,
+                                                              seq=seq * 1000 + len(entries), subdir=subdir))
+            out.write(table)
+            if out.rows >= max_rows_per_file:
+                stack.close()
+                entries.append(_entry(out))
+                out = None
+        if out is not None:
+            stack.close()
+            entries.append(_entry(out))
     return entries
+
+
+def _entry(out: StreamingFile) -> FileEntry:
+    assert out.entry is not None, "a closed streaming file has its entry"
+    return out.entry

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import posixpath
 import time
 from collections import Counter
@@ -16,7 +17,7 @@ from typing import Any
 
 from mlscale import __version__
 from mlscale.contracts import load_contract
-from mlscale.ingest.dedupe import duplicate_rows, previous_keys
+from mlscale.ingest.dedupe import dedupe_bucket, duplicate_rows, previous_keys
 from mlscale.ingest.files import FileOutcome, output_schema, process_file
 from mlscale.ingest.finalize import finalize_subpartition, stage_subdir
 from mlscale.ingest.pseudonymise import check_key
@@ -26,6 +27,7 @@ from mlscale.lake import Lake, PartitionRef, new_attempt_id, parse_day
 
 logger = logging.getLogger(__name__)
 RUN_LOG = "_meta/ingestion_runs"
+DEDUPE_BUCKET_KEYS = 1_000_000
 
 
 def landing_files(lake: Lake, dataset: str, day: dt.date) -> list[str]:
@@ -58,14 +60,8 @@ def ingest_partition(*, client: Any, lake: Lake, dt: str, run_id: str, contract:
     outcomes: list[FileOutcome] = client.gather(futures)
     parsed_s = time.perf_counter() - started
 
-    import pyarrow as pa
-
-    key_tables = [o.keys for o in outcomes if o.keys is not None and o.keys.num_rows]
-    keys = pa.concat_tables(key_tables, promote_options="permissive") if key_tables else None
-    earlier = previous_keys(lake, spec, day)
-    drops = duplicate_rows(keys, earlier) if keys is not None else {}
-    duplicates_by_stage = {stage: len(rows) for stage, rows in drops.items()}
-    rows_duplicate = sum(duplicates_by_stage.values())
+    drops = _find_duplicates(client, lake, spec, day, outcomes, attempt, dry_run)
+    rows_duplicate = sum(len(rows) for rows in drops.values())
 
     quarantined: Counter[str] = Counter()
     for outcome in outcomes:
@@ -128,6 +124,28 @@ def ingest_partition(*, client: Any, lake: Lake, dt: str, run_id: str, contract:
             f"{max_quarantine_rate:.2%}; raw was not committed. Inspect {result.quarantine_uri} "
             "(reasons above), fix the source or rerun with strict=false")
     return result
+
+
+def _find_duplicates(client: Any, lake: Lake, spec: Any, day: dt.date, outcomes: list[FileOutcome], attempt: str,
+                     dry_run: bool) -> dict[str, list[int]]:
+    """Rows to drop per staged file. Keys are split into hash buckets of about a million keys, each
+    deduplicated by one Dask task reading the staged key columns, so no process holds a whole day's keys."""
+    if dry_run:
+        import pyarrow as pa
+
+        tables = [o.keys for o in outcomes if o.keys is not None and o.keys.num_rows]
+        keys = pa.concat_tables(tables, promote_options="permissive") if tables else None
+        return duplicate_rows(keys, previous_keys(lake, spec, day)) if keys is not None else {}
+    stages = [(stage, o.rank) for o in outcomes for stage in o.staged]
+    valid = sum(o.valid for o in outcomes)
+    buckets = max(1, math.ceil(valid / DEDUPE_BUCKET_KEYS))
+    drops: dict[str, list[int]] = {}
+    for part in client.gather([client.submit(dedupe_bucket, lake, spec, stages, day, bucket=b, buckets=buckets,
+                                             pure=False, key=f"ingest-dedupe-{attempt}-{b}")
+                               for b in range(buckets)]):
+        for stage, rows in part.items():
+            drops.setdefault(stage, []).extend(rows)
+    return drops
 
 
 def _raw_schema(spec: Any) -> Any:

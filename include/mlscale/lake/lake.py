@@ -164,16 +164,47 @@ class Lake:
     def write_table(self, ref: PartitionRef, table: pa.Table, *, attempt: str, seq: int,
                     subdir: str = "") -> FileEntry:
         """Write one data file of an attempt (not visible to readers until :meth:`commit`)."""
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression="zstd")
+        data = sink.getvalue()
+        rel = self._data_file(attempt, seq, subdir)
+        self.write_bytes(f"{ref.key}/{rel}", data)
+        return FileEntry(path=rel, rows=table.num_rows, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+    @contextmanager
+    def parquet_writer(self, ref: PartitionRef, schema: pa.Schema, *, attempt: str, seq: int,
+                       subdir: str = "") -> Iterator[StreamingFile]:
+        """Stream tables into one data file of an attempt; memory stays at one table, not the file.
+
+        ``with lake.parquet_writer(...) as out: out.write(t1); out.write(t2)`` then ``out.entry`` holds the
+        file's manifest entry (rows, bytes, sha256 computed while writing).
+        """
+        rel = self._data_file(attempt, seq, subdir)
+        path = self.path(f"{ref.key}/{rel}")
+        target = path
+        if is_local(self.fs):
+            self.fs.create_dir(posixpath.dirname(path), recursive=True)
+            target = f"{path}.tmp-{new_attempt_id()}"
+        out = StreamingFile(self.fs.open_output_stream(target, compression=None), schema)
+        try:
+            yield out
+            out.close()
+        except BaseException:
+            out.abort()
+            if target != path:
+                self.delete(target[len(self.path("")) + 1:])
+            raise
+        if target != path:
+            self.fs.move(target, path)
+        out.entry = FileEntry(path=rel, rows=out.rows, bytes=out.bytes, sha256=out.sha256.hexdigest())
+
+    @staticmethod
+    def _data_file(attempt: str, seq: int, subdir: str) -> str:
         for part in filter(None, subdir.split("/")):
             key, _, value = part.partition("=")
             check_name("sub-partition key", key)
             check_name(f"value of {key}", value)
-        sink = io.BytesIO()
-        pq.write_table(table, sink, compression="zstd")
-        data = sink.getvalue()
-        rel = posixpath.join(subdir, f"part-{attempt}-{seq:05d}.parquet")
-        self.write_bytes(f"{ref.key}/{rel}", data)
-        return FileEntry(path=rel, rows=table.num_rows, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+        return posixpath.join(subdir, f"part-{attempt}-{seq:05d}.parquet")
 
     def commit(self, ref: PartitionRef, files: Iterable[FileEntry], *, schema: pa.Schema, run_id: str,
                attempt: str, inputs: Iterable[str] = (), extra: dict[str, Any] | None = None) -> Manifest:
@@ -387,6 +418,60 @@ def _governing_partitions(key: str) -> list[str]:
             break
         found.append("/".join(parts[: i + 1]))
     return found
+
+
+class _HashingSink(io.RawIOBase):
+    """Bytes pass through to the lake's output stream; their count and SHA-256 are kept."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self.stream = stream
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:  # type: ignore[override]
+        view = memoryview(data)
+        self.sha256.update(view)
+        self.stream.write(view)
+        self.bytes += view.nbytes
+        return view.nbytes
+
+
+class StreamingFile:
+    """A Parquet file written table by table (see :meth:`Lake.parquet_writer`)."""
+
+    def __init__(self, stream: Any, schema: pa.Schema) -> None:
+        self.sink = _HashingSink(stream)
+        self.rows = 0
+        self.entry: FileEntry | None = None
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(pa.PythonFile(self.sink, mode="w"), schema,
+                                                                 compression="zstd")
+
+    def write(self, table: pa.Table) -> None:
+        assert self._writer is not None, "file already closed"
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    @property
+    def bytes(self) -> int:
+        return self.sink.bytes
+
+    @property
+    def sha256(self) -> Any:
+        return self.sink.sha256
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            self.sink.stream.close()
+
+    def abort(self) -> None:
+        self._writer = None
+        self.sink.stream.close()
 
 
 class PartitionWriter:
