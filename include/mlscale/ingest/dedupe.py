@@ -15,8 +15,9 @@ from mlscale.lake import Lake, PartitionRef
 logger = logging.getLogger(__name__)
 
 
-def previous_keys(lake: Lake, contract: Contract, day: dt.date) -> pa.Array:
-    """Keys already committed to raw in the ``dedupe_window_days`` before ``day`` (manifests only)."""
+def previous_keys(lake: Lake, contract: Contract, day: dt.date, *, bucket: int = 0, buckets: int = 1) -> pa.Array:
+    """Keys already committed to raw in the ``dedupe_window_days`` before ``day`` (manifests only),
+    restricted to one hash bucket; read batch by batch, so memory follows the bucket, not the days."""
     from mlscale.ingest.files import key_strings
 
     arrays = []
@@ -24,11 +25,15 @@ def previous_keys(lake: Lake, contract: Contract, day: dt.date) -> pa.Array:
         ref = PartitionRef.of("raw", contract.dataset, day - dt.timedelta(days=back))
         if lake.manifest(ref) is None:
             continue
-        table = lake.read_table(ref, columns=list(contract.key))
-        arrays.append(key_strings(table, contract.key))
+        for batch in lake.dataset(ref).to_batches(columns=list(contract.key)):
+            keys = key_strings(pa.Table.from_batches([batch]), contract.key)
+            keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+            if buckets > 1:
+                keys = pc.filter(keys, pa.array(bucket_of(keys, buckets) == bucket))
+            arrays.append(keys)
     if not arrays:
         return pa.array([], pa.string())
-    return pa.concat_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays])
+    return pa.concat_arrays(arrays)
 
 
 def bucket_of(keys: pa.Array, buckets: int) -> np.ndarray:
@@ -62,8 +67,7 @@ def dedupe_bucket(lake: Lake, contract: Contract, stages: list[tuple[str, int]],
         }))
     if not tables:
         return {}
-    earlier = previous_keys(lake, contract, day)
-    earlier = pc.filter(earlier, pa.array(bucket_of(earlier, buckets) == bucket)) if len(earlier) else earlier
+    earlier = previous_keys(lake, contract, day, bucket=bucket, buckets=buckets)
     return duplicate_rows(pa.concat_tables(tables, promote_options="permissive"), earlier)
 
 
