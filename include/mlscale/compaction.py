@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from mlscale.lake import FileEntry, Lake, Manifest, PartitionRef, parse_day
+from mlscale.lake import FileEntry, Lake, Manifest, PartitionRef, file_name_of, parse_day
 from mlscale.sizing import (
     DEFAULT_POLICY,
     LOCAL_CLUSTER,
@@ -88,7 +88,7 @@ def plan_compaction(lake: Lake, *, zone: str, datasets: Iterable[str], first_day
     spark = spark_config(decisions, cluster, policy)
     for reason in spark.reasons:
         logger.info("spark: %s", reason)
-    plan_key = f"{PLANS}/{_safe(run_id)}.json"
+    plan_key = f"{PLANS}/{file_name_of(run_id)}.json"
     plan = CompactionPlan(plan_key, lake.root, run_id, tuple(chosen), tuple(skipped), spark.conf, spark.reasons)
     lake.write_json(plan_key, plan.as_dict())
     logger.info("compaction plan %s: %d partitions to compact, %d skipped", lake.uri(plan_key), len(chosen),
@@ -132,6 +132,3 @@ def commit_rewrite(lake: Lake, ref: PartitionRef, previous: Manifest, rewritten:
                        inputs=previous.inputs, extra=previous.extra | {"compaction_attempt": attempt,
                                                                         "compacted_run": run_id})
 
-
-def _safe(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)

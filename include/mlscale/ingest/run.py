@@ -23,7 +23,7 @@ from mlscale.ingest.finalize import finalize_subpartition, stage_subdir
 from mlscale.ingest.pseudonymise import check_key
 from mlscale.ingest.quarantine import QUARANTINE_SCHEMA
 from mlscale.ingest.report import IngestionResult, QuarantineRateExceeded, RowsUnaccounted, log_summary
-from mlscale.lake import Lake, PartitionRef, new_attempt_id, parse_day
+from mlscale.lake import Lake, PartitionRef, file_name_of, new_attempt_id, parse_day
 
 logger = logging.getLogger(__name__)
 RUN_LOG = "_meta/ingestion_runs"
@@ -115,7 +115,7 @@ def ingest_partition(*, client: Any, lake: Lake, dt: str, run_id: str, contract:
                    "quarantined": dict(o.quarantined), "unknown_columns": sorted(o.unknown_columns),
                    "missing_columns": o.missing_columns} for o in outcomes],
     )
-    lake.write_json(f"{RUN_LOG}/dt={day.isoformat()}/{spec.dataset}__{_safe(run_id)}__try{try_number}.json",
+    lake.write_json(f"{RUN_LOG}/dt={day.isoformat()}/{spec.dataset}__{file_name_of(run_id)}__try{try_number}.json",
                     result.as_dict())
     log_summary(result)
     if over_threshold:
@@ -155,9 +155,6 @@ def _raw_schema(spec: Any) -> Any:
         schema = schema.remove(schema.get_field_index(name))
     return schema
 
-
-def _safe(run_id: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
 
 
 def read_run_log(lake: Lake, dataset: str | None = None) -> list[dict[str, Any]]:

@@ -23,6 +23,11 @@ def check_name(kind: str, value: str) -> str:
     return value
 
 
+def file_name_of(text: str) -> str:
+    """``text`` (a run id, say) as a safe file-name part: anything but letters, digits, ``-_.`` becomes ``_``."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
+
+
 def parse_day(value: str | datetime.date) -> datetime.date:
     """Accept ``YYYY-MM-DD`` (or a date); anything else is a clear error."""
     if isinstance(value, datetime.datetime):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from mlscale.lake import file_name_of
 
 PLANS_PREFIX = "_meta/lifecycle_plans"
 
@@ -99,7 +100,7 @@ class LifecyclePlan:
 
 
 def safe_name(run_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", run_id)[:200]
+    return file_name_of(run_id)[:200]
 
 
 def plan_key_for(run_id: str) -> str:
