@@ -109,7 +109,8 @@ def read_csv(fs, path: str, *, delimiter: str, robust: bool = False) -> Iterator
                                        row.text[:2000], row.number))
         return "skip"
 
-    read_opts = pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+    # header given explicitly: each block is parsed on its own (see _blocks)
+    read_opts = pcsv.ReadOptions(column_names=header, use_threads=True)
     parse_opts = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid)
     convert_opts = pcsv.ConvertOptions(column_types={h: pa.binary() for h in header}, strings_can_be_null=False)
     if robust:
@@ -117,19 +118,49 @@ def read_csv(fs, path: str, *, delimiter: str, robust: bool = False) -> Iterator
         return
     ordinal = 0
     try:  # the fast path: Arrow's parser, which gives up on some broken rows (bad bytes in a short row)
-        with open_stream(fs, path) as stream:
-            reader = pcsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts,
-                                   convert_options=convert_opts)
-            for batch in reader:
-                chunk = _chunk_from_binary(pa.Table.from_batches([batch]), ordinal)
-                chunk.rejected = rejected + chunk.rejected
-                rejected = []
-                ordinal += batch.num_rows
-                yield chunk
+        for block in _blocks(fs, path):
+            table = pcsv.read_csv(pa.py_buffer(block), read_options=read_opts, parse_options=parse_opts,
+                                  convert_options=convert_opts)
+            chunk = _chunk_from_binary(table, ordinal)
+            chunk.rejected = rejected + chunk.rejected
+            rejected = []
+            ordinal += table.num_rows
+            yield chunk
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
         raise NeedsRobustRead(str(exc)) from exc
-    if rejected:  # invalid rows after the last batch
+    if rejected:  # invalid rows after the last block
         yield Chunk(pa.table({h: pa.array([], pa.string()) for h in header}), pa.array([], pa.int64()), rejected)
+
+
+def _blocks(fs, path: str) -> Iterator[bytes]:
+    """The file after its header, in blocks of about ``CSV_BLOCK_BYTES`` cut at line ends.
+
+    Arrow's streaming CSV reader reads ahead the whole file; reading block by block keeps memory at one
+    block. A block cut inside a quoted field fails to parse, and the caller re-reads the file record by
+    record (quoted line breaks are rare), so a cut never changes the records.
+    """
+    with open_stream(fs, path) as stream:
+        carry = b""
+        first = True
+        while True:
+            data = stream.read(CSV_BLOCK_BYTES)
+            buffer = carry + data
+            if data:
+                cut = buffer.rfind(b"\n")
+                if cut < 0:
+                    carry = buffer
+                    continue
+                block, carry = buffer[:cut + 1], buffer[cut + 1:]
+            else:
+                block, carry = buffer, b""
+            if first:
+                block = block.removeprefix(BOM)
+                block = block[block.find(b"\n") + 1:] if b"\n" in block else b""
+                first = False
+            if block.strip():
+                yield block
+            if not data:
+                return
 
 
 def _read_csv_slowly(fs, path: str, *, delimiter: str, header: list[str]) -> Iterator[Chunk]:
