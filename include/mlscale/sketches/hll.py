@@ -147,13 +147,9 @@ def _estimate(inv_sum: np.ndarray, num_zero: np.ndarray, p: int) -> np.ndarray:
     return np.where(~small & (e > (1.0 / 30.0) * (1 << 32)), large, out)
 
 
-def hll_registers(keys: ColumnLike, values: ColumnLike, p: int = DEFAULT_P) -> tuple[np.ndarray, np.ndarray]:
-    """``(unique_keys, registers int8[n_entities, 2**p])``: one HyperLogLog per distinct key, row-aligned.
-
-    ``unique_keys`` is sorted. The whole value column is hashed at once and ranks are max-scattered into
-    the matrix (``np.maximum.at``); no Python loop per row.
-    """
-    p = check_p(p)
+def entity_index_rank(keys: ColumnLike, values: ColumnLike,
+                      p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(entity codes, sorted unique keys, register index, rank)`` of every non-null value, hashed at once."""
     codes, uniques = factorize_keys(keys)
     hashes, valid = hash64_column(values)
     if len(hashes) != len(codes):
@@ -161,6 +157,17 @@ def hll_registers(keys: ColumnLike, values: ColumnLike, p: int = DEFAULT_P) -> t
     if valid is not None:
         codes, hashes = codes[valid], hashes[valid]
     index, rank = index_rank(hashes, p)
+    return codes, uniques, index, rank
+
+
+def hll_registers(keys: ColumnLike, values: ColumnLike, p: int = DEFAULT_P) -> tuple[np.ndarray, np.ndarray]:
+    """``(unique_keys, registers int8[n_entities, 2**p])``: one HyperLogLog per distinct key, row-aligned.
+
+    ``unique_keys`` is sorted. The whole value column is hashed at once and ranks are max-scattered into
+    the matrix (``np.maximum.at``); no Python loop per row.
+    """
+    p = check_p(p)
+    codes, uniques, index, rank = entity_index_rank(keys, values, p)
     registers = np.zeros((len(uniques), 1 << p), dtype=np.int8)
     np.maximum.at(registers.reshape(-1), (codes << p) | index, rank)  # the dense matrix is the output anyway
     logger.debug("hll_registers: %d rows, %d entities (p=%d)", len(codes), len(uniques), p)

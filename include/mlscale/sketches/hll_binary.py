@@ -22,8 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlscale.sketches._columns import ColumnLike, binary_buffers, factorize_keys, to_arrow, valid_mask
-from mlscale.sketches.hashing import hash64_column
-from mlscale.sketches.hll import DEFAULT_P, SparseRegisters, check_p, index_rank, max_rank
+from mlscale.sketches.hll import DEFAULT_P, SparseRegisters, check_p, entity_index_rank, max_rank
 
 logger = logging.getLogger(__name__)
 
@@ -129,13 +128,7 @@ def hll_sketches(keys: ColumnLike, values: ColumnLike, p: int = DEFAULT_P) -> tu
     """``(unique_keys, blobs)``: :func:`~mlscale.sketches.hll.hll_registers`, encoded, without the dense
     matrix in between (memory proportional to the rows, not to ``n_entities * 2**p``)."""
     p = check_p(p)
-    codes, uniques = factorize_keys(keys)
-    hashes, valid = hash64_column(values)
-    if len(hashes) != len(codes):
-        raise ValueError(f"keys ({len(codes)}) and values ({len(hashes)}) differ in length")
-    if valid is not None:
-        codes, hashes = codes[valid], hashes[valid]
-    index, rank = index_rank(hashes, p)
+    codes, uniques, index, rank = entity_index_rank(keys, values, p)
     return uniques, encode(SparseRegisters.reduce(codes, index, rank, len(uniques), p))
 
 
