@@ -17,6 +17,21 @@ export AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL=10
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=10
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True
 export AIRFLOW__LOGGING__BASE_LOG_FOLDER="$AIRFLOW_HOME/logs"
+# OpenLineage (apache-airflow-providers-openlineage): every task run emits START and COMPLETE/FAIL run events
+# with its input and output datasets. Locally they are appended, one JSON event per line, to
+# $AIRFLOW_HOME/openlineage/events.jsonl. A deployment sets its own transport before sourcing this file, e.g.
+#   AIRFLOW__OPENLINEAGE__TRANSPORT='{"type": "http", "url": "http://marquez:5000"}'  (or '{"type": "console"}')
+# or AIRFLOW__OPENLINEAGE__CONFIG_PATH / AIRFLOW__OPENLINEAGE__CONFIG_CONN_ID / OPENLINEAGE_URL;
+# AIRFLOW__OPENLINEAGE__DISABLED=true switches emission off. (Re-sourcing with another AIRFLOW_HOME moves
+# the default file along; a transport set by you is never replaced.)
+export AIRFLOW__OPENLINEAGE__NAMESPACE="${AIRFLOW__OPENLINEAGE__NAMESPACE:-mlscale}"
+if [ -z "${AIRFLOW__OPENLINEAGE__TRANSPORT:-}${AIRFLOW__OPENLINEAGE__CONFIG_PATH:-}${AIRFLOW__OPENLINEAGE__CONFIG_CONN_ID:-}${OPENLINEAGE_URL:-}" ] \
+   || { [ -n "${MLSCALE_OPENLINEAGE_FILE_TRANSPORT:-}" ] \
+        && [ "${AIRFLOW__OPENLINEAGE__TRANSPORT:-}" = "$MLSCALE_OPENLINEAGE_FILE_TRANSPORT" ]; }; then
+  mkdir -p "$AIRFLOW_HOME/openlineage"
+  export MLSCALE_OPENLINEAGE_FILE_TRANSPORT="{\"type\": \"file\", \"log_file_path\": \"$AIRFLOW_HOME/openlineage/events.jsonl\", \"append\": true}"
+  export AIRFLOW__OPENLINEAGE__TRANSPORT="$MLSCALE_OPENLINEAGE_FILE_TRANSPORT"
+fi
 export NO_PROXY="*"   # macOS fork safety for local executors
 if [ -n "${MLSCALE_LAKE_ROOT:-}" ]; then export AIRFLOW_VAR_MLSCALE_LAKE_ROOT="$MLSCALE_LAKE_ROOT"; fi
 export PATH="$_mlscale_root/.venv/bin:$PATH"

@@ -178,3 +178,56 @@ def spark_config(decisions: Iterable[CompactionDecision], cluster: ClusterResour
         "spark.ui.enabled": "false",
     }
     return SparkPlan(conf, tuple(reasons))
+
+
+# -- training -----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Single-process or distributed training, the Dask partition count, and why."""
+
+    mode: str                      # "single" (one worker, all data in its memory) or "distributed"
+    partitions: int                # Dask partitions of the training data (one per worker at least)
+    estimated_bytes: int           # in-memory size of the training matrix (float32) plus labels
+    reasons: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def training_plan(rows: int, features: int, *, workers: int, memory_per_worker_bytes: int,
+                  single_process_max_rows: int = 2_000_000, partition_bytes: int = 128 * MB,
+                  force: str | None = None) -> TrainingPlan:
+    """Decide how to train ``rows`` × ``features`` on ``workers`` workers of ``memory_per_worker_bytes``.
+
+    Histogram training needs the float32 matrix plus its quantised copy and gradients: about 3× the matrix per
+    copy held. Single-process when that fits in half of one worker's memory and ``rows`` is below
+    ``single_process_max_rows`` (distributing small data costs more in communication than it saves);
+    distributed otherwise, with partitions of about ``partition_bytes`` and at least one per worker.
+    ``force`` ("single" or "distributed") overrides the choice, and the reasons say so.
+    """
+    matrix = rows * (features + 1) * 4
+    needed = 3 * matrix
+    reasons = [f"{rows:,} rows x {features} features = {matrix / MB:.1f} MB as float32; ~{needed / MB:.0f} MB to train"]
+    fits = needed <= memory_per_worker_bytes // 2
+    reasons.append(f"one worker has {memory_per_worker_bytes / MB:.0f} MB: training {'fits' if fits else 'does not fit'}"
+                   " in half of it")
+    if force in ("single", "distributed"):
+        mode = force
+        reasons.append(f"mode {force} forced by the caller")
+        if force == "single" and not fits:
+            reasons.append("warning: single-process training may run out of memory")
+    elif fits and rows <= single_process_max_rows:
+        mode = "single"
+        reasons.append(f"{rows:,} rows <= {single_process_max_rows:,}: single-process on one worker is faster")
+    elif workers < 2:
+        mode = "single"
+        reasons.append("only one worker: single-process on it")
+    else:
+        mode = "distributed"
+        reasons.append(f"distributed over {workers} workers")
+    partitions = 1 if mode == "single" else max(workers, math.ceil(matrix / partition_bytes))
+    if mode == "distributed":
+        partitions = math.ceil(partitions / workers) * workers  # balanced across workers
+        reasons.append(f"{partitions} partitions of ~{matrix / partitions / MB:.1f} MB")
+    return TrainingPlan(mode=mode, partitions=partitions, estimated_bytes=needed, reasons=tuple(reasons))

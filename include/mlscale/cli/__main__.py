@@ -2,4 +2,21 @@ import sys
 
 from mlscale.cli import main
 
+# Subcommands with their own parsers: ``lineage`` (mlscale.cli.lineage), ``access-report`` (mlscale.cli.access).
+COMMANDS = {"lineage": "mlscale.cli.lineage", "access-report": "mlscale.cli.access"}
+
+if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+    import importlib
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(importlib.import_module(COMMANDS[sys.argv[1]]).main(sys.argv[2:]))
+if sys.argv[1:2] in (["-h"], ["--help"]):
+    try:
+        main()
+    except SystemExit:
+        print("\nmore commands:\n  lineage <uri>         what a partition/file came from and influenced"
+              "\n  access-report         sensitive-data accesses per purpose, actor, dataset"
+              "\n(`python -m mlscale.cli <command> --help` for their options)")
+        raise
 sys.exit(main())

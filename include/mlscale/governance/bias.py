@@ -1,0 +1,435 @@
+"""Bias audit of a scored holdout: metrics per protected group, bootstrap intervals, disparities, a verdict.
+
+What :func:`audit_bias` guarantees:
+
+* Protected attributes are joined for the audit only: ``model_features`` naming one is an error.
+* Every row counts: a missing attribute value forms the group ``(missing)``; a label or decision that is
+  not 0/1, or a missing score, is an error naming the column, never a dropped row.
+* Selection rate, TPR, FPR and precision are exact over all rows: fairlearn's ``MetricFrame`` on a pandas
+  frame of up to ``METRICFRAME_MAX_ROWS`` rows, else per-group confusion counts aggregated per partition
+  (the same numbers; the report's ``method`` says which).
+* PR-AUC (average precision) uses every row of a group up to ``pr_auc_max_rows``; a larger group is
+  represented by a seeded uniform sample of about that many of its rows (``sample_rows`` in its entry), so
+  its interval is wider than a full-data interval by about sqrt(n / sample_rows).
+* Intervals are percentile bootstrap intervals resampling rows within each group, at ``ci_level`` with
+  ``bootstrap_samples`` resamples (PR-AUC: at most ``pr_auc_resamples``). Count metrics are drawn as
+  multinomial confusion counts, identical in distribution to resampling the group's rows. Same inputs
+  and seed give the same report.
+* A group under ``min_group_size`` rows, or a metric whose denominator (rows, positives, negatives,
+  selected rows; positives for PR-AUC) is under ``min_class_count``, has status ``insufficient_data``: it
+  is reported and listed but left out of the disparity figures and never fails the audit.
+* The verdict fails when a disparity point estimate of any attribute or intersection is beyond its
+  threshold; every reason names the attribute (or intersection, e.g. ``gender×age_band``) and metric.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from mlscale.governance.risk_policy import RiskTier
+
+logger = logging.getLogger(__name__)
+
+METRICS = ("selection_rate", "true_positive_rate", "false_positive_rate", "precision", "pr_auc")
+SEP = "×"  # joins intersection names ("gender×age_band") and their groups ("F×18-24")
+MISSING = "(missing)"
+OVERALL = "all"
+_CELLS = ["tp", "fp", "fn", "tn"]
+_EPS = 1e-12  # thresholds are compared with this slack so that 0.4 - 0.3 does not exceed 0.1
+#: pandas inputs up to this many rows get their count metrics from fairlearn's MetricFrame (whose cost
+#: grows with the rows); larger and Dask inputs from per-group confusion counts (equal numbers)
+METRICFRAME_MAX_ROWS = 250_000
+
+
+class BiasAuditError(ValueError):
+    """The audit input is unusable; the message names the column and what to fix."""
+
+
+@dataclass(frozen=True)
+class BiasThresholds:
+    """The bias settings of a risk tier (see ``include/policies/model_risk.yaml`` for their meaning)."""
+
+    max_demographic_parity_difference: float = 0.1
+    min_demographic_parity_ratio: float = 0.8
+    max_equalized_odds_difference: float = 0.1
+    min_group_size: int = 100
+    min_class_count: int = 1
+    ci_level: float = 0.95
+    bootstrap_samples: int = 1000
+
+    def __post_init__(self) -> None:
+        shares = (self.max_demographic_parity_difference, self.min_demographic_parity_ratio,
+                  self.max_equalized_odds_difference)
+        if not (0 < self.ci_level < 1 and all(0 <= x <= 1 for x in shares)
+                and min(self.bootstrap_samples, self.min_group_size, self.min_class_count) >= 1):
+            raise BiasAuditError(f"invalid {self}: ci_level must lie in (0, 1), gaps and ratios in [0, 1], "
+                                 "sizes >= 1")
+
+    @classmethod
+    def from_tier(cls, tier: RiskTier) -> BiasThresholds:
+        return tier.bias
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BiasAudit:
+    """Result of :func:`audit_bias`; ``as_dict()`` is the ``report.json`` document."""
+
+    verdict: str
+    reasons: tuple[str, ...]
+    insufficient_data: tuple[str, ...]
+    not_judged: tuple[str, ...]
+    rows: int
+    columns: Mapping[str, str]
+    thresholds: BiasThresholds
+    method: Mapping[str, Any]
+    overall: Mapping[str, Any]
+    attributes: Mapping[str, Mapping[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def _pr_auc(y_true: Any, y_score: Any) -> float:
+    """Average precision; NaN for a group holding one class only (undefined there)."""
+    from sklearn.metrics import average_precision_score
+
+    y = np.asarray(y_true)
+    if y.size == 0 or y.min() == y.max():
+        return float("nan")
+    return float(average_precision_score(y, y_score))
+
+
+def _precision(y_true: Any, y_pred: Any) -> float:
+    from sklearn.metrics import precision_score
+
+    return float(precision_score(y_true, y_pred, zero_division=0))
+
+
+def count_metrics(tp: Any, fp: Any, fn: Any, tn: Any) -> dict[str, np.ndarray]:
+    """Selection rate, TPR, FPR, precision from confusion counts (NaN where undefined; precision 0 then)."""
+    tp, fp, fn, tn = (np.asarray(x, dtype=np.float64) for x in (tp, fp, fn, tn))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {"selection_rate": (tp + fp) / (tp + fp + fn + tn), "true_positive_rate": tp / (tp + fn),
+                "false_positive_rate": fp / (fp + tn), "precision": np.where(tp + fp > 0, tp / (tp + fp), 0.0)}
+
+
+def average_precision_draws(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Average precision of each resample given as whole-number row multiplicities (an ``(r, m)`` matrix).
+
+    Row ``i`` equals sklearn's ``average_precision_score`` on the rows repeated ``weights[i]`` times
+    (tied scores form one threshold, as there); NaN where a resample holds one class only.
+    """
+    order = np.argsort(-np.asarray(score, dtype=np.float64), kind="stable")
+    s, yy = np.asarray(score)[order], np.asarray(y, dtype=np.float64)[order]
+    ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True])
+    w = np.asarray(weights, dtype=np.float64)[:, order]
+    tp = np.cumsum(w * yy, axis=1)[:, ends]
+    fp = np.cumsum(w * (1.0 - yy), axis=1)[:, ends]
+    precision = tp / np.maximum(tp + fp, 1.0)  # where tp + fp == 0 no positive is added either
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ap = (np.diff(tp, axis=1, prepend=0.0) * precision).sum(axis=1) / tp[:, -1]
+    ap[(tp[:, -1] == 0) | (fp[:, -1] == 0)] = np.nan
+    return ap
+
+
+def _ap_bootstrap(y: np.ndarray, score: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    m = len(y)
+    if m == 0:
+        return np.full(resamples, np.nan)
+    step, out = max(1, 2_000_000 // m), []
+    for start in range(0, resamples, step):
+        r = min(step, resamples - start)
+        idx = rng.integers(0, m, size=(r, m)) + (np.arange(r) * m)[:, None]
+        out.append(average_precision_draws(y, score, np.bincount(idx.ravel(), minlength=r * m).reshape(r, m)))
+    return np.concatenate(out)
+
+
+def _rng(seed: int, *names: str) -> np.random.Generator:
+    return np.random.default_rng([seed, *(zlib.crc32(n.encode()) for n in names)])
+
+
+def _interval(draws: np.ndarray, level: float) -> tuple[float | None, float | None]:
+    d = draws[np.isfinite(draws)]
+    if d.size == 0:
+        return None, None
+    lo, hi = np.percentile(d, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def _label(key: Any) -> str:
+    return SEP.join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+
+def _is_dask(frame: Any) -> bool:
+    return type(frame).__module__.split(".")[0] == "dask"
+
+
+def _prepare(frame: Any, label: str, score: str, decision: str, cols: list[str]
+             ) -> tuple[Any, Any, dict[str, Any]]:
+    """Attribute columns as strings (missing -> ``(missing)``), ``_y``/``_d`` as 0/1 integers, the score."""
+    attrs = {a: frame[a].astype(object).mask(frame[a].isna(), MISSING).astype(str) for a in cols}
+    y, d = (frame[label] == 1).astype("int64"), (frame[decision] == 1).astype("int64")
+    out = frame[[score]].assign(**attrs, _y=y, _d=d)
+    parts = out[cols].assign(tp=y * d, fp=(1 - y) * d, fn=y * (1 - d), tn=(1 - y) * (1 - d))
+    problems = {f"{label} (label) values other than 0/1": (~frame[label].isin([0, 1])).sum(),
+                f"{decision} (decision) values other than 0/1": (~frame[decision].isin([0, 1])).sum(),
+                f"{score} (score) missing or infinite values": (frame[score].isna()
+                                                                | frame[score].abs().eq(np.inf)).sum()}
+    return out, parts.groupby(cols, sort=True)[_CELLS].sum(), problems
+
+
+def _sample(part: pd.DataFrame, keep: list[tuple[Any, ...]], cols: list[str], score: str, seed: int,
+            partition_info: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Rows kept for PR-AUC: ``_u`` is uniform, a row stays when ``_u`` < its finest cell's keep rate."""
+    u = np.random.default_rng([seed, 7, (partition_info or {}).get("number", 0)]).random(len(part))
+    rates = part[cols].merge(pd.DataFrame(keep, columns=[*cols, "_rate"]), on=cols, how="left")["_rate"]
+    return part[[*cols, "_y", score]].assign(_u=u)[u < rates.to_numpy()]
+
+
+def _groups(cells: pd.DataFrame, sample: pd.DataFrame, cols: list[str], cap: int, score: str
+            ) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Per-group confusion counts (index: group labels) and each group's PR-AUC rows (label, score)."""
+    counts = cells.groupby(level=cols).sum() if cols else cells.sum().to_frame(OVERALL).T
+    counts.index = [_label(k) for k in counts.index]
+    rate = {g: min(1.0, cap / max(n, 1)) for g, n in counts.sum(axis=1).items()}
+    parts = sample.groupby(cols, sort=False) if cols else [((OVERALL,), sample)]
+    rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for key, part in parts:
+        g = _label(key if len(key) > 1 else key[0])
+        part = part[part["_u"].to_numpy() < rate[g]]
+        rows[g] = (part["_y"].to_numpy(), part[score].to_numpy(dtype=np.float64))
+    return counts, rows
+
+
+def _points(frame: pd.DataFrame | None, cols: list[str], counts: pd.DataFrame,
+            rows: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """Point values per group: fairlearn ``MetricFrame`` (count metrics on ``frame``, else from ``counts``).
+
+    Without ``cols`` (all rows as one group) the same functions are applied directly.
+    """
+    from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
+
+    if frame is not None:
+        metrics = {"selection_rate": selection_rate, "true_positive_rate": true_positive_rate,
+                   "false_positive_rate": false_positive_rate, "precision": _precision}
+        mf = MetricFrame(metrics=metrics, y_true=frame["_y"], y_pred=frame["_d"], sensitive_features=frame[cols])
+        out = mf.by_group.copy()
+        out.index = [_label(k) for k in out.index]
+        out = out.reindex(counts.index)
+    else:
+        out = pd.DataFrame(count_metrics(*(counts[c] for c in _CELLS)), index=counts.index)
+    labels = [g for g in counts.index if len(rows.get(g, ((), ()))[0])]
+    if not cols:
+        out["pr_auc"] = [_pr_auc(*rows[OVERALL]) if OVERALL in rows else np.nan]
+    elif labels:
+        keys = np.repeat(labels, [len(rows[g][0]) for g in labels])
+        mf_ap = MetricFrame(metrics={"pr_auc": _pr_auc}, y_true=np.concatenate([rows[g][0] for g in labels]),
+                            y_pred=np.concatenate([rows[g][1] for g in labels]), sensitive_features=keys)
+        out["pr_auc"] = mf_ap.by_group["pr_auc"].reindex(counts.index)
+    else:
+        out["pr_auc"] = np.nan
+    return out
+
+
+def _evaluate(name: str, counts: pd.DataFrame, points: pd.DataFrame, rows: Mapping[str, Any],
+              thr: BiasThresholds, seed: int, resamples: int) -> tuple[dict[str, Any], dict[str, dict]]:
+    """Group entries of one attribute, and the bootstrap draws of the metrics judged ``ok`` per group."""
+    groups: dict[str, Any] = {}
+    ok_draws: dict[str, dict[str, np.ndarray]] = {m: {} for m in METRICS}
+    for g, (tp, fp, fn, tn) in counts[_CELLS].iterrows():
+        n = int(tp + fp + fn + tn)
+        draws = count_metrics(*_rng(seed, name, g, "counts").multinomial(
+            n, np.array([tp, fp, fn, tn]) / n, size=thr.bootstrap_samples).T)
+        y, s = rows.get(g, (np.empty(0), np.empty(0)))
+        draws["pr_auc"] = _ap_bootstrap(y, s, resamples, _rng(seed, name, g, "pr_auc"))
+        denominators = {"selection_rate": n, "true_positive_rate": tp + fn, "false_positive_rate": fp + tn,
+                        "precision": tp + fp, "pr_auc": tp + fn}
+        big = n >= thr.min_group_size
+        entry: dict[str, Any] = {"n": n, "positives": int(tp + fn), "selected": int(tp + fp),
+                                 "status": "ok" if big else "insufficient_data"}
+        for m in METRICS:
+            value = _num(points.at[g, m]) if denominators[m] > 0 or m == "precision" else None
+            ok = big and value is not None and denominators[m] >= thr.min_class_count
+            lo, hi = _interval(draws[m], thr.ci_level)
+            entry[m] = {"value": value, "ci_low": lo, "ci_high": hi, "status": "ok" if ok else "insufficient_data"}
+            if m == "pr_auc" and len(y) < n:
+                entry[m]["sample_rows"] = len(y)
+            if ok:
+                ok_draws[m][g] = draws[m]
+        groups[g] = entry
+    return groups, ok_draws
+
+
+def _spread(draws: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    mat = np.vstack(list(draws.values()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        hi, lo = np.nanmax(mat, axis=0), np.nanmin(mat, axis=0)
+        return hi - lo, np.where(hi > 0, lo / np.where(hi > 0, hi, 1.0), 1.0)
+
+
+def _disparity(name: str, groups: Mapping[str, Any], draws: Mapping[str, Mapping[str, np.ndarray]],
+               thr: BiasThresholds) -> tuple[dict[str, Any], list[str]]:
+    """Disparity figures over the groups judged ``ok``, and the verdict reasons they give."""
+    sel = {g: groups[g]["selection_rate"]["value"] for g in draws["selection_rate"]}
+    doc: dict[str, Any] = {"groups_compared": sorted(sel), "demographic_parity_difference": None,
+                           "demographic_parity_ratio": None, "equalized_odds_difference": None,
+                           "four_fifths_pass": None, "ci": {}}
+    if len(sel) < 2:
+        return doc, []
+    lo_g, hi_g = min(sel, key=sel.__getitem__), max(sel, key=sel.__getitem__)
+    dpd = sel[hi_g] - sel[lo_g]
+    dpr = sel[lo_g] / sel[hi_g] if sel[hi_g] > 0 else 1.0  # nobody selected anywhere: parity holds
+    dpd_d, dpr_d = _spread(draws["selection_rate"])
+    doc.update(demographic_parity_difference=dpd, demographic_parity_ratio=dpr,
+               four_fifths_pass=dpr >= thr.min_demographic_parity_ratio - _EPS,
+               lowest_selection_rate_group=lo_g, highest_selection_rate_group=hi_g)
+    doc["ci"] = {"demographic_parity_difference": list(_interval(dpd_d, thr.ci_level)),
+                 "demographic_parity_ratio": list(_interval(dpr_d, thr.ci_level))}
+    gaps = []  # (metric, gap per draw, gap) of TPR and FPR, each over its groups judged ok
+    for m in ("true_positive_rate", "false_positive_rate"):
+        values = [groups[g][m]["value"] for g in draws[m]]
+        if len(values) >= 2:
+            gaps.append((m, _spread(draws[m])[0], max(values) - min(values)))
+    if gaps:
+        eod = max(gap for _, _, gap in gaps)
+        doc["equalized_odds_difference"] = eod
+        doc["ci"]["equalized_odds_difference"] = list(_interval(np.fmax.reduce([d for _, d, _ in gaps]),
+                                                                thr.ci_level))
+    reasons = []
+    if dpd > thr.max_demographic_parity_difference + _EPS:
+        reasons.append(f"{name}: demographic_parity_difference {dpd:.4f} > {thr.max_demographic_parity_difference}"
+                       f" (selection rate {hi_g} {sel[hi_g]:.4f} vs {lo_g} {sel[lo_g]:.4f})")
+    if not doc["four_fifths_pass"]:
+        reasons.append(f"{name}: demographic_parity_ratio {dpr:.4f} < {thr.min_demographic_parity_ratio} "
+                       f"(four-fifths rule: {lo_g} vs {hi_g})")
+    if gaps and doc["equalized_odds_difference"] > thr.max_equalized_odds_difference + _EPS:
+        worst = max(gaps, key=lambda t: t[2])[0]
+        reasons.append(f"{name}: equalized_odds_difference {doc['equalized_odds_difference']:.4f} > "
+                       f"{thr.max_equalized_odds_difference} (largest gap in {worst})")
+    return doc, reasons
+
+
+def _specs(frame: Any, attributes: Sequence[str], intersections: Sequence[Sequence[str]],
+           needed: Sequence[str], model_features: Iterable[str]) -> dict[str, list[str]]:
+    """Audited column sets by report name (``gender``, ``gender×age_band``), checked against the input."""
+    specs = {a: [a] for a in attributes}
+    specs.update({SEP.join(cols): list(cols) for cols in intersections})
+    cols = {c for spec in specs.values() for c in spec}
+    missing = [c for c in (*sorted(cols), *needed) if c not in frame.columns]
+    if missing:
+        raise BiasAuditError(f"bias audit input lacks column(s) {missing}: join the protected attributes first")
+    if not attributes or any(len(set(c)) < 2 for c in intersections):
+        raise BiasAuditError("audit_bias needs at least one attribute and 2+ distinct columns per intersection")
+    leaked = sorted(cols & set(model_features))
+    if leaked:
+        raise BiasAuditError(f"protected attribute(s) {leaked} are model features; remove them from the model")
+    return specs
+
+
+def _collect(frame: Any, label: str, score: str, decision: str, specs: Mapping[str, list[str]], cap: int,
+             seed: int) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
+    """The prepared frame, confusion counts per finest cell, and the PR-AUC rows (two passes over Dask)."""
+    cols = list(dict.fromkeys(c for spec in specs.values() for c in spec))
+    prepared, cells, problems = _prepare(frame, label, score, decision, cols)
+    dask = _is_dask(frame)
+    if dask:
+        import dask as dask_mod
+
+        cells, problems = dask_mod.compute(cells, problems)
+    bad = [f"{int(k)} {what}" for what, k in problems.items() if k]
+    if bad:
+        raise BiasAuditError(f"bias audit input has {'; '.join(bad)}: fix the holdout scoring step")
+    sizes = cells.sum(axis=1)
+    keep = pd.Series(min(1.0, cap / max(int(sizes.sum()), 1)), index=cells.index)
+    for spec in specs.values():  # a cell keeps the largest rate any group containing it needs
+        keep = np.maximum(keep, (cap / sizes.groupby(level=spec).transform("sum")).clip(upper=1.0))
+    records = [(*(k if isinstance(k, tuple) else (k,)), r) for k, r in keep.items()]
+    if dask:
+        sample = prepared.map_partitions(_sample, records, cols, score, seed).compute()
+    elif keep.min() >= 1:
+        sample = prepared[[*cols, "_y", score]].assign(_u=0.0)
+    else:
+        sample = _sample(prepared, records, cols, score, seed)
+    return (None if dask else prepared), cells, sample
+
+
+def _method(by_counts: bool, dask: bool, thr: BiasThresholds, seed: int, cap: int, resamples: int
+            ) -> dict[str, Any]:
+    return {
+        "input": "dask" if dask else "pandas", "missing_attribute_value": MISSING,
+        "count_metrics": "exact over all rows: " + ("per-group confusion counts, aggregated per partition"
+                                                    if by_counts else "fairlearn MetricFrame"),
+        "intervals": f"percentile bootstrap within each group, {thr.bootstrap_samples} resamples, level "
+                     f"{thr.ci_level}, seed {seed}; count metrics drawn as multinomial confusion counts",
+        "pr_auc": f"average precision on all rows of a group up to about {cap} (larger groups: a seeded "
+                  f"uniform sample, see sample_rows; its interval is wider than a full-data one by about "
+                  f"sqrt(n / sample_rows)); {resamples} resamples",
+        "disparities": "point estimates over groups with status ok decide the verdict; intervals from the "
+                       "same per-group draws"}
+
+
+def audit_bias(frame: Any, *, label: str, score: str, decision: str, attributes: Sequence[str],
+               intersections: Sequence[Sequence[str]] = (), thresholds: BiasThresholds, seed: int = 0,
+               model_features: Iterable[str] = (), pr_auc_max_rows: int = 20_000,
+               pr_auc_resamples: int = 200) -> BiasAudit:
+    """Audit a scored holdout (pandas or Dask frame) by protected attribute and intersection.
+
+    ``label`` and ``decision`` are 0/1 columns (the decision is the score at the model's operating point),
+    ``score`` the model's score. See the module docstring for what the result guarantees.
+    """
+    if pr_auc_max_rows < 1000 or pr_auc_resamples < 1:
+        raise BiasAuditError("pr_auc_max_rows must be >= 1000 and pr_auc_resamples >= 1")
+    specs = _specs(frame, attributes, intersections, (label, score, decision), model_features)
+    prepared, cells, sample = _collect(frame, label, score, decision, specs, pr_auc_max_rows, seed)
+    total = int(cells.to_numpy().sum())
+    by_counts = prepared is None or total > METRICFRAME_MAX_ROWS
+    resamples = min(thresholds.bootstrap_samples, pr_auc_resamples)
+    thr = thresholds
+    reasons: list[str] = []
+    short: list[str] = []
+    not_judged: list[str] = []
+    report: dict[str, Any] = {}
+    overall: dict[str, Any] = {}
+    for name, spec in [(OVERALL, []), *specs.items()]:
+        counts, rows = _groups(cells, sample, spec, pr_auc_max_rows, score)
+        points = _points(None if by_counts or not spec else prepared, spec, counts, rows)
+        groups, draws = _evaluate(name, counts, points, rows, thr, seed, resamples)
+        if name == OVERALL:
+            overall = groups[OVERALL]
+            continue
+        disparity, why = _disparity(name, groups, draws, thr)
+        reasons += why
+        short += [f"{name}={g} (n={e['n']} < min_group_size {thr.min_group_size})"
+                  for g, e in groups.items() if e["status"] != "ok"]
+        short += [f"{name}={g}: {m} (denominator < min_class_count {thr.min_class_count})"
+                  for g, e in groups.items() if e["status"] == "ok"
+                  for m in ("true_positive_rate", "false_positive_rate") if e[m]["status"] != "ok"]
+        if disparity["demographic_parity_difference"] is None:
+            not_judged.append(f"{name}: fewer than two groups with enough data")
+        report[name] = {"columns": spec, "groups": groups, "disparity": disparity, "passed": not why,
+                        "reasons": why}
+    verdict = "fail" if reasons else "pass"
+    logger.info("bias audit: %s on %d rows, %d attributes, %d reasons, %d insufficient-data entries",
+                verdict, total, len(report), len(reasons), len(short))
+    return BiasAudit(verdict=verdict, reasons=tuple(reasons), insufficient_data=tuple(short),
+                     not_judged=tuple(not_judged), rows=total,
+                     columns={"label": label, "score": score, "decision": decision}, thresholds=thr,
+                     method=_method(by_counts, _is_dask(frame), thr, seed, pr_auc_max_rows, resamples),
+                     overall=overall, attributes=report)

@@ -1,0 +1,216 @@
+"""Model risk policy: loaded from ``include/policies/model_risk.yaml`` and validated.
+
+A policy names risk tiers (bias-audit thresholds, promotion settings, drift limits) and maps each model
+to a tier. Loading guarantees a complete, consistent policy: every tier has every setting, shares and
+ratios lie in 0..1, sizes are positive whole numbers, every model names a defined tier, and no key is
+unknown (a typo is an error, not a silently ignored setting). Every error names the file and the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlscale.governance.bias import BiasThresholds
+
+logger = logging.getLogger(__name__)
+
+POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
+DEFAULT_RISK_POLICY_PATH = POLICIES_DIR / "model_risk.yaml"
+
+#: holdout metrics where smaller is better; every other primary metric is higher-is-better
+LOWER_IS_BETTER = frozenset({"log_loss", "brier_score"})
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_METRIC = re.compile(r"^[a-z][a-z0-9_]*$")
+_TOP_KEYS = {"version", "default_tier", "tiers", "models"}
+_TIER_KEYS = {"description", "bias", "promotion", "drift"}
+_BIAS_KEYS = {"max_demographic_parity_difference", "min_demographic_parity_ratio",
+              "max_equalized_odds_difference", "min_group_size", "min_class_count", "ci_level",
+              "bootstrap_samples"}
+_PROMOTION_KEYS = {"primary_metric", "metric_tolerance", "requires_human_approval"}
+_DRIFT_KEYS = {"max_psi", "max_drifted_share"}
+_OPTIONAL = {"description", "version", "default_tier"}
+
+
+class RiskPolicyError(ValueError):
+    """The model risk policy is invalid; the message names the file, the key and what to change."""
+
+
+@dataclass(frozen=True)
+class PromotionSettings:
+    """Champion/challenger gate: a candidate may lose at most ``metric_tolerance`` of ``primary_metric``."""
+
+    primary_metric: str
+    metric_tolerance: float
+    requires_human_approval: bool
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.primary_metric not in LOWER_IS_BETTER
+
+    def within_tolerance(self, candidate: float, champion: float) -> bool:
+        """True when ``candidate`` is no worse than ``champion`` by more than the tolerance."""
+        if self.higher_is_better:
+            return candidate >= champion - self.metric_tolerance
+        return candidate <= champion + self.metric_tolerance
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """A feature drifted when its PSI exceeds ``max_psi``; retrain when the drifted share exceeds the limit."""
+
+    max_psi: float
+    max_drifted_share: float
+
+
+@dataclass(frozen=True)
+class RiskTier:
+    name: str
+    bias: BiasThresholds
+    promotion: PromotionSettings
+    drift: DriftSettings
+    description: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RiskPolicy:
+    tiers: Mapping[str, RiskTier]
+    models: Mapping[str, str] = field(default_factory=dict)
+    default_tier: str | None = None
+    source: str = ""
+
+    def tier_for(self, model_name: str) -> RiskTier:
+        """The tier ``models`` assigns to ``model_name``, else ``default_tier``; unknown without one is an error."""
+        name = self.models.get(model_name)
+        if name is None:
+            if self.default_tier is None:
+                raise RiskPolicyError(f"{self.source}: model {model_name!r} has no tier under `models` and there "
+                                      f"is no `default_tier`; add `{model_name}: <tier>` to `models`")
+            logger.warning("%s: model %r is not listed; using default tier %r", self.source, model_name,
+                           self.default_tier)
+            name = self.default_tier
+        return self.tiers[name]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tiers": {k: t.as_dict() for k, t in self.tiers.items()}, "models": dict(self.models),
+                "default_tier": self.default_tier, "source": self.source}
+
+
+def _mapping(value: Any, where: str, keys: set[str]) -> Mapping[str, Any]:
+    """``value`` as a mapping with no unknown keys and every key but the ``_OPTIONAL`` ones."""
+    if not isinstance(value, Mapping):
+        raise RiskPolicyError(f"{where} must be a mapping, got {value!r}")
+    unknown = set(value) - keys
+    if unknown:
+        raise RiskPolicyError(f"{where}: unknown key(s) {sorted(map(str, unknown))} (known: {sorted(keys)})")
+    missing = keys - set(value) - _OPTIONAL
+    if missing:
+        raise RiskPolicyError(f"{where}: missing key(s) {sorted(missing)}")
+    return value
+
+
+def _share(value: Any, where: str, *, open_interval: bool = False) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float))
+    if ok and open_interval:
+        ok = 0 < value < 1
+    elif ok:
+        ok = 0 <= value <= 1
+    if not ok:
+        bounds = "strictly between 0 and 1" if open_interval else "a number in [0, 1]"
+        raise RiskPolicyError(f"{where} must be {bounds}, got {value!r}")
+    return float(value)
+
+
+def _positive(value: Any, where: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise RiskPolicyError(f"{where} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def parse_tier(name: str, doc: Any, where: str) -> RiskTier:
+    """Validate one tier document; ``where`` is ``<file>: tiers.<name>``."""
+    doc = _mapping(doc, where, _TIER_KEYS)
+    b = _mapping(doc["bias"], f"{where}.bias", _BIAS_KEYS)
+    bias = BiasThresholds(
+        max_demographic_parity_difference=_share(
+            b["max_demographic_parity_difference"], f"{where}.bias.max_demographic_parity_difference"),
+        min_demographic_parity_ratio=_share(
+            b["min_demographic_parity_ratio"], f"{where}.bias.min_demographic_parity_ratio"),
+        max_equalized_odds_difference=_share(
+            b["max_equalized_odds_difference"], f"{where}.bias.max_equalized_odds_difference"),
+        min_group_size=_positive(b["min_group_size"], f"{where}.bias.min_group_size"),
+        min_class_count=_positive(b["min_class_count"], f"{where}.bias.min_class_count"),
+        ci_level=_share(b["ci_level"], f"{where}.bias.ci_level", open_interval=True),
+        bootstrap_samples=_positive(b["bootstrap_samples"], f"{where}.bias.bootstrap_samples", minimum=100),
+    )
+    p = _mapping(doc["promotion"], f"{where}.promotion", _PROMOTION_KEYS)
+    metric = p["primary_metric"]
+    if not isinstance(metric, str) or not _METRIC.match(metric):
+        raise RiskPolicyError(f"{where}.promotion.primary_metric must be a metric name like pr_auc, got {metric!r}")
+    approval = p["requires_human_approval"]
+    if not isinstance(approval, bool):
+        raise RiskPolicyError(f"{where}.promotion.requires_human_approval must be true or false, got {approval!r}")
+    promotion = PromotionSettings(
+        primary_metric=metric, requires_human_approval=approval,
+        metric_tolerance=_share(p["metric_tolerance"], f"{where}.promotion.metric_tolerance"))
+    d = _mapping(doc["drift"], f"{where}.drift", _DRIFT_KEYS)
+    psi = d["max_psi"]
+    if isinstance(psi, bool) or not isinstance(psi, (int, float)) or psi <= 0:
+        raise RiskPolicyError(f"{where}.drift.max_psi must be a number > 0, got {psi!r}")
+    drift = DriftSettings(max_psi=float(psi),
+                          max_drifted_share=_share(d["max_drifted_share"], f"{where}.drift.max_drifted_share"))
+    return RiskTier(name=name, bias=bias, promotion=promotion, drift=drift,
+                    description=str(doc.get("description") or ""))
+
+
+def parse_risk_policy(doc: Any, source: str = "<model risk policy>") -> RiskPolicy:
+    """Validate a parsed policy document; raise :class:`RiskPolicyError` naming ``source`` and the key."""
+    doc = _mapping(doc, f"{source}: the top level", _TOP_KEYS)
+    if doc.get("version", 1) != 1:
+        raise RiskPolicyError(f"{source}: version: unsupported {doc.get('version')!r} (this code reads 1)")
+    raw_tiers = doc["tiers"]
+    if not isinstance(raw_tiers, Mapping) or not raw_tiers:
+        raise RiskPolicyError(f"{source}: tiers must be a non-empty mapping of tier name to settings")
+    tiers: dict[str, RiskTier] = {}
+    for name, tier_doc in raw_tiers.items():
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise RiskPolicyError(f"{source}: tiers: {name!r} is not a valid tier name")
+        tiers[name] = parse_tier(name, tier_doc, f"{source}: tiers.{name}")
+    known = ", ".join(sorted(tiers))
+    raw_models = doc["models"] or {}
+    if not isinstance(raw_models, Mapping):
+        raise RiskPolicyError(f"{source}: models must be a mapping of model name to tier, got {raw_models!r}")
+    models: dict[str, str] = {}
+    for model, tier in raw_models.items():
+        if not isinstance(model, str) or not _NAME.match(model):
+            raise RiskPolicyError(f"{source}: models: {model!r} is not a valid model name")
+        if tier not in tiers:
+            raise RiskPolicyError(f"{source}: models.{model}: unknown tier {tier!r} (tiers: {known})")
+        models[model] = tier
+    default = doc.get("default_tier")
+    if default is not None and default not in tiers:
+        raise RiskPolicyError(f"{source}: default_tier: unknown tier {default!r} (tiers: {known})")
+    return RiskPolicy(tiers=tiers, models=models, default_tier=default, source=source)
+
+
+def load_risk_policy(path: str | Path | None = None) -> RiskPolicy:
+    """Read and validate a risk policy file (default: the project's ``include/policies/model_risk.yaml``)."""
+    import yaml
+
+    path = Path(path) if path is not None else DEFAULT_RISK_POLICY_PATH
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise RiskPolicyError(f"model risk policy file {path} does not exist") from exc
+    except yaml.YAMLError as exc:
+        raise RiskPolicyError(f"{path} is not valid YAML: {exc}") from exc
+    policy = parse_risk_policy(doc, str(path))
+    logger.info("model risk policy %s: tiers %s, %d models", path, sorted(policy.tiers), len(policy.models))
+    return policy

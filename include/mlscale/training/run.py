@@ -1,0 +1,190 @@
+"""One training run, as the ``train_model`` DAG runs it: data → sizing → train → evaluate → register.
+
+Idempotent and resumable: the training set of D is rebuilt identically, a retried attempt resumes from the
+last checkpoint of the same run, and the new version only gets the ``challenger`` alias (promotion to
+``champion`` belongs to the governance gate).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mlscale.lake import Lake
+from mlscale.sizing import training_plan
+from mlscale.training import registry
+from mlscale.training.checkpoint import CheckpointStore, run_key
+from mlscale.training.data import CLASS_WEIGHTS, TrainingInputs, class_weight_params
+from mlscale.training.dataset import LABEL, build_training_set, read_split, training_ref
+from mlscale.training.evaluate import compare, holdout_metrics
+from mlscale.training.inputs import feature_columns
+from mlscale.training.model import StoredModel, model_prefix
+from mlscale.training.report import write_training_report
+from mlscale.training.spec import load_model_spec
+
+logger = logging.getLogger(__name__)
+
+ALGORITHMS = ("xgboost", "lightgbm")
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    model: str
+    version: str
+    algorithm: str
+    training_set: str
+    fingerprint: str
+    plan: dict[str, Any]
+    training: dict[str, Any]
+    holdout: dict[str, float]
+    champion_version: str | None
+    vs_champion: dict[str, Any]
+    report: str
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def asset_extra(self) -> dict[str, Any]:
+        return {"model": self.model, "version": self.version, "pr_auc": self.holdout.get("pr_auc"),
+                "fingerprint": self.fingerprint}
+
+
+def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: int = 1, model: str = "fraud_detector",
+                algorithm: str = "xgboost", class_weight: str = "sqrt_scale_pos_weight", max_rounds: int | None = None,
+                mode: str = "auto", gpu: bool = False, tracking_uri: str = "", registry_home: str = "",
+                feast_root: str = "", code_version: str = "", collective_timeout_s: int = 300) -> TrainingResult:
+    """Train ``model`` for day ``dt`` on the Dask ``client`` and register it as the ``challenger``."""
+    from mlscale.feature_store import feature_store_for
+
+    started = time.perf_counter()
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm {algorithm!r} is not one of {ALGORITHMS}")
+    if class_weight not in CLASS_WEIGHTS:
+        raise ValueError(f"class_weight {class_weight!r} is not one of {CLASS_WEIGHTS}")
+    spec = load_model_spec(model)
+    settings = spec.training
+    rounds = int(max_rounds or settings.max_rounds)
+    training_set = build_training_set(lake=lake, spec=spec, dt_=dt, run_id=run_id,
+                                      store=feature_store_for(lake, root=feast_root or None))
+    features = tuple(feature_columns(spec))
+    data = TrainingInputs(lake, training_ref(spec, dt), features, class_weight, spec.event_key)
+    train_rows, train_pos = training_set.rows["train"], training_set.positives["train"]
+    params = {**settings.params, **class_weight_params(class_weight, train_rows - train_pos, train_pos)}
+    plan = training_plan(train_rows, len(features), **_cluster(client), force=None if mode == "auto" else mode)
+    for reason in plan.reasons:
+        logger.info("sizing: %s", reason)
+    checkpoints = CheckpointStore(lake, spec.name, run_key(run_id, training_set.fingerprint,
+                                                           {"algorithm": algorithm, "rounds": rounds, **params}))
+    trainer = _trainer(algorithm)
+    outcome = trainer(client, data, params, mode=plan.mode, partitions=plan.partitions, max_rounds=rounds,
+                      early_stopping_rounds=settings.early_stopping_rounds, checkpoints=checkpoints,
+                      checkpoint_every=settings.checkpoint_every, gpu=gpu, collective_timeout_s=collective_timeout_s)
+    logger.info("trained %s in %.1f s: %d rounds boosted (%d by this attempt, try %d), early stop at round %d, "
+                "validation %s %.5f", algorithm, outcome.seconds, outcome.rounds_trained, outcome.rounds_this_attempt,
+                try_number, outcome.rounds, outcome.metric, outcome.best_score)
+
+    holdout = read_split(lake, data.ref, "holdout").to_pandas()
+    candidate = StoredModel(name=spec.name, version="candidate", algorithm=algorithm, features=features, raw=outcome.model)
+    metrics = holdout_metrics(holdout[LABEL], candidate.predict(holdout), review_budget=settings.review_budget)
+    config = registry.RegistryConfig.default(registry_home) if registry_home \
+        else registry.RegistryConfig.for_lake(lake, tracking_uri)
+    client_ = registry.client_for(config)
+    champion_version = registry.alias_version(client_, spec.name, registry.CHAMPION)
+    champion_metrics = _champion_metrics(lake, spec.name, champion_version, holdout, settings.review_budget)
+    vs_champion = compare(metrics.scalars(), champion_metrics)
+    logger.info("holdout: %s", json.dumps(metrics.scalars()))
+    logger.info("vs champion %s: %s", champion_version, json.dumps(vs_champion))
+
+    tags = {"dataset_fingerprint": training_set.fingerprint, "training_set": training_set.partition,
+            "feature_set_versions": json.dumps(training_set.feature_set_versions, sort_keys=True),
+            "label_cutoff": training_set.label_cutoff, "spec_version": spec.version,
+            "code_version": code_version or _code_version(),
+            "airflow_run_id": run_id, "algorithm": algorithm, "class_weight": class_weight, "mode": plan.mode,
+            "event_days": f"{training_set.first_event_day}..{training_set.last_event_day}",
+            "params": json.dumps(params, sort_keys=True)}
+    version = registry.register_version(
+        client_, config, model=spec.name, algorithm=algorithm, booster_bytes=outcome.model,
+        metrics=metrics.scalars(), params={**params, "algorithm": algorithm, "max_rounds": rounds}, tags=tags,
+        run_name=f"{spec.name} {dt} {run_id}",
+        artifacts={"training.json": outcome.summary(), "holdout.json": metrics.as_dict(), "plan.json": plan.as_dict(),
+                   "training_set.json": training_set.as_dict()})
+    stored = StoredModel(name=spec.name, version=version, algorithm=algorithm, features=features, raw=outcome.model,
+                         doc={"tags": tags, "holdout": metrics.as_dict(), "training": outcome.summary(),
+                              "training_set": training_set.as_dict(), "spec": spec.as_dict(),
+                              "inputs": [lake.uri(training_set.partition)], "registered_day": dt})
+    prefix = stored.save(lake)
+    registry.write_lineage_record(lake, model=spec.name, version=version,
+                                  references=[training_set.partition, *registry.lake_keys(lake, list(training_set.inputs))],
+                                  artifacts=[f"{prefix}/"])
+    registry.set_alias(client_, spec.name, registry.CHALLENGER, version)
+    report = write_training_report(lake, spec, version, metrics, outcome, plan, training_set, vs_champion,
+                                   champion_version)
+    checkpoints.finish("succeeded")
+    result = TrainingResult(model=spec.name, version=version, algorithm=algorithm, training_set=training_set.partition,
+                            fingerprint=training_set.fingerprint, plan=plan.as_dict(), training=outcome.summary(),
+                            holdout=metrics.scalars(), champion_version=champion_version, vs_champion=vs_champion,
+                            report=report, seconds=round(time.perf_counter() - started, 3))
+    logger.info("registered %s version %s as %s (model files %s/, report %s)", spec.name, version, registry.CHALLENGER,
+                model_prefix(spec.name, version), report)
+    return result
+
+
+def _code_version() -> str:
+    """The git commit of the running code (with ``+dirty`` for local changes), or the package version."""
+    import subprocess
+    from importlib.metadata import version
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return f"mlscale {version('mlscale')}"
+
+
+def _trainer(algorithm: str) -> Any:
+    if algorithm == "xgboost":
+        from mlscale.training.xgb_trainer import train_xgboost
+
+        return train_xgboost
+    from mlscale.training.lgbm_trainer import train_lightgbm
+
+    return train_lightgbm
+
+
+def _cluster(client: Any) -> dict[str, int]:
+    workers = client.scheduler_info(n_workers=-1)["workers"] if _takes_n_workers(client) \
+        else client.scheduler_info()["workers"]
+    memory = min((int(w.get("memory_limit") or 0) for w in workers.values()), default=0) or 4 << 30
+    return {"workers": max(1, len(workers)), "memory_per_worker_bytes": memory}
+
+
+def _takes_n_workers(client: Any) -> bool:
+    import inspect
+
+    return "n_workers" in inspect.signature(client.scheduler_info).parameters
+
+
+def _champion_metrics(lake: Lake, model: str, version: str | None, holdout: Any, budget: float) -> dict[str, float] | None:
+    """The champion's metrics on this holdout, or None (no champion, or it needs features this set lacks)."""
+    if version is None:
+        return None
+    try:
+        champion = StoredModel.load(lake, model, version)
+    except FileNotFoundError:
+        logger.warning("champion version %s has no model files in the lake: not compared", version)
+        return None
+    missing = [f for f in champion.features if f not in holdout.columns]
+    if missing:
+        logger.warning("champion version %s needs %d features this training set lacks (e.g. %s): not compared",
+                       version, len(missing), missing[0])
+        return None
+    return holdout_metrics(holdout[LABEL], champion.predict(holdout), review_budget=budget).scalars()

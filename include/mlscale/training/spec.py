@@ -1,0 +1,168 @@
+"""Model specifications (``include/models/<model>.yaml``): what a model predicts, from which data, how it trains.
+
+A specification is data, so a team plugs in its own model (events, label, feature sets, event features,
+protected attributes, training settings) without touching pipeline code. Its version is a hash of the file's
+content and is recorded with every training set and registered model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+EVENT_FEATURE_KINDS = ("numeric", "log1p", "hour", "one_hot", "ratio")
+SPLITS = ("train", "validation", "holdout")
+
+
+class ModelSpecError(ValueError):
+    """A model specification is invalid; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class EventFeature:
+    name: str
+    kind: str
+    column: str
+    values: tuple[str, ...] = ()
+    over: str = ""               # ratio: "<feature_set>.<feature>", the denominator
+
+    def columns(self) -> list[str]:
+        """The model input columns this feature produces."""
+        return [f"{self.name}_{v}" for v in self.values] if self.kind == "one_hot" else [self.name]
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    history_days: int = 90
+    split: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    review_budget: float = 0.005
+    max_rounds: int = 400
+    early_stopping_rounds: int = 25
+    checkpoint_every: int = 10
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    version: str
+    description: str
+    intended_use: str
+    owner: str
+    events_dataset: str
+    event_key: str
+    event_time: str
+    label_dataset: str
+    label_key: str
+    label_column: str
+    label_time: str
+    feature_sets: tuple[str, ...]
+    event_features: tuple[EventFeature, ...]
+    protected_dataset: str
+    protected_key: str
+    protected_columns: tuple[str, ...]
+    intersections: tuple[tuple[str, ...], ...]
+    training: TrainingSettings
+    path: str = ""
+
+    def event_columns(self) -> list[str]:
+        """Raw event columns needed to build the model's inputs (keys, time, entity and event-feature columns)."""
+        from mlscale.features import load_feature_set
+
+        cols = {self.event_key, self.event_time}
+        for name in self.feature_sets:
+            fs = load_feature_set(name)
+            cols.update(fs.entity_from or (fs.entity,))
+        cols.update(f.column for f in self.event_features)
+        return sorted(cols)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.name, "spec_version": self.version, "feature_sets": list(self.feature_sets),
+                "events": self.events_dataset, "label": f"{self.label_dataset}.{self.label_column}"}
+
+
+def model_spec_path(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    return path if path.suffix in (".yaml", ".yml") else MODELS_DIR / f"{name_or_path}.yaml"
+
+
+def load_model_spec(name_or_path: str | Path) -> ModelSpec:
+    """Load and validate a model specification by name (``include/models/<name>.yaml``) or path."""
+    path = model_spec_path(name_or_path)
+    if not path.exists():
+        available = ", ".join(sorted(p.stem for p in MODELS_DIR.glob("*.yaml")))
+        raise ModelSpecError(f"no model specification {str(name_or_path)!r} ({path}); available: {available}")
+    text = path.read_bytes()
+    doc = yaml.safe_load(text) or {}
+    where = str(path)
+    try:
+        events, label, protected = doc["events"], doc["label"], doc.get("protected_attributes") or {}
+        training = doc.get("training") or {}
+        split = training.get("split") or {"train": 0.7, "validation": 0.15, "holdout": 0.15}
+        spec = ModelSpec(
+            name=doc["model"], version=hashlib.sha256(text).hexdigest()[:8], description=doc.get("description", ""),
+            intended_use=doc.get("intended_use", ""), owner=doc.get("owner", ""),
+            events_dataset=events["dataset"], event_key=events["key"], event_time=events["event_time"],
+            label_dataset=label["dataset"], label_key=label["key"], label_column=label["column"],
+            label_time=label["reported_at"], feature_sets=tuple(doc["feature_sets"]),
+            event_features=tuple(_event_feature(where, n, s) for n, s in (doc.get("event_features") or {}).items()),
+            protected_dataset=protected.get("dataset", ""), protected_key=protected.get("key", ""),
+            protected_columns=tuple(protected.get("columns") or ()),
+            intersections=tuple(tuple(i) for i in protected.get("intersections") or ()),
+            training=TrainingSettings(
+                history_days=int(training.get("history_days", 90)),
+                split=tuple(float(split[s]) for s in SPLITS),  # type: ignore[arg-type]
+                review_budget=float(training.get("review_budget", 0.005)),
+                max_rounds=int(training.get("max_rounds", 400)),
+                early_stopping_rounds=int(training.get("early_stopping_rounds", 25)),
+                checkpoint_every=int(training.get("checkpoint_every", 10)),
+                params=dict(training.get("params") or {})),
+            path=where,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelSpecError(f"{where}: missing or malformed key {exc}") from exc
+    _check(where, spec)
+    return spec
+
+
+def _event_feature(where: str, name: str, spec: dict[str, Any]) -> EventFeature:
+    kind = (spec or {}).get("kind")
+    if kind not in EVENT_FEATURE_KINDS:
+        raise ModelSpecError(f"{where}: event_features.{name}.kind {kind!r} is not one of {EVENT_FEATURE_KINDS}")
+    if not spec.get("column"):
+        raise ModelSpecError(f"{where}: event_features.{name} needs a column")
+    values = tuple(str(v) for v in spec.get("values") or ())
+    if kind == "one_hot" and not values:
+        raise ModelSpecError(f"{where}: event_features.{name}: one_hot needs its values")
+    over = str(spec.get("over") or "")
+    if kind == "ratio" and "." not in over:
+        raise ModelSpecError(f"{where}: event_features.{name}: ratio needs over: <feature_set>.<feature>")
+    return EventFeature(name=name, kind=kind, column=spec["column"], values=values, over=over)
+
+
+def _check(where: str, spec: ModelSpec) -> None:
+    t = spec.training
+    if abs(sum(t.split) - 1.0) > 1e-6 or min(t.split) <= 0:
+        raise ModelSpecError(f"{where}: training.split must be three positive shares summing to 1, got {t.split}")
+    if not 0 < t.review_budget < 1:
+        raise ModelSpecError(f"{where}: training.review_budget must be in (0, 1), got {t.review_budget}")
+    if t.max_rounds < 1 or t.early_stopping_rounds < 1 or t.checkpoint_every < 1 or t.history_days < 1:
+        raise ModelSpecError(f"{where}: training rounds, checkpoint interval and history_days must be positive")
+    if not spec.feature_sets and not spec.event_features:
+        raise ModelSpecError(f"{where}: a model needs feature_sets or event_features")
+    for f in spec.event_features:
+        if f.kind == "ratio" and f.over.split(".", 1)[0] not in spec.feature_sets:
+            raise ModelSpecError(f"{where}: event_features.{f.name}.over names a feature set the model does not use")
+    leaked = set(spec.protected_columns) & {f.column for f in spec.event_features}
+    if leaked:
+        raise ModelSpecError(f"{where}: protected attributes {sorted(leaked)} must never be model features")
+    for combo in spec.intersections:
+        unknown = set(combo) - set(spec.protected_columns)
+        if unknown:
+            raise ModelSpecError(f"{where}: protected_attributes.intersections names {sorted(unknown)}, "
+                                 "which are not among its columns")
