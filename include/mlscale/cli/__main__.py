@@ -3,7 +3,7 @@ import sys
 from mlscale.cli import main
 
 # Subcommands with their own parsers: ``lineage`` (mlscale.cli.lineage), ``access-report`` (mlscale.cli.access).
-COMMANDS = {"lineage": "mlscale.cli.lineage", "access-report": "mlscale.cli.access"}
+COMMANDS = {"lineage": "mlscale.cli.lineage", "access-report": "mlscale.cli.access", "approve": "mlscale.cli.approve"}
 
 if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
     import importlib

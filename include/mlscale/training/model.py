@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.bin"
 MODEL_DOC = "model.json"
+REFERENCE_PROFILE = "reference_profile.json"
+SCORE = "score"
 
 
 def model_prefix(model: str, version: str | int) -> str:
@@ -79,3 +81,20 @@ class StoredModel:
             return np.asarray(self.booster.inplace_predict(X), dtype=np.float64) if hasattr(self.booster, "inplace_predict") \
                 else np.asarray(self.booster.predict(xgb.DMatrix(X)), dtype=np.float64)
         return np.asarray(self.booster.predict(X), dtype=np.float64)
+
+
+def write_reference_profile(lake: Lake, model: StoredModel, frame: Any) -> str:
+    """The drift reference of a version: the profile of its inputs and scores on the holdout (the most recent
+    labelled rows it was evaluated on), stored beside the model. Monitoring compares days with it."""
+    from mlscale.monitoring import profile_table
+
+    data = frame[list(model.features)].astype("float64").assign(**{SCORE: model.predict(frame)})
+    key = f"{model_prefix(model.name, model.version)}/{REFERENCE_PROFILE}"
+    lake.write_bytes(key, profile_table(data).to_json().encode())
+    return key
+
+
+def read_reference_profile(lake: Lake, model: str, version: str | int) -> Any:
+    from mlscale.monitoring import FeatureProfile
+
+    return FeatureProfile.from_json(lake.read_bytes(f"{model_prefix(model, version)}/{REFERENCE_PROFILE}"))

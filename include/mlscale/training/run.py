@@ -21,7 +21,7 @@ from mlscale.training.data import CLASS_WEIGHTS, TrainingInputs, class_weight_pa
 from mlscale.training.dataset import LABEL, build_training_set, read_split, training_ref
 from mlscale.training.evaluate import compare, holdout_metrics
 from mlscale.training.inputs import feature_columns
-from mlscale.training.model import StoredModel, model_prefix
+from mlscale.training.model import StoredModel, model_prefix, write_reference_profile
 from mlscale.training.report import write_training_report
 from mlscale.training.spec import load_model_spec
 
@@ -117,6 +117,7 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
                               "training_set": training_set.as_dict(), "spec": spec.as_dict(),
                               "inputs": [lake.uri(training_set.partition)], "registered_day": dt})
     prefix = stored.save(lake)
+    write_reference_profile(lake, stored, holdout)
     registry.write_lineage_record(lake, model=spec.name, version=version,
                                   references=[training_set.partition, *registry.lake_keys(lake, list(training_set.inputs))],
                                   artifacts=[f"{prefix}/"])

@@ -1,0 +1,116 @@
+"""audit_bias: bias audit of the challenger → human approval where the tier needs it → promotion gate → model card."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG, Param, task
+from mlscale.operators.assets import lake_asset
+from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
+
+MODEL = "fraud_detector"
+
+DOC = f"""
+### Audit a model and decide its promotion
+
+Runs after every `train_model` run (the `models_{MODEL}` asset) and on demand from the UI (`version` empty:
+the current `challenger`; `dt`: the day whose data the drift condition checks, default the day before the run).
+
+1. `audit` — scores the version's holdout, joins gender, age band and region (and gender×age band) from the
+   customer snapshot through the access log (purpose `bias_audit`; never model features), and computes with
+   fairlearn per group: selection rate, TPR, FPR, precision, PR-AUC with bootstrap intervals, the disparity
+   figures and the four-fifths rule, at the thresholds of the model's risk tier
+   (`include/policies/model_risk.yaml`). Groups below the minimum size are "insufficient data", not judged.
+   Report: `reports/bias/<model>/<version>/report.html|json`; the verdict is tagged on the registry version.
+2. `wait_for_approval` — for tiers that require it (high), waits (reschedule mode, `approval_timeout_hours`)
+   for `_meta/approvals/<model>/<version>.json`, written by `mlscale approve --version N --by <name>`.
+3. `promote` — the gate: metrics vs the champion within the tolerance, bias verdict `pass`, the training
+   reference not drifted against day `dt`, and the approval. Only then `champion` moves. Every decision, passed
+   or refused, goes to the version's tags and to `_meta/governance_audit/dt=D/`.
+4. `model_card` — regenerates `reports/model_card/<model>/<version>.html` from the evidence.
+
+No catch-up and no backfill: an audit is about a registered version, not a day. Re-run it by triggering
+with `version` (idempotent: the report is rewritten, the decision appended to the audit log).
+"""
+
+with DAG(
+    dag_id="audit_bias",
+    description="Bias audit and promotion gate of the challenger",
+    schedule=[lake_asset("models", MODEL)],
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["governance", "models"],
+    doc_md=DOC,
+    params={
+        "dt": day_param(),
+        "model": Param(MODEL, type="string", description="Model specification in include/models/"),
+        "version": Param("", type="string", description="Registry version to audit (empty: the challenger)"),
+        "approval_timeout_hours": Param(24, type="number", minimum=0,
+                                        description="How long to wait for a required human approval"),
+    },
+) as dag:
+
+    def _day(params, context) -> str:
+        from mlscale.operators.run_context import run_day
+
+        if params.get("dt"):
+            return str(params["dt"])
+        return (dt.date.fromisoformat(run_day({**context, "params": params})) - dt.timedelta(days=1)).isoformat()
+
+    def _lake():
+        from mlscale.hooks.lake_hook import LakeHook
+
+        return LakeHook().get_lake()
+
+    def _tracking_uri() -> str:
+        from airflow.sdk import Variable
+
+        return Variable.get("mlscale_mlflow_tracking_uri", default="")
+
+    @task(execution_timeout=dt.timedelta(hours=1))
+    def audit(params, **context) -> dict:
+        from mlscale.audit.access import Actor
+        from mlscale.governance.audit_run import audit_model
+
+        return audit_model(lake=_lake(), dt=_day(params, context), run_id=context["run_id"], model=params["model"],
+                           version=params["version"], tracking_uri=_tracking_uri(),
+                           actor=Actor.from_context(context)).as_dict()
+
+    @task.sensor(mode="reschedule", poke_interval=300, timeout=dt.timedelta(days=7), soft_fail=True)
+    def wait_for_approval(audited: dict, params, **context) -> bool:
+        from mlscale.governance.gate import approval_of
+        from mlscale.governance.risk_policy import load_risk_policy
+
+        if audited["verdict"] != "pass" or not load_risk_policy().tier_for(params["model"]).promotion.requires_human_approval:
+            return True  # nothing to approve: the gate records the refusal or promotes without approval
+        if approval_of(_lake(), params["model"], audited["version"]) is not None:
+            return True
+        started = context["ti"].start_date
+        waited = (dt.datetime.now(dt.UTC) - started).total_seconds() / 3600 if started else 0
+        return waited >= float(params["approval_timeout_hours"])  # then the gate records "pending_approval"
+
+    @task(trigger_rule="none_failed", execution_timeout=dt.timedelta(hours=1))
+    def promote(audited: dict, params, **context) -> dict:
+        from mlscale.governance.gate import promote_model
+
+        return promote_model(lake=_lake(), dt=_day(params, context), run_id=context["run_id"], model=params["model"],
+                             version=audited["version"], tracking_uri=_tracking_uri()).as_dict()
+
+    @task(trigger_rule="none_failed", execution_timeout=dt.timedelta(minutes=20))
+    def model_card(audited: dict, decision: dict, params) -> str:
+        import logging
+
+        from mlscale.governance.model_card import write_model_card
+
+        uri = write_model_card(_lake(), params["model"], audited["version"])
+        logging.getLogger(__name__).info("model card of version %s (gate: %s): %s", audited["version"],
+                                         decision.get("decision"), uri)
+        return uri
+
+    audited = audit()
+    approved = wait_for_approval(audited)
+    decision = promote(audited)
+    approved >> decision
+    model_card(audited, decision)

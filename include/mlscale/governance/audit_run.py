@@ -1,0 +1,97 @@
+"""The bias audit of a registered version, as the ``audit_bias`` DAG runs it.
+
+The version's holdout is scored, the protected attributes are joined from the customer snapshot (read
+through the access log with the purpose ``bias_audit``; they are never model features), and the audit's
+report goes to ``reports/bias/<model>/<version>/report.json|html``; the verdict is tagged on the version.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mlscale.lake import Lake, PartitionRef, parse_day
+from mlscale.training.dataset import LABEL
+from mlscale.training.model import SCORE, StoredModel
+
+logger = logging.getLogger(__name__)
+
+DECISION = "decision"
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    model: str
+    version: str
+    verdict: str
+    reasons: tuple[str, ...]
+    insufficient_data: tuple[str, ...]
+    rows: int
+    report: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def bias_report_key(model: str, version: str) -> str:
+    return f"reports/bias/{model}/{version}/report.json"
+
+
+def holdout_of(lake: Lake, spec: Any, stored: StoredModel) -> Any:
+    from mlscale.training import read_split, training_ref
+
+    day = stored.doc["training_set"]["partition"].rsplit("dt=", 1)[1]
+    return read_split(lake, training_ref(spec, day), "holdout").to_pandas()
+
+
+def protected_attributes(lake: Lake, spec: Any, day: str, actor: Any) -> Any:
+    """The latest customer snapshot up to ``day``: key and protected columns (an access-logged read)."""
+    from mlscale.audit.access import read_sensitive
+
+    refs = [r for r in lake.partitions("raw", spec.protected_dataset) if r.dt <= parse_day(day).isoformat()]
+    if not refs:
+        raise LookupError(f"no raw/{spec.protected_dataset} snapshot up to {day}: ingest it first")
+    ref: PartitionRef = refs[-1]
+    table = read_sensitive(lake, ref, columns=[spec.protected_key, *spec.protected_columns], purpose="bias_audit",
+                           actor=actor)
+    return table.to_pandas().drop_duplicates(subset=[spec.protected_key], keep="last")
+
+
+def audit_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detector", version: str = "",
+                tracking_uri: str = "", actor: Any = "audit_bias") -> AuditResult:
+    """Audit ``version`` (default: the challenger) of ``model`` at its risk tier's thresholds."""
+    from mlscale.governance.bias import BiasThresholds, audit_bias
+    from mlscale.governance.bias_report import render_bias_html
+    from mlscale.governance.risk_policy import load_risk_policy
+    from mlscale.training import load_model_spec, registry
+
+    spec = load_model_spec(model)
+    mlflow = registry.client_for(registry.RegistryConfig.for_lake(lake, tracking_uri))
+    version = version or registry.alias_version(mlflow, model, registry.CHALLENGER) or ""
+    if not version:
+        raise LookupError(f"model {model!r} has no challenger to audit: run train_model first")
+    stored = StoredModel.load(lake, model, version)
+    holdout = holdout_of(lake, spec, stored)
+    attributes = protected_attributes(lake, spec, dt, actor)
+    frame = holdout.merge(attributes, on=spec.protected_key, how="left", validate="many_to_one")
+    frame[SCORE] = stored.predict(frame)
+    threshold = float(stored.doc["holdout"]["threshold_at_budget"])
+    frame[DECISION] = (frame[SCORE] >= threshold).astype("int8")
+    tier = load_risk_policy().tier_for(model)
+    audit = audit_bias(frame, label=LABEL, score=SCORE, decision=DECISION, attributes=list(spec.protected_columns),
+                       intersections=[list(i) for i in spec.intersections], thresholds=BiasThresholds.from_tier(tier),
+                       model_features=stored.features)
+    doc = audit.as_dict() | {"model": model, "version": version, "risk_tier": tier.name, "threshold": threshold,
+                             "run_id": run_id, "holdout": stored.doc["training_set"]["partition"]}
+    key = bias_report_key(model, version)
+    lake.write_json(key, doc)
+    lake.write_bytes(key.replace(".json", ".html"), render_bias_html(doc).encode())
+    mlflow.set_model_version_tag(model, version, "bias_verdict", audit.verdict)
+    result = AuditResult(model=model, version=version, verdict=audit.verdict, reasons=tuple(audit.reasons),
+                         insufficient_data=tuple(audit.insufficient_data), rows=len(frame),
+                         report=lake.uri(key.replace(".json", ".html")))
+    logger.info("bias audit of %s v%s (tier %s, %d holdout rows, threshold %.4f): %s; reasons: %s; "
+                "insufficient data: %d groups; report %s", model, version, tier.name, len(frame), threshold,
+                audit.verdict, "; ".join(audit.reasons) or "none", len(audit.insufficient_data), result.report)
+    return result

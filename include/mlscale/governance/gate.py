@@ -1,0 +1,156 @@
+"""The promotion gate: a challenger becomes ``champion`` only with evidence, and every decision is recorded.
+
+Conditions, all required: (a) its holdout primary metric beats or matches the champion's on the same rows
+within the tier's tolerance; (b) its bias audit passed at the model's risk tier; (c) its training reference
+is not drifted against the day's data; (d) for tiers that require it, a human approval record
+``_meta/approvals/<model>/<version>.json`` (who and when; ``mlscale approve``). The decision — promoted,
+refused or pending approval — and its evidence go to the registry (version tags) and to the append-only
+audit log ``_meta/governance_audit/dt=D/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mlscale.lake import Lake, parse_day
+from mlscale.training.model import SCORE, StoredModel
+
+logger = logging.getLogger(__name__)
+
+PROMOTED, REFUSED, PENDING = "promoted", "refused", "pending_approval"
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    model: str
+    version: str
+    decision: str
+    reasons: tuple[str, ...]
+    evidence: dict[str, Any]
+    champion_before: str | None
+    champion_after: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def approval_key(model: str, version: str) -> str:
+    return f"_meta/approvals/{model}/{version}.json"
+
+
+def record_approval(lake: Lake, *, model: str, version: str, approved_by: str, note: str = "") -> dict[str, Any]:
+    """Record a human approval of ``version`` (who, when, why)."""
+    if not approved_by.strip():
+        raise ValueError("an approval needs the approver's name")
+    doc = {"model": model, "version": str(version), "approved_by": approved_by, "note": note,
+           "approved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    lake.write_json(approval_key(model, str(version)), doc)
+    return doc
+
+
+def approval_of(lake: Lake, model: str, version: str) -> dict[str, Any] | None:
+    try:
+        return dict(lake.read_json(approval_key(model, version)))
+    except FileNotFoundError:
+        return None
+
+
+def promote_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detector", version: str = "",
+                  tracking_uri: str = "", feast_root: str = "") -> GateDecision:
+    """Decide on ``version`` (default: the challenger); move ``champion`` only when every condition holds."""
+    from mlscale.governance.audit_run import bias_report_key, holdout_of
+    from mlscale.governance.risk_policy import load_risk_policy
+    from mlscale.training import load_model_spec, registry
+    from mlscale.training.dataset import LABEL
+    from mlscale.training.evaluate import holdout_metrics
+
+    spec = load_model_spec(model)
+    mlflow = registry.client_for(registry.RegistryConfig.for_lake(lake, tracking_uri))
+    version = version or registry.alias_version(mlflow, model, registry.CHALLENGER) or ""
+    if not version:
+        raise LookupError(f"model {model!r} has no challenger: nothing to promote")
+    tier = load_risk_policy().tier_for(model)
+    champion = registry.alias_version(mlflow, model, registry.CHAMPION)
+    candidate = StoredModel.load(lake, model, version)
+    holdout = holdout_of(lake, spec, candidate)
+    budget = spec.training.review_budget
+    metric = tier.promotion.primary_metric
+    mine = holdout_metrics(holdout[LABEL], candidate.predict(holdout), review_budget=budget).scalars()
+    reasons: list[str] = []
+    evidence: dict[str, Any] = {"risk_tier": tier.name, "metric": metric, "challenger": {metric: mine.get(metric)}}
+    if champion and champion != version:
+        theirs = StoredModel.load(lake, model, champion)
+        if all(f in holdout.columns for f in theirs.features):
+            best = holdout_metrics(holdout[LABEL], theirs.predict(holdout), review_budget=budget).scalars()
+            evidence["champion"] = {metric: best.get(metric), "version": champion}
+            if not tier.promotion.within_tolerance(mine[metric], best[metric]):
+                reasons.append(f"metrics: {metric} {mine[metric]:.4f} is worse than the champion's {best[metric]:.4f} "
+                               f"beyond the tolerance {tier.promotion.metric_tolerance}")
+        else:
+            evidence["champion"] = {"version": champion, "note": "needs features the challenger's holdout lacks"}
+    try:
+        bias = lake.read_json(bias_report_key(model, version))
+        evidence["bias"] = {"verdict": bias["verdict"], "reasons": bias.get("reasons", []),
+                            "report": bias_report_key(model, version)}
+        if bias["verdict"] != "pass":
+            reasons.append(f"bias: verdict {bias['verdict']}: {'; '.join(bias.get('reasons', []))}")
+    except FileNotFoundError:
+        reasons.append("bias: no audit of this version (run audit_bias)")
+    evidence["drift"] = _reference_drift(lake, spec, candidate, dt, tier, feast_root)
+    if evidence["drift"].get("drift_detected"):
+        reasons.append(f"drift: the training reference is drifted against {dt} "
+                       f"({', '.join(evidence['drift']['drifted_features'][:8])})")
+    approval = approval_of(lake, model, version)
+    evidence["approval"] = approval or {"required": tier.promotion.requires_human_approval}
+    decision = REFUSED if reasons else PROMOTED
+    if not reasons and tier.promotion.requires_human_approval and approval is None:
+        decision = PENDING
+        reasons.append(f"approval: tier {tier.name} requires a human approval (mlscale approve --model {model} "
+                       f"--version {version} --by <name>)")
+    after = champion
+    if decision == PROMOTED:
+        registry.set_alias(mlflow, model, registry.CHAMPION, version)
+        after = version
+    result = GateDecision(model=model, version=version, decision=decision, reasons=tuple(reasons), evidence=evidence,
+                          champion_before=champion, champion_after=after)
+    _record(lake, mlflow, result, dt, run_id)
+    logger.info("promotion gate for %s v%s: %s (champion %s -> %s); reasons: %s", model, version, decision, champion,
+                after, "; ".join(reasons) or "all conditions hold")
+    return result
+
+
+def _reference_drift(lake: Lake, spec: Any, candidate: StoredModel, day: str, tier: Any, feast_root: str) -> dict[str, Any]:
+    """The candidate's training reference against day ``day``'s inputs and scores."""
+    from mlscale.feature_store import feature_store_for
+    from mlscale.governance.monitor import day_inputs
+    from mlscale.monitoring import DriftThresholds, compare_profiles, profile_table, reference_edges
+    from mlscale.training.model import read_reference_profile
+
+    reference = read_reference_profile(lake, candidate.name, candidate.version)
+    frame = day_inputs(lake, feature_store_for(lake, root=feast_root or None), spec, day)
+    data = frame[list(candidate.features)].astype("float64").assign(**{SCORE: candidate.predict(frame)})
+    result = compare_profiles(reference, profile_table(data, edges=reference_edges(reference)),
+                              DriftThresholds(psi=tier.drift.max_psi, share=tier.drift.max_drifted_share,
+                                              critical=(SCORE,)))
+    return {"day": day, "verdict": result.verdict, "drift_detected": result.drift_detected,
+            "drifted_features": list(result.drifted_features), "share_drifted": result.share_drifted}
+
+
+def _record(lake: Lake, mlflow: Any, result: GateDecision, day: str, run_id: str) -> None:
+    stamp = dt.datetime.now(dt.UTC)
+    doc = result.as_dict() | {"run_id": run_id, "dt": day, "decided_at": stamp.isoformat(timespec="seconds")}
+    key = (f"_meta/governance_audit/dt={parse_day(day).isoformat()}/"
+           f"{stamp:%H%M%S%f}-{result.model}-{result.version}-{uuid.uuid4().hex[:8]}.json")
+    lake.write_json(key, doc)  # a new object per decision: the audit log is append-only
+    tags = {"gate_decision": result.decision, "gate_reasons": json.dumps(list(result.reasons))[:4000],
+            "gate_decided_at": doc["decided_at"], "gate_audit_record": key}
+    if result.evidence.get("approval", {}).get("approved_by"):
+        tags["approved_by"] = result.evidence["approval"]["approved_by"]
+        tags["approved_at"] = result.evidence["approval"]["approved_at"]
+    for k, v in tags.items():
+        mlflow.set_model_version_tag(result.model, result.version, k, v)

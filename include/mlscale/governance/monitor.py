@@ -1,0 +1,179 @@
+"""Daily drift monitoring of a model: day D's inputs and predictions against the model's training reference.
+
+The day's model inputs and scores are profiled once over all rows (histograms on the reference's bin edges
+and KLL sketches, ``reports/drift/<dt>/profile.json``); PSI/KS then compare small profiles, so the check's
+cost does not grow with history. Evidently's data drift report runs on a bounded sample for the HTML a
+reviewer reads. The prediction distribution (``score``) is critical: its drift alone raises the alert.
+Label-based performance is evaluated for D-k (labels arrive days later), and the upstream ingestion quality
+of D (quarantine rate, volume change) sits in the same report so root causes are visible in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mlscale.lake import Lake, PartitionRef, parse_day
+from mlscale.training.model import SCORE, StoredModel, read_reference_profile
+
+logger = logging.getLogger(__name__)
+
+EVIDENTLY_SAMPLE_ROWS = 2000
+LABEL_LAG_DAYS = 5
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    model: str
+    version: str
+    dt: str
+    verdict: str
+    drift_detected: bool
+    drifted_features: tuple[str, ...]
+    share_drifted: float
+    score_drifted: bool
+    rows: int
+    report: str
+    evidently_drifted: tuple[str, ...]
+    performance: dict[str, Any]
+    ingestion: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def asset_extra(self) -> dict[str, Any]:
+        return {"model": self.model, "version": self.version, "verdict": self.verdict,
+                "drifted": list(self.drifted_features)[:20]}
+
+
+def monitored_version(client: Any, model: str) -> str:
+    """The champion, else the challenger (before any promotion the challenger is what would serve)."""
+    from mlscale.training import registry
+
+    version = registry.alias_version(client, model, registry.CHAMPION) or \
+        registry.alias_version(client, model, registry.CHALLENGER)
+    if version is None:
+        raise LookupError(f"model {model!r} has no champion or challenger in the registry: run train_model first")
+    return version
+
+
+def day_inputs(lake: Lake, store: Any, spec: Any, day: str) -> Any:
+    from mlscale.training.inputs import model_inputs
+
+    events = lake.read_table(PartitionRef.of("raw", spec.events_dataset, day), columns=spec.event_columns())
+    return model_inputs(store, events, spec)
+
+
+def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detector", tracking_uri: str = "",
+                  feast_root: str = "") -> DriftCheck:
+    """Check day ``dt`` for ``model``; writes ``reports/drift/<dt>/`` (idempotent: a rerun rewrites it)."""
+    from mlscale.feature_store import feature_store_for
+    from mlscale.governance.risk_policy import load_risk_policy
+    from mlscale.monitoring import (
+        DriftThresholds,
+        compare_profiles,
+        evidently_drift_report,
+        profile_table,
+        reference_edges,
+    )
+    from mlscale.training import load_model_spec, registry
+
+    spec = load_model_spec(model)
+    mlflow = registry.client_for(registry.RegistryConfig.for_lake(lake, tracking_uri))
+    version = monitored_version(mlflow, model)
+    stored = StoredModel.load(lake, model, version)
+    reference = read_reference_profile(lake, model, version)
+    store = feature_store_for(lake, root=feast_root or None)
+    frame = day_inputs(lake, store, spec, dt)
+    data = frame[list(stored.features)].astype("float64").assign(**{SCORE: stored.predict(frame)})
+    current = profile_table(data, edges=reference_edges(reference))
+    tier = load_risk_policy().tier_for(model)
+    thresholds = DriftThresholds(psi=tier.drift.max_psi, share=tier.drift.max_drifted_share, critical=(SCORE,))
+    result = compare_profiles(reference, current, thresholds)
+    prefix = f"reports/drift/{parse_day(dt).isoformat()}"
+    lake.write_bytes(f"{prefix}/profile.json", current.to_json().encode())
+    evidently = _evidently(lake, spec, stored, data, prefix, evidently_drift_report)
+    performance = _labelled_performance(lake, store, spec, stored, dt)
+    ingestion = ingestion_quality(lake, spec.events_dataset, dt)
+    doc = {"model": model, "version": version, "dt": dt, "run_id": run_id, "drift": result.as_dict(),
+           "evidently": evidently, "performance": performance, "ingestion": ingestion,
+           "reference": f"models/{model}/{version}/reference_profile.json"}
+    lake.write_json(f"{prefix}/report.json", doc)
+    from mlscale.governance.drift_report import render_drift_html
+
+    lake.write_bytes(f"{prefix}/report.html", render_drift_html(doc).encode())
+    score_drifted = SCORE in result.drifted_features
+    check = DriftCheck(model=model, version=version, dt=dt, verdict=result.verdict, drift_detected=result.drift_detected,
+                       drifted_features=result.drifted_features, share_drifted=result.share_drifted,
+                       score_drifted=score_drifted, rows=len(data), report=lake.uri(f"{prefix}/report.html"),
+                       evidently_drifted=tuple(evidently.get("drifted_columns", ())), performance=performance,
+                       ingestion=ingestion)
+    logger.info("drift %s v%s on %s: %s (%d rows; %d of %d features drifted: %s; score drifted: %s); "
+                "ingestion: %s; labelled performance: %s; report %s", model, version, dt, result.verdict, len(data),
+                len(result.drifted_features), result.n_features, ", ".join(result.drifted_features[:12]) or "none",
+                score_drifted, ingestion, performance, check.report)
+    return check
+
+
+def _evidently(lake: Lake, spec: Any, stored: StoredModel, data: Any, prefix: str, report: Any) -> dict[str, Any]:
+    from mlscale.training import read_split, training_ref
+
+    ref_id = stored.doc.get("training_set", {}).get("partition", "")
+    day = ref_id.rsplit("dt=", 1)[-1] if "dt=" in ref_id else None
+    if day is None:
+        return {"skipped": "no training set recorded for this version"}
+    holdout = read_split(lake, training_ref(spec, day), "holdout").to_pandas()
+    reference = holdout[list(stored.features)].astype("float64").assign(**{SCORE: stored.predict(holdout)})
+    columns = [c for c in (*[f for e in spec.event_features for f in e.columns()], SCORE)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "evidently.html")
+        out = report(reference, data, path, sample_rows=EVIDENTLY_SAMPLE_ROWS, columns=columns)
+        with open(path, "rb") as f:
+            lake.write_bytes(f"{prefix}/evidently.html", f.read())
+    out["html_path"] = lake.uri(f"{prefix}/evidently.html")
+    return out
+
+
+def _labelled_performance(lake: Lake, store: Any, spec: Any, stored: StoredModel, dt_: str) -> dict[str, Any]:
+    """Holdout-style metrics for the events of D-k whose labels have arrived by D (labels come days later)."""
+    from mlscale.training.dataset import latest_labels
+    from mlscale.training.evaluate import holdout_metrics
+
+    day = parse_day(dt_)
+    target = day - dt.timedelta(days=LABEL_LAG_DAYS)
+    if lake.manifest(PartitionRef.of("raw", spec.events_dataset, target)) is None:
+        return {"day": target.isoformat(), "skipped": "no events for that day"}
+    labels, _ = latest_labels(lake, spec, target, day)
+    frame = day_inputs(lake, store, spec, target.isoformat())
+    labelled = frame.merge(labels.to_pandas()[[spec.label_key, spec.label_column]], left_on=spec.event_key,
+                           right_on=spec.label_key, how="inner")
+    if labelled.empty or labelled[spec.label_column].nunique() < 2:
+        return {"day": target.isoformat(), "labelled": len(labelled), "skipped": "labels of one class or none"}
+    metrics = holdout_metrics(labelled[spec.label_column].astype(int), stored.predict(labelled),
+                              review_budget=spec.training.review_budget).scalars()
+    return {"day": target.isoformat(), "labelled": len(labelled), "events": len(frame), **metrics}
+
+
+def ingestion_quality(lake: Lake, dataset: str, day: str) -> dict[str, Any]:
+    """Rows written/quarantined for the day and the volume change against the day before (run log)."""
+    def latest(d: str) -> dict[str, Any] | None:
+        files = [f for f in lake.list_files(f"_meta/ingestion_runs/dt={d}") if f.key.rsplit("/", 1)[-1].startswith(f"{dataset}__")]
+        runs = [lake.read_json(f.key) for f in sorted(files, key=lambda f: f.key)]
+        runs = [r for r in runs if not r.get("dry_run")]
+        return runs[-1] if runs else None
+
+    today = latest(day)
+    before = latest((parse_day(day) - dt.timedelta(days=1)).isoformat())
+    if today is None:
+        return {"dataset": dataset, "skipped": "no ingestion run recorded"}
+    written, quarantined = int(today.get("rows_written", 0)), int(today.get("rows_quarantined", 0))
+    total = written + quarantined
+    out = {"dataset": dataset, "rows_written": written, "rows_quarantined": quarantined,
+           "quarantine_rate": round(quarantined / total, 5) if total else 0.0}
+    if before and before.get("rows_written"):
+        out["volume_change"] = round(written / int(before["rows_written"]) - 1, 4)
+    return out
