@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 source scripts/airflow_services.sh
 
-DAYS="${DAYS:-3}"
+DAYS="${DAYS:-5}"
 ROWS_PER_DAY="${ROWS_PER_DAY:-20000}"
 LAST_DAY="$(date -u -d yesterday +%F)"             # the latest complete day: the scheduler's own next run
 FIRST_DAY="$(date -u -d "$LAST_DAY -$((DAYS - 1)) days" +%F)"
@@ -22,7 +22,9 @@ python -m mlscale.cli apply-settings airflow_settings.yaml >"$AIRFLOW_HOME/apply
   || { cat "$AIRFLOW_HOME/apply-settings.log"; exit 1; }
 
 echo "-- generating third-party drops into landing/"
-python -m mlscale.cli generate --start "$FIRST_DAY" --days "$DAYS" --rows-per-day "$ROWS_PER_DAY" 2>/dev/null
+# the last day carries an injected drift (amounts, a new merchant category, a regional shift)
+python -m mlscale.cli generate --start "$FIRST_DAY" --days "$DAYS" --rows-per-day "$ROWS_PER_DAY" \
+  --drift-from "$LAST_DAY" 2>/dev/null
 
 echo "-- starting Airflow (api-server, scheduler, dag-processor, triggerer)"
 services_start
@@ -43,6 +45,22 @@ python -m mlscale.cli wait-runs --dags "$(echo $PIPELINES | tr ' ' ',')" --from-
   --to-day "$LAST_DAY" --timeout 1500 2>/dev/null || status=$?
 for dag in $PIPELINES; do airflow dags pause "$dag" >/dev/null 2>&1; done
 
+TRAIN_DAY="$(date -u -d "$LAST_DAY -1 day" +%F)"
+echo "-- train_model as of $TRAIN_DAY (XGBoost on the local Dask cluster), then the bias audit and promotion gate"
+airflow tasks test train_model train "$LAST_DAY" -t "{\"dt\": \"$TRAIN_DAY\"}" >"$AIRFLOW_HOME/train_model.log" 2>&1 \
+  || { echo "train_model failed; see $AIRFLOW_HOME/train_model.log"; status=1; }
+grep -o "registered fraud_detector version [0-9]* as challenger\|holdout: {.*}" "$AIRFLOW_HOME/train_model.log" | head -2
+airflow dags test audit_bias --conf "{\"dt\": \"$LAST_DAY\", \"approval_timeout_hours\": 0}" \
+  >"$AIRFLOW_HOME/audit_bias.log" 2>&1 || { echo "audit_bias failed; see $AIRFLOW_HOME/audit_bias.log"; status=1; }
+grep -o "bias audit of .*: [a-z]*;\|promotion gate for .*" "$AIRFLOW_HOME/audit_bias.log" | cut -c1-400 | head -2
+
+echo "-- monitor_drift for $TRAIN_DAY (no drift injected) and $LAST_DAY (drift injected)"
+for day in "$TRAIN_DAY" "$LAST_DAY"; do
+  airflow dags test monitor_drift --conf "{\"dt\": \"$day\"}" >"$AIRFLOW_HOME/monitor_drift-$day.log" 2>&1 \
+    || { echo "monitor_drift failed; see $AIRFLOW_HOME/monitor_drift-$day.log"; status=1; }
+  grep -o "drift fraud_detector v[0-9]* on [0-9-]*: [a-z_]* ([^)]*)" "$AIRFLOW_HOME/monitor_drift-$day.log" | head -1
+done
+
 echo "-- lifecycle_cleanup: a dry run (the default for manual runs), then applied"
 for conf in '{}' '{"dry_run": false}'; do
   airflow dags test lifecycle_cleanup "$(date -u +%F)" --conf "$conf" >"$AIRFLOW_HOME/lifecycle.log" 2>&1 \
@@ -57,7 +75,8 @@ cat <<MSG
 
 == done in $(( $(date +%s) - started )) s
    Outputs:   data/lake/raw, data/lake/quarantine (rejected rows with reason codes), data/lake/features,
-              data/lake/_feast (feature store), data/lake/reports/cost, data/lake/_meta (run logs, plans, audit)
+              data/lake/_feast (feature store), data/lake/training, data/lake/models, data/lake/_mlflow (registry),
+              data/lake/reports/{training,bias,drift,model_card,cost}, data/lake/_meta (run logs, plans, audit)
    Task logs: .airflow/logs/dag_id=<dag>/run_id=<run>/task_id=<task>/
    The UI:    make up   (then http://localhost:8080, user admin, password printed by make up)
 MSG
