@@ -103,10 +103,13 @@ with DAG(
         import logging
 
         from mlscale.governance.model_card import write_model_card
+        from mlscale.reports.catalog import report_url
 
-        uri = write_model_card(_lake(), params["model"], audited["version"])
-        logging.getLogger(__name__).info("model card of version %s (gate: %s): %s", audited["version"],
-                                         decision.get("decision"), uri)
+        version = audited["version"]
+        uri = write_model_card(_lake(), params["model"], version)
+        logging.getLogger(__name__).info("model card of version %s (gate: %s): %s (in the UI: %s)", version,
+                                         decision.get("decision"), uri,
+                                         report_url("model_card", f"{params['model']}/{version}", f"{version}.html"))
         return uri
 
     audited = audit()

@@ -110,17 +110,39 @@ def test_small_groups_are_reported_not_judged(fixture_frame: pd.DataFrame) -> No
 
 def test_disparity_beyond_threshold_fails_with_named_reasons(fixture_frame: pd.DataFrame) -> None:
     thr = BiasThresholds(max_demographic_parity_difference=0.05, min_demographic_parity_ratio=0.9,
-                         max_equalized_odds_difference=0.1, min_group_size=8, bootstrap_samples=200)
+                         max_equalized_odds_difference=0.1, min_group_size=8, bootstrap_samples=200,
+                         judged_on="point")
     audit = audit_bias(fixture_frame, **KW, attributes=["gender"], thresholds=thr)
     assert audit.verdict == "fail"
-    assert audit.reasons == (
-        "gender: demographic_parity_difference 0.1000 > 0.05 (selection rate M 0.5000 vs F 0.4000)",
-        "gender: demographic_parity_ratio 0.8000 < 0.9 (four-fifths rule: F vs M)",
-        "gender: equalized_odds_difference 0.1500 > 0.1 (largest gap in true_positive_rate)",
-    )
+    assert [r.split(" (")[0] for r in audit.reasons] == [
+        "gender: demographic_parity_difference 0.1000 > 0.05",
+        "gender: demographic_parity_ratio 0.8000 < 0.9",
+        "gender: equalized_odds_difference 0.1500 > 0.1",
+    ]
+    assert audit.reasons[0].startswith("gender: demographic_parity_difference 0.1000 > 0.05 (selection rate M 0.5000 vs "
+                                       "F 0.4000; interval [")
+    assert "largest gap in true_positive_rate" in audit.reasons[2]
     doc = audit.as_dict()
     assert doc["verdict"] == "fail" and doc["attributes"]["gender"]["passed"] is False
     assert doc["attributes"]["gender"]["disparity"]["four_fifths_pass"] is False
+
+
+def test_judged_on_interval_warns_on_noise_and_fails_on_confirmed_disparity(fixture_frame: pd.DataFrame) -> None:
+    thr = BiasThresholds(max_demographic_parity_difference=0.05, min_demographic_parity_ratio=0.9,
+                         max_equalized_odds_difference=0.1, min_group_size=8, bootstrap_samples=200)
+    small = audit_bias(fixture_frame, **KW, attributes=["gender"], thresholds=thr)
+    # 10 and 20 rows: the estimates cross the thresholds but the intervals reach back over them
+    assert small.verdict == "pass" and small.reasons == ()
+    assert len(small.warnings) == 3 and all(w.endswith("not confirmed by the interval") for w in small.warnings)
+    rng = np.random.default_rng(3)
+    n = 20_000
+    gender = np.where(rng.random(n) < 0.5, "F", "M")
+    y = (rng.random(n) < 0.1).astype(int)
+    d = (rng.random(n) < np.where(gender == "F", 0.10, 0.20)).astype(int)  # a real, large disparity
+    big = pd.DataFrame({"y": y, "s": rng.random(n), "d": d, "gender": gender})
+    confirmed = audit_bias(big, **KW, attributes=["gender"], thresholds=thr)
+    assert confirmed.verdict == "fail"
+    assert any(r.startswith("gender: demographic_parity_ratio") for r in confirmed.reasons)
 
 
 def test_intersections_name_groups_and_every_row_counts(fixture_frame: pd.DataFrame) -> None:

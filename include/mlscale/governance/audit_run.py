@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlscale.lake import Lake, PartitionRef, parse_day
+from mlscale.reports.catalog import report_url
 from mlscale.training.dataset import LABEL
 from mlscale.training.model import SCORE, StoredModel
 
@@ -59,8 +60,11 @@ def protected_attributes(lake: Lake, spec: Any, day: str, actor: Any) -> Any:
 
 
 def audit_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detector", version: str = "",
-                tracking_uri: str = "", actor: Any = "audit_bias") -> AuditResult:
-    """Audit ``version`` (default: the challenger) of ``model`` at its risk tier's thresholds."""
+                tracking_uri: str = "", actor: Any = "audit_bias", risk_policy: str = "") -> AuditResult:
+    """Audit ``version`` (default: the challenger) of ``model`` at its risk tier's thresholds.
+
+    ``risk_policy``: the model risk policy file (default ``include/policies/model_risk.yaml``).
+    """
     from mlscale.governance.bias import BiasThresholds, audit_bias
     from mlscale.governance.bias_report import render_bias_html
     from mlscale.governance.risk_policy import load_risk_policy
@@ -78,7 +82,7 @@ def audit_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detecto
     frame[SCORE] = stored.predict(frame)
     threshold = float(stored.doc["holdout"]["threshold_at_budget"])
     frame[DECISION] = (frame[SCORE] >= threshold).astype("int8")
-    tier = load_risk_policy().tier_for(model)
+    tier = load_risk_policy(risk_policy or None).tier_for(model)
     audit = audit_bias(frame, label=LABEL, score=SCORE, decision=DECISION, attributes=list(spec.protected_columns),
                        intersections=[list(i) for i in spec.intersections], thresholds=BiasThresholds.from_tier(tier),
                        model_features=stored.features)
@@ -92,6 +96,8 @@ def audit_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detecto
                          insufficient_data=tuple(audit.insufficient_data), rows=len(frame),
                          report=lake.uri(key.replace(".json", ".html")))
     logger.info("bias audit of %s v%s (tier %s, %d holdout rows, threshold %.4f): %s; reasons: %s; "
-                "insufficient data: %d groups; report %s", model, version, tier.name, len(frame), threshold,
-                audit.verdict, "; ".join(audit.reasons) or "none", len(audit.insufficient_data), result.report)
+                "warnings: %s; insufficient data: %d groups; report %s (in the UI: %s)", model, version, tier.name,
+                len(frame), threshold, audit.verdict, "; ".join(audit.reasons) or "none",
+                "; ".join(audit.warnings) or "none", len(audit.insufficient_data), result.report,
+                report_url("bias", f"{model}/{version}"))
     return result

@@ -54,6 +54,9 @@ class BiasAuditError(ValueError):
     """The audit input is unusable; the message names the column and what to fix."""
 
 
+JUDGED_ON = ("interval", "point")
+
+
 @dataclass(frozen=True)
 class BiasThresholds:
     """The bias settings of a risk tier (see ``include/policies/model_risk.yaml`` for their meaning)."""
@@ -65,8 +68,11 @@ class BiasThresholds:
     min_class_count: int = 1
     ci_level: float = 0.95
     bootstrap_samples: int = 1000
+    judged_on: str = "interval"   # "interval": fail on a disparity its whole interval confirms; "point": on estimates
 
     def __post_init__(self) -> None:
+        if self.judged_on not in JUDGED_ON:
+            raise BiasAuditError(f"judged_on must be one of {JUDGED_ON}, got {self.judged_on!r}")
         shares = (self.max_demographic_parity_difference, self.min_demographic_parity_ratio,
                   self.max_equalized_odds_difference)
         if not (0 < self.ci_level < 1 and all(0 <= x <= 1 for x in shares)
@@ -96,6 +102,7 @@ class BiasAudit:
     method: Mapping[str, Any]
     overall: Mapping[str, Any]
     attributes: Mapping[str, Mapping[str, Any]]
+    warnings: tuple[str, ...] = ()   # disparities whose estimate crosses a threshold but whose interval does not
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -285,14 +292,19 @@ def _spread(draws: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _disparity(name: str, groups: Mapping[str, Any], draws: Mapping[str, Mapping[str, np.ndarray]],
-               thr: BiasThresholds) -> tuple[dict[str, Any], list[str]]:
-    """Disparity figures over the groups judged ``ok``, and the verdict reasons they give."""
+               thr: BiasThresholds) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Disparity figures over the groups judged ``ok``, the verdict reasons they give, and warnings.
+
+    ``judged_on="point"``: an estimate beyond a threshold fails. ``"interval"``: only a disparity the whole
+    bootstrap interval confirms fails; an estimate beyond the threshold whose interval still reaches it is a
+    warning (shown in the report, the model card and the gate's evidence for the human reviewer).
+    """
     sel = {g: groups[g]["selection_rate"]["value"] for g in draws["selection_rate"]}
     doc: dict[str, Any] = {"groups_compared": sorted(sel), "demographic_parity_difference": None,
                            "demographic_parity_ratio": None, "equalized_odds_difference": None,
                            "four_fifths_pass": None, "ci": {}}
     if len(sel) < 2:
-        return doc, []
+        return doc, [], []
     lo_g, hi_g = min(sel, key=sel.__getitem__), max(sel, key=sel.__getitem__)
     dpd = sel[hi_g] - sel[lo_g]
     dpr = sel[lo_g] / sel[hi_g] if sel[hi_g] > 0 else 1.0  # nobody selected anywhere: parity holds
@@ -312,18 +324,34 @@ def _disparity(name: str, groups: Mapping[str, Any], draws: Mapping[str, Mapping
         doc["equalized_odds_difference"] = eod
         doc["ci"]["equalized_odds_difference"] = list(_interval(np.fmax.reduce([d for _, d, _ in gaps]),
                                                                 thr.ci_level))
-    reasons = []
-    if dpd > thr.max_demographic_parity_difference + _EPS:
-        reasons.append(f"{name}: demographic_parity_difference {dpd:.4f} > {thr.max_demographic_parity_difference}"
-                       f" (selection rate {hi_g} {sel[hi_g]:.4f} vs {lo_g} {sel[lo_g]:.4f})")
-    if not doc["four_fifths_pass"]:
-        reasons.append(f"{name}: demographic_parity_ratio {dpr:.4f} < {thr.min_demographic_parity_ratio} "
-                       f"(four-fifths rule: {lo_g} vs {hi_g})")
-    if gaps and doc["equalized_odds_difference"] > thr.max_equalized_odds_difference + _EPS:
+    ci = doc["ci"]
+    checks = [  # (estimate violates, whole interval violates, message)
+        (dpd > thr.max_demographic_parity_difference + _EPS,
+         ci["demographic_parity_difference"][0] > thr.max_demographic_parity_difference + _EPS,
+         f"{name}: demographic_parity_difference {dpd:.4f} > {thr.max_demographic_parity_difference}"
+         f" (selection rate {hi_g} {sel[hi_g]:.4f} vs {lo_g} {sel[lo_g]:.4f}; interval "
+         f"{_fmt_ci(ci['demographic_parity_difference'])})"),
+        (not doc["four_fifths_pass"],
+         ci["demographic_parity_ratio"][1] < thr.min_demographic_parity_ratio - _EPS,
+         f"{name}: demographic_parity_ratio {dpr:.4f} < {thr.min_demographic_parity_ratio} "
+         f"(four-fifths rule: {lo_g} vs {hi_g}; interval {_fmt_ci(ci['demographic_parity_ratio'])})"),
+    ]
+    if gaps:
         worst = max(gaps, key=lambda t: t[2])[0]
-        reasons.append(f"{name}: equalized_odds_difference {doc['equalized_odds_difference']:.4f} > "
-                       f"{thr.max_equalized_odds_difference} (largest gap in {worst})")
-    return doc, reasons
+        eod_ci = ci["equalized_odds_difference"]
+        checks.append((doc["equalized_odds_difference"] > thr.max_equalized_odds_difference + _EPS,
+                       eod_ci[0] > thr.max_equalized_odds_difference + _EPS,
+                       f"{name}: equalized_odds_difference {doc['equalized_odds_difference']:.4f} > "
+                       f"{thr.max_equalized_odds_difference} (largest gap in {worst}; interval {_fmt_ci(eod_ci)})"))
+    if thr.judged_on == "point":
+        return doc, [m for point, _, m in checks if point], []
+    reasons = [m for point, whole, m in checks if point and whole]
+    warnings = [m + ": not confirmed by the interval" for point, whole, m in checks if point and not whole]
+    return doc, reasons, warnings
+
+
+def _fmt_ci(bounds: Sequence[float]) -> str:
+    return f"[{bounds[0]:.4f}, {bounds[1]:.4f}]"
 
 
 def _specs(frame: Any, attributes: Sequence[str], intersections: Sequence[Sequence[str]],
@@ -403,6 +431,7 @@ def audit_bias(frame: Any, *, label: str, score: str, decision: str, attributes:
     resamples = min(thresholds.bootstrap_samples, pr_auc_resamples)
     thr = thresholds
     reasons: list[str] = []
+    warned: list[str] = []
     short: list[str] = []
     not_judged: list[str] = []
     report: dict[str, Any] = {}
@@ -414,8 +443,9 @@ def audit_bias(frame: Any, *, label: str, score: str, decision: str, attributes:
         if name == OVERALL:
             overall = groups[OVERALL]
             continue
-        disparity, why = _disparity(name, groups, draws, thr)
+        disparity, why, warn = _disparity(name, groups, draws, thr)
         reasons += why
+        warned += warn
         short += [f"{name}={g} (n={e['n']} < min_group_size {thr.min_group_size})"
                   for g, e in groups.items() if e["status"] != "ok"]
         short += [f"{name}={g}: {m} (denominator < min_class_count {thr.min_class_count})"
@@ -424,12 +454,12 @@ def audit_bias(frame: Any, *, label: str, score: str, decision: str, attributes:
         if disparity["demographic_parity_difference"] is None:
             not_judged.append(f"{name}: fewer than two groups with enough data")
         report[name] = {"columns": spec, "groups": groups, "disparity": disparity, "passed": not why,
-                        "reasons": why}
+                        "reasons": why, "warnings": warn}
     verdict = "fail" if reasons else "pass"
     logger.info("bias audit: %s on %d rows, %d attributes, %d reasons, %d insufficient-data entries",
                 verdict, total, len(report), len(reasons), len(short))
     return BiasAudit(verdict=verdict, reasons=tuple(reasons), insufficient_data=tuple(short),
-                     not_judged=tuple(not_judged), rows=total,
+                     not_judged=tuple(not_judged), rows=total, warnings=tuple(warned),
                      columns={"label": label, "score": score, "decision": decision}, thresholds=thr,
                      method=_method(by_counts, _is_dask(frame), thr, seed, pr_auc_max_rows, resamples),
                      overall=overall, attributes=report)

@@ -139,6 +139,8 @@ def render_bias_html(audit: Mapping[str, Any]) -> str:
 <div class="banner {'pass' if verdict == 'pass' else 'fail'}">Verdict: <b>{esc(verdict.upper())}</b>
 — {audit['rows']:,} rows; {columns}</div>
 <h2>Reasons</h2><ul>{_items(audit['reasons'], 'none: every judged disparity is within its threshold')}</ul>
+<h2>Warnings for the reviewer (estimate beyond a threshold, not confirmed by its interval)</h2>
+<ul>{_items(audit.get('warnings', []), 'none')}</ul>
 <h2>Insufficient data (reported, not judged)</h2><ul>{_items(audit['insufficient_data'], 'none')}</ul>
 <h2>Not judged</h2><ul>{_items(audit['not_judged'], 'none')}</ul>
 <h2>Thresholds</h2><table>{limits}</table>

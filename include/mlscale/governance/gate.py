@@ -61,8 +61,11 @@ def approval_of(lake: Lake, model: str, version: str) -> dict[str, Any] | None:
 
 
 def promote_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detector", version: str = "",
-                  tracking_uri: str = "", feast_root: str = "") -> GateDecision:
-    """Decide on ``version`` (default: the challenger); move ``champion`` only when every condition holds."""
+                  tracking_uri: str = "", feast_root: str = "", risk_policy: str = "") -> GateDecision:
+    """Decide on ``version`` (default: the challenger); move ``champion`` only when every condition holds.
+
+    ``risk_policy``: the model risk policy file (default ``include/policies/model_risk.yaml``).
+    """
     from mlscale.governance.audit_run import bias_report_key, holdout_of
     from mlscale.governance.risk_policy import load_risk_policy
     from mlscale.training import load_model_spec, registry
@@ -74,7 +77,7 @@ def promote_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detec
     version = version or registry.alias_version(mlflow, model, registry.CHALLENGER) or ""
     if not version:
         raise LookupError(f"model {model!r} has no challenger: nothing to promote")
-    tier = load_risk_policy().tier_for(model)
+    tier = load_risk_policy(risk_policy or None).tier_for(model)
     champion = registry.alias_version(mlflow, model, registry.CHAMPION)
     candidate = StoredModel.load(lake, model, version)
     holdout = holdout_of(lake, spec, candidate)
@@ -96,7 +99,7 @@ def promote_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detec
     try:
         bias = lake.read_json(bias_report_key(model, version))
         evidence["bias"] = {"verdict": bias["verdict"], "reasons": bias.get("reasons", []),
-                            "report": bias_report_key(model, version)}
+                            "warnings": bias.get("warnings", []), "report": bias_report_key(model, version)}
         if bias["verdict"] != "pass":
             reasons.append(f"bias: verdict {bias['verdict']}: {'; '.join(bias.get('reasons', []))}")
     except FileNotFoundError:

@@ -62,7 +62,7 @@ def write_model_card(lake: Lake, model: str, version: str) -> str:
         "metrics": {k: v for k, v in doc.get("holdout", {}).items() if k != "reliability"},
         "training": {k: v for k, v in doc.get("training", {}).items() if k != "history"},
         "bias": {"verdict": bias["verdict"], "reasons": bias.get("reasons"), "risk_tier": bias.get("risk_tier"),
-                 "insufficient_data": bias.get("insufficient_data")} if bias else "not audited yet",
+                 "warnings": bias.get("warnings"), "insufficient_data": bias.get("insufficient_data")} if bias else "not audited yet",
         "drift": {"dt": drift["dt"], "version_monitored": drift["version"], "verdict": drift["drift"]["verdict"],
                   "drifted_features": drift["drift"]["drifted_features"]} if drift else "not monitored yet",
         "approval": approval_of(lake, model, version) or "none",

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlscale.lake import Lake, PartitionRef, parse_day
+from mlscale.reports.catalog import report_url
 from mlscale.training.model import SCORE, StoredModel, read_reference_profile
 
 logger = logging.getLogger(__name__)
@@ -69,8 +70,11 @@ def day_inputs(lake: Lake, store: Any, spec: Any, day: str) -> Any:
 
 
 def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detector", tracking_uri: str = "",
-                  feast_root: str = "") -> DriftCheck:
-    """Check day ``dt`` for ``model``; writes ``reports/drift/<dt>/`` (idempotent: a rerun rewrites it)."""
+                  feast_root: str = "", risk_policy: str = "") -> DriftCheck:
+    """Check day ``dt`` for ``model``; writes ``reports/drift/<dt>/`` (idempotent: a rerun rewrites it).
+
+    ``risk_policy``: the model risk policy file (default ``include/policies/model_risk.yaml``).
+    """
     from mlscale.feature_store import feature_store_for
     from mlscale.governance.risk_policy import load_risk_policy
     from mlscale.monitoring import (
@@ -91,7 +95,7 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detec
     frame = day_inputs(lake, store, spec, dt)
     data = frame[list(stored.features)].astype("float64").assign(**{SCORE: stored.predict(frame)})
     current = profile_table(data, edges=reference_edges(reference))
-    tier = load_risk_policy().tier_for(model)
+    tier = load_risk_policy(risk_policy or None).tier_for(model)
     thresholds = DriftThresholds(psi=tier.drift.max_psi, share=tier.drift.max_drifted_share, critical=(SCORE,))
     result = compare_profiles(reference, current, thresholds)
     prefix = f"reports/drift/{parse_day(dt).isoformat()}"
@@ -113,9 +117,10 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detec
                        evidently_drifted=tuple(evidently.get("drifted_columns", ())), performance=performance,
                        ingestion=ingestion)
     logger.info("drift %s v%s on %s: %s (%d rows; %d of %d features drifted: %s; score drifted: %s); "
-                "ingestion: %s; labelled performance: %s; report %s", model, version, dt, result.verdict, len(data),
-                len(result.drifted_features), result.n_features, ", ".join(result.drifted_features[:12]) or "none",
-                score_drifted, ingestion, performance, check.report)
+                "ingestion: %s; labelled performance: %s; report %s (in the UI: %s)", model, version, dt,
+                result.verdict, len(data), len(result.drifted_features), result.n_features,
+                ", ".join(result.drifted_features[:12]) or "none", score_drifted, ingestion, performance, check.report,
+                report_url("drift", parse_day(dt).isoformat()))
     return check
 
 

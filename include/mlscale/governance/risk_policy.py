@@ -30,10 +30,10 @@ _TOP_KEYS = {"version", "default_tier", "tiers", "models"}
 _TIER_KEYS = {"description", "bias", "promotion", "drift"}
 _BIAS_KEYS = {"max_demographic_parity_difference", "min_demographic_parity_ratio",
               "max_equalized_odds_difference", "min_group_size", "min_class_count", "ci_level",
-              "bootstrap_samples"}
+              "bootstrap_samples", "judged_on"}
 _PROMOTION_KEYS = {"primary_metric", "metric_tolerance", "requires_human_approval"}
 _DRIFT_KEYS = {"max_psi", "max_drifted_share"}
-_OPTIONAL = {"description", "version", "default_tier"}
+_OPTIONAL = {"description", "version", "default_tier", "judged_on"}
 
 
 class RiskPolicyError(ValueError):
@@ -116,6 +116,14 @@ def _mapping(value: Any, where: str, keys: set[str]) -> Mapping[str, Any]:
     return value
 
 
+def _judged_on(value: Any, where: str) -> str:
+    from mlscale.governance.bias import JUDGED_ON
+
+    if value not in JUDGED_ON:
+        raise RiskPolicyError(f"{where} must be one of {list(JUDGED_ON)}, got {value!r}")
+    return str(value)
+
+
 def _share(value: Any, where: str, *, open_interval: bool = False) -> float:
     ok = not isinstance(value, bool) and isinstance(value, (int, float))
     if ok and open_interval:
@@ -149,6 +157,7 @@ def parse_tier(name: str, doc: Any, where: str) -> RiskTier:
         min_class_count=_positive(b["min_class_count"], f"{where}.bias.min_class_count"),
         ci_level=_share(b["ci_level"], f"{where}.bias.ci_level", open_interval=True),
         bootstrap_samples=_positive(b["bootstrap_samples"], f"{where}.bias.bootstrap_samples", minimum=100),
+        judged_on=_judged_on(b.get("judged_on", "interval"), f"{where}.bias.judged_on"),
     )
     p = _mapping(doc["promotion"], f"{where}.promotion", _PROMOTION_KEYS)
     metric = p["primary_metric"]

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlscale.lake import Lake
+from mlscale.reports.catalog import report_url
 from mlscale.sizing import training_plan
 from mlscale.training import registry
 from mlscale.training.checkpoint import CheckpointStore, run_key
@@ -129,8 +130,9 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
                             fingerprint=training_set.fingerprint, plan=plan.as_dict(), training=outcome.summary(),
                             holdout=metrics.scalars(), champion_version=champion_version, vs_champion=vs_champion,
                             report=report, seconds=round(time.perf_counter() - started, 3))
-    logger.info("registered %s version %s as %s (model files %s/, report %s)", spec.name, version, registry.CHALLENGER,
-                model_prefix(spec.name, version), report)
+    logger.info("registered %s version %s as %s (model files %s/, report %s; in the UI: %s)", spec.name, version,
+                registry.CHALLENGER, model_prefix(spec.name, version), report,
+                report_url("training", f"{spec.name}/{version}"))
     return result
 
 
