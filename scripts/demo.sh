@@ -46,19 +46,44 @@ python -m mlscale.cli wait-runs --dags "$(echo $PIPELINES | tr ' ' ',')" --from-
 for dag in $PIPELINES; do airflow dags pause "$dag" >/dev/null 2>&1; done
 
 TRAIN_DAY="$(date -u -d "$LAST_DAY -1 day" +%F)"
-echo "-- train_model as of $TRAIN_DAY (XGBoost on the local Dask cluster), then the bias audit and promotion gate"
-airflow tasks test train_model train "$LAST_DAY" -t "{\"dt\": \"$TRAIN_DAY\"}" >"$AIRFLOW_HOME/train_model.log" 2>&1 \
-  || { echo "train_model failed; see $AIRFLOW_HOME/train_model.log"; status=1; }
-grep -o "registered fraud_detector version [0-9]* as challenger\|holdout: {.*}" "$AIRFLOW_HOME/train_model.log" | head -2
-airflow dags test audit_bias --conf "{\"dt\": \"$LAST_DAY\", \"approval_timeout_hours\": 0}" \
-  >"$AIRFLOW_HOME/audit_bias.log" 2>&1 || { echo "audit_bias failed; see $AIRFLOW_HOME/audit_bias.log"; status=1; }
-grep -o "bias audit of .*: [a-z]*;\|promotion gate for .*" "$AIRFLOW_HOME/audit_bias.log" | cut -c1-400 | head -2
+train() {  # $1: algorithm; prints the registered version
+  airflow tasks test train_model train "$LAST_DAY" -t "{\"dt\": \"$TRAIN_DAY\", \"algorithm\": \"$1\"}" \
+    >"$AIRFLOW_HOME/train_model-$1.log" 2>&1 || { echo "train_model failed; see $AIRFLOW_HOME/train_model-$1.log" >&2; return 1; }
+  grep -o "registered fraud_detector version [0-9]*" "$AIRFLOW_HOME/train_model-$1.log" | grep -o "[0-9]*$" | tail -1
+}
+audit() {  # $1: version, $2: day the gate checks drift against, $3: log name
+  airflow dags test audit_bias --conf "{\"version\": \"$1\", \"dt\": \"$2\", \"approval_timeout_hours\": 0}" \
+    >"$AIRFLOW_HOME/audit_bias-$3.log" 2>&1 || { echo "audit_bias failed; see $AIRFLOW_HOME/audit_bias-$3.log"; status=1; }
+  grep -o "bias audit of [^;]*: [a-z]*;\|promotion gate for .*" "$AIRFLOW_HOME/audit_bias-$3.log" | cut -c1-300 | head -2
+}
+echo "-- train_model as of $TRAIN_DAY: XGBoost on the local Dask cluster"
+V1="$(train xgboost)" || status=1
+grep -o "holdout: {.*}" "$AIRFLOW_HOME/train_model-xgboost.log" | head -1
+echo "   registered version $V1 as challenger"
+# the most recent day the model was evaluated on: the gate checks its training reference against that day
+EVAL_DAY="$(python -c "import sys; from mlscale.cli.lake_root import lake_for_cli; \
+print(lake_for_cli(None).read_json(f'models/fraud_detector/{sys.argv[1]}/model.json')['training_set']['last_event_day'])" "$V1" 2>/dev/null)"
+echo "-- audit_bias of version $V1 (fraud_detector is high risk: the gate waits for a human approval)"
+audit "$V1" "$EVAL_DAY" first
+python -m mlscale.cli approve --version "$V1" --by "demo reviewer" --note "demo: reviewed the bias report" >/dev/null 2>&1
+echo "-- approved by 'demo reviewer'; audit_bias again"
+audit "$V1" "$EVAL_DAY" approved
+echo "-- train_model again with LightGBM: the new version becomes the challenger"
+V2="$(train lightgbm)" || status=1
+echo "   registered version $V2 as challenger"
+
+echo "-- score_batch for $LAST_DAY: the champion decides, the challenger scores in shadow"
+airflow dags test score_batch --conf "{\"dt\": \"$LAST_DAY\"}" >"$AIRFLOW_HOME/score_batch.log" 2>&1 \
+  || { echo "score_batch failed; see $AIRFLOW_HOME/score_batch.log"; status=1; }
+grep -o "score_batch fraud_detector [0-9-]* summary: [^\[]*\|shadow fraud_detector [0-9-]*: champion[^\[]*" \
+  "$AIRFLOW_HOME/score_batch.log" | cut -c1-300 | head -2
 
 echo "-- monitor_drift for $TRAIN_DAY (no drift injected) and $LAST_DAY (drift injected)"
 for day in "$TRAIN_DAY" "$LAST_DAY"; do
   airflow dags test monitor_drift --conf "{\"dt\": \"$day\"}" >"$AIRFLOW_HOME/monitor_drift-$day.log" 2>&1 \
     || { echo "monitor_drift failed; see $AIRFLOW_HOME/monitor_drift-$day.log"; status=1; }
-  grep -o "drift fraud_detector v[0-9]* on [0-9-]*: [a-z_]* ([^)]*)" "$AIRFLOW_HOME/monitor_drift-$day.log" | head -1
+  grep -o "drift fraud_detector v[0-9]* on [0-9-]*: [a-z_]* ([0-9]* rows; [0-9]* of [0-9]* features drifted" \
+    "$AIRFLOW_HOME/monitor_drift-$day.log" | head -1
 done
 
 echo "-- lifecycle_cleanup: a dry run (the default for manual runs), then applied"
