@@ -106,3 +106,31 @@ def test_gate_refuses_on_each_failing_condition_and_records_why(lake, policy) ->
     page = lake.read_bytes(f"reports/model_card/{MODEL}/{version}.html").decode()
     assert card.endswith(f"{version}.html") and "risk officer" in page and "Intended use" in page
     assert PROMOTED in page  # the gate decisions are on the card
+
+    # a much weaker challenger: refused on metrics, whatever its audit and approval say
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as dask_client:
+        weak = train_model(client=dask_client, lake=lake, dt=CLEAN, run_id="manual__weak", max_rounds=1,
+                           class_weight="none")
+    assert weak.champion_version == version
+    second = audit_model(lake=lake, dt=CLEAN, run_id="a2", actor="test")
+    compared = lake.read_json(bias_report_key(MODEL, weak.version))["champion"]
+    assert compared["version"] == version and set(compared["disparity"]) >= {"gender", "region"}
+    assert second.version == weak.version
+    lake.write_json(bias_report_key(MODEL, weak.version),
+                    {**lake.read_json(bias_report_key(MODEL, weak.version)), "verdict": "pass", "reasons": []})
+    record_approval(lake, model=MODEL, version=weak.version, approved_by="risk officer")
+    worse = promote_model(lake=lake, dt=recent, run_id="g5", risk_policy=policy)
+    if weak.holdout["pr_auc"] < promoted.evidence["challenger"]["pr_auc"] - 0.01:
+        assert worse.decision == REFUSED and any(r.startswith("metrics:") for r in worse.reasons)
+        assert registry.alias_version(client, MODEL, registry.CHAMPION) == version
+    else:  # a one-round model that happens to rank as well is promoted: the metric condition holds
+        assert worse.decision == PROMOTED
+
+
+def test_drift_stays_quiet_on_the_day_the_reference_represents(lake, policy) -> None:
+    version = registry.alias_version(mlflow(lake), MODEL, registry.CHALLENGER)
+    recent = StoredModel.load(lake, MODEL, version).doc["training_set"]["last_event_day"]
+    quiet = monitor_drift(lake=lake, dt=recent, run_id="q", risk_policy=policy)
+    loud = monitor_drift(lake=lake, dt=LAST, run_id="l", risk_policy=policy)
+    assert quiet.verdict == "no_drift" and loud.verdict == "drift_detected"

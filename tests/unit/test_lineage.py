@@ -1,4 +1,4 @@
-"""Lineage walks over real commits: landing → raw → features → training → model → predictions."""
+"""Lineage walks over real commits: landing → raw → features → training set → model version → predictions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from mlscale.lake import MANIFEST_NAME, Lake, PartitionRef
-from mlscale.lineage import LineageGraph, LineageLookupError, render_tree
+from mlscale.lineage import LineageGraph, LineageLookupError, render_tree, summarize
+from mlscale.training.model import StoredModel
 
 SCHEMA = pa.schema([("id", pa.string()), ("value", pa.float64())])
 DAY, NEXT = "2026-11-20", "2026-11-21"
@@ -27,9 +28,10 @@ QUAR_TX = f"quarantine/transactions/dt={DAY}"
 PARTIALS = f"features/customer_activity_vabc123_partials/dt={DAY}"
 FEATURES = f"features/customer_activity_vabc123/dt={DAY}"
 TRAINING = f"training/fraud_xgb/dt={DAY}"
-MODEL = f"models/fraud_xgb/dt={DAY}"
+MODEL = "models/fraud_xgb/3"          # the champion: a model version, not a partition
+CHALLENGER = "models/fraud_xgb/4"     # scored in shadow
 PREDICTIONS = f"predictions/fraud_xgb/dt={NEXT}"
-MODEL_EXTRA = {"mlflow_model": "fraud_xgb", "mlflow_version": "3"}
+MODEL_EXTRA = {"name": "fraud_xgb", "version": "3", "algorithm": "xgboost", "registered_day": DAY}
 
 
 @pytest.fixture
@@ -43,6 +45,18 @@ def commit(lake: Lake, key: str, inputs: list[str], extra: dict | None = None, r
     with lake.writer(PartitionRef.from_key(key), run_id=f"run-{key.split('/')[0]}", schema=SCHEMA,
                      inputs=inputs, extra=extra) as w:
         w.write(table, subdir="region=NL")
+
+
+def save_model(lake: Lake, version: str, doc: dict) -> str:
+    """Store a model version the way training does (``model.bin`` + ``model.json``)."""
+    return StoredModel(name="fraud_xgb", version=version, algorithm="xgboost", features=("value",),
+                       raw=b"booster-bytes", doc=doc).save(lake)
+
+
+def model_doc(lake: Lake, training: str, run_id: str) -> dict:
+    """What ``mlscale.training.run`` records in ``model.json`` (the parts lineage reads)."""
+    return {"tags": {"training_set": training, "airflow_run_id": run_id}, "training_set": {"partition": training},
+            "inputs": [lake.uri(training)], "registered_day": DAY}
 
 
 def file_of(lake: Lake, key: str) -> str:
@@ -62,8 +76,12 @@ def chain(lake: Lake) -> Lake:
     commit(lake, FEATURES, [lake.uri(PARTIALS)])
     # a training set records a feature partition and one data file of the customers partition
     commit(lake, TRAINING, [lake.uri(FEATURES), lake.uri(file_of(lake, RAW_CU))])
-    commit(lake, MODEL, [lake.uri(TRAINING)], extra=MODEL_EXTRA)
-    commit(lake, PREDICTIONS, [lake.uri(MODEL), lake.uri(FEATURES), lake.uri(RAW_TX_NEXT)], rows=3)
+    assert save_model(lake, "3", model_doc(lake, TRAINING, "run-train")) == MODEL
+    assert save_model(lake, "4", model_doc(lake, TRAINING, "run-train-4")) == CHALLENGER
+    # scoring records each model version's directory (score.py: lake.uri(f"{prefix}/")); one spelled with
+    # the trailing slash kept
+    commit(lake, PREDICTIONS, [lake.uri(FEATURES), lake.uri(RAW_TX_NEXT), lake.uri(f"{MODEL}/"),
+                               lake.uri(CHALLENGER) + "/"], rows=3)
     return lake
 
 
@@ -75,26 +93,30 @@ def test_upstream_of_predictions_reaches_exactly_its_landing_files(chain: Lake) 
     graph = LineageGraph.from_lake(chain)
     up = graph.upstream(chain.uri(PREDICTIONS))
     assert keys(up) == [
-        FEATURES, MODEL, RAW_TX_NEXT,      # depth 1
-        PARTIALS, LANDING_Z, TRAINING,     # depth 2
-        RAW_CU, RAW_TX,                    # depth 3 (the file input resolved to its partition)
-        LANDING_C, LANDING_A, LANDING_B,   # depth 4
+        FEATURES, MODEL, CHALLENGER, RAW_TX_NEXT,  # depth 1
+        PARTIALS, LANDING_Z, TRAINING,             # depth 2
+        RAW_CU, RAW_TX,                            # depth 3 (the file input resolved to its partition)
+        LANDING_C, LANDING_A, LANDING_B,           # depth 4
     ]
     assert [n.key for n in graph.sources(PREDICTIONS)] == [LANDING_C, LANDING_A, LANDING_B, LANDING_Z]
     landing = [n for n in up if n.zone == "landing"]
     assert all(n.kind == "file" and n.exists for n in landing)
     model = next(n for n in up if n.key == MODEL)
-    assert (model.zone, model.dataset, model.dt, model.kind) == ("models", "fraud_xgb", DAY, "partition")
-    assert model.extra == MODEL_EXTRA and model.rows == 2 and model.run_id == "run-models"
+    assert (model.zone, model.dataset, model.dt, model.kind) == ("models", "fraud_xgb", DAY, "model")
+    assert model.is_model and not model.is_partition and model.exists
+    assert model.extra == MODEL_EXTRA and model.rows is None and model.run_id == "run-train"
     assert model.uri == chain.uri(MODEL)
+    assert keys(graph.inputs_of(MODEL)) == [TRAINING]
+    assert keys(graph.inputs_of(PREDICTIONS)) == [FEATURES, MODEL, CHALLENGER, RAW_TX_NEXT]
 
 
 def test_downstream_of_a_landing_file_reaches_every_partition_it_influenced(chain: Lake) -> None:
     graph = LineageGraph.from_lake(chain)
     down = graph.downstream(chain.uri(LANDING_A))
-    assert keys(down) == [QUAR_TX, RAW_TX, PARTIALS, FEATURES, PREDICTIONS, TRAINING, MODEL]
-    # and back: every partition downstream of the customers drop, nothing of transactions
-    assert keys(graph.downstream(LANDING_C)) == [RAW_CU, TRAINING, MODEL, PREDICTIONS]
+    assert keys(down) == [QUAR_TX, RAW_TX, PARTIALS, FEATURES, PREDICTIONS, TRAINING, MODEL, CHALLENGER]
+    # and back: every partition and model version downstream of the customers drop, nothing of transactions
+    assert keys(graph.downstream(LANDING_C)) == [RAW_CU, TRAINING, MODEL, CHALLENGER, PREDICTIONS]
+    assert [n.kind for n in graph.downstream(LANDING_C)] == ["partition", "partition", "model", "model", "partition"]
     assert graph.downstream(UNUSED) == []  # a drop nothing was built from yet
     assert graph.upstream(LANDING_A) == []
 
@@ -171,12 +193,15 @@ def test_lineage_result_and_tree(chain: Lake) -> None:
     assert [(n["key"], n["depth"]) for n in doc["downstream"]] == [(PREDICTIONS, 1)]
     assert [(n["key"], n["depth"]) for n in doc["upstream"]][:2] == [(TRAINING, 1), (FEATURES, 2)]
     assert {"partition": MODEL, "input": TRAINING} in doc["edges"]
-    assert doc["start"][0]["extra"] == MODEL_EXTRA
+    assert doc["start"][0]["extra"] == MODEL_EXTRA and doc["start"][0]["kind"] == "model"
     json.dumps(doc)  # JSON-serialisable
     tree = render_tree(graph, graph.resolve(PREDICTIONS), "up")
     assert tree[0] == f"{PREDICTIONS}  [3 rows; run run-predictions]"
     assert tree[1] == f"├── {FEATURES}  [2 rows; run run-features]"
-    assert f"├── {MODEL}  [2 rows; run run-models; mlflow_model=fraud_xgb; mlflow_version=3]" in tree
+    assert f"├── {MODEL}  [model version; algorithm=xgboost; registered_day={DAY}; run run-train]" in tree
+    assert f"│   └── {TRAINING}  [2 rows; run run-training]" in tree
+    assert f"├── {CHALLENGER}  [model version; algorithm=xgboost; registered_day={DAY}; run run-train-4]" in tree
+    assert f"│   └── {TRAINING}  (see above)" in tree
     assert f"│       ├── {FEATURES}  (see above)" in tree  # reached again through model → training set
     assert sum(f"{FEATURES}  [" in line for line in tree) == 1
     with pytest.raises(ValueError, match="direction"):
@@ -189,13 +214,52 @@ def test_cli_prints_tree_and_json(chain: Lake, capsys: pytest.CaptureFixture[str
     assert main([PREDICTIONS, "--direction", "up", "--lake", chain.root]) == 0
     out = capsys.readouterr().out
     assert f"lake: {chain.root}" in out
-    assert "total: 7 partitions (features 2, models 1, raw 3, training 1), 4 files" in out
+    assert "total: 6 partitions (features 2, raw 3, training 1), " in out
+    assert f"├── {MODEL}  [model version; algorithm=xgboost" in out
     assert main([LANDING_C, "--direction", "down", "--json", "--lake", chain.root]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert [n["key"] for n in doc["downstream"]] == [RAW_CU, TRAINING, MODEL, PREDICTIONS]
+    assert [n["key"] for n in doc["downstream"]] == [RAW_CU, TRAINING, MODEL, CHALLENGER, PREDICTIONS]
     assert doc["upstream"] == []
     assert main(["raw/nothing/dt=2026-01-01", "--lake", chain.root]) == 2
     assert "is not a committed partition" in capsys.readouterr().err
+
+
+def test_model_versions_resolve_from_any_spelling(chain: Lake, tmp_path: Path) -> None:
+    graph = LineageGraph.from_lake(chain)
+    assert sorted(graph.models) == [MODEL, CHALLENGER]
+    for spelling in (MODEL, f"{MODEL}/", chain.uri(MODEL), chain.uri(MODEL) + "/", f"{MODEL}/model.json",
+                     f"{MODEL}/model.bin", str(tmp_path / "lake" / MODEL / "model.bin"), f"file://{tmp_path}/lake/{MODEL}"):
+        assert keys(graph.resolve(spelling)) == [MODEL], spelling
+    assert keys(graph.resolve("models/fraud_xgb")) == [MODEL, CHALLENGER]  # every version of the model
+    assert keys(graph.consumers_of(MODEL)) == [PREDICTIONS]
+    assert keys(graph.upstream(f"{MODEL}/model.json"))[:2] == [TRAINING, FEATURES]
+    assert keys(graph.downstream(CHALLENGER)) == [PREDICTIONS]
+    with pytest.raises(LineageLookupError, match="stored model version"):
+        graph.resolve("models/fraud_xgb/99")
+
+
+def test_deleted_model_versions_and_old_documents(lake: Lake, caplog: pytest.LogCaptureFixture) -> None:
+    commit(lake, TRAINING, [lake.uri(FEATURES)])
+    # a version stored before model.json recorded ``inputs``: its training set partition stands in
+    doc = model_doc(lake, TRAINING, "run-old")
+    del doc["inputs"]
+    save_model(lake, "2", doc)
+    lake.write_bytes("models/fraud_xgb/5/model.json", b"{truncated")
+    # predictions of a version whose files retention has since removed
+    commit(lake, PREDICTIONS, [lake.uri("models/fraud_xgb/1/"), lake.uri("models/fraud_xgb/2/")])
+    with caplog.at_level(logging.WARNING, logger="mlscale.lineage.graph"):
+        graph = LineageGraph.from_lake(lake)
+    assert graph.unreadable == ("models/fraud_xgb/5/model.json",)
+    assert "unreadable model document" in caplog.text
+    assert [(n.key, n.kind, n.exists) for n in graph.upstream(PREDICTIONS)] == [
+        ("models/fraud_xgb/1", "model", False), ("models/fraud_xgb/2", "model", True),
+        (TRAINING, "partition", True), (FEATURES, "partition", False),
+    ]
+    assert graph.node("models/fraud_xgb/1").extra == {"name": "fraud_xgb", "version": "1"}
+    assert render_tree(graph, graph.resolve(PREDICTIONS), "up")[1] == \
+        "├── models/fraud_xgb/1  [model version, model.json no longer present]"
+    assert summarize(graph.upstream(PREDICTIONS)) == \
+        "total: 2 partitions (features 1, training 1), 2 model versions, 0 files, 2 no longer present"
 
 
 def test_graph_on_an_s3_lake(s3_lake: Lake) -> None:
@@ -207,3 +271,9 @@ def test_graph_on_an_s3_lake(s3_lake: Lake) -> None:
     assert keys(graph.upstream(s3_lake.uri(PARTIALS))) == [RAW_TX, LANDING_A]
     assert keys(graph.resolve(s3_lake.uri(file_of(s3_lake, RAW_TX)))) == [RAW_TX]
     assert keys(graph.downstream(s3_lake.uri(LANDING_A))) == [RAW_TX, PARTIALS]
+    save_model(s3_lake, "3", model_doc(s3_lake, PARTIALS, "run-train"))
+    commit(s3_lake, PREDICTIONS, [s3_lake.uri(f"{MODEL}/")])
+    graph = LineageGraph.from_lake(s3_lake)
+    assert keys(graph.upstream(PREDICTIONS)) == [MODEL, PARTIALS, RAW_TX, LANDING_A]
+    assert keys(graph.downstream(s3_lake.uri(LANDING_A))) == [RAW_TX, PARTIALS, MODEL, PREDICTIONS]
+    assert keys(graph.resolve(s3_lake.uri(f"{MODEL}/model.bin"))) == [MODEL]

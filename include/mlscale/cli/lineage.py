@@ -6,11 +6,9 @@ import argparse
 import contextlib
 import json
 import sys
-from collections import Counter
 
 from mlscale.cli.lake_root import lake_for_cli
-from mlscale.lineage import DIRECTIONS, LineageGraph, LineageLookupError, Node, render_tree
-from mlscale.lineage.node import EXTERNAL, FILE, PARTITION
+from mlscale.lineage import DIRECTIONS, LineageGraph, LineageLookupError, render_tree, summarize
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,25 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.direction in ("up", "both"):
         print("\nupstream (what it was built from):")
         print("\n".join(render_tree(graph, list(result.start), "up")))
-        print(_summary([n for n, _ in result.upstream]))
+        print(summarize([n for n, _ in result.upstream]))
     if args.direction in ("down", "both"):
         print("\ndownstream (what it influenced):")
         print("\n".join(render_tree(graph, list(result.start), "down")))
-        print(_summary([n for n, _ in result.downstream]))
+        print(summarize([n for n, _ in result.downstream]))
     return 0
 
 
-def _summary(nodes: list[Node]) -> str:
-    kinds = Counter(n.kind for n in nodes)
-    zones = Counter(n.zone for n in nodes if n.kind == PARTITION)
-    by_zone = ", ".join(f"{zone} {count}" for zone, count in sorted(zones.items()))
-    parts = [f"{kinds[PARTITION]} partitions" + (f" ({by_zone})" if by_zone else ""), f"{kinds[FILE]} files"]
-    if kinds[EXTERNAL]:
-        parts.append(f"{kinds[EXTERNAL]} inputs outside the lake")
-    missing = sum(1 for n in nodes if n.exists is False)
-    if missing:
-        parts.append(f"{missing} no longer present")
-    return "total: " + ", ".join(parts)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,22 @@ def protected_attributes(lake: Lake, spec: Any, day: str, actor: Any) -> Any:
     return table.to_pandas().drop_duplicates(subset=[spec.protected_key], keep="last")
 
 
+def _champion_on_same_rows(lake: Lake, mlflow: Any, model: str, version: str, frame: Any, audited: Any) -> Any:
+    """The champion's audit on the challenger's holdout rows, for comparison (None without a champion)."""
+    from mlscale.training import registry
+
+    champion = registry.alias_version(mlflow, model, registry.CHAMPION)
+    if champion is None or champion == version:
+        return None
+    stored = StoredModel.load(lake, model, champion)
+    if any(f not in frame.columns for f in stored.features):
+        return {"version": champion, "note": "needs features this holdout lacks: not compared"}
+    audit = audited(stored)
+    return {"version": champion, "verdict": audit.verdict, "reasons": list(audit.reasons),
+            "warnings": list(audit.warnings),
+            "disparity": {name: a["disparity"] for name, a in audit.as_dict()["attributes"].items()}}
+
+
 def audit_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detector", version: str = "",
                 tracking_uri: str = "", actor: Any = "audit_bias", risk_policy: str = "") -> AuditResult:
     """Audit ``version`` (default: the challenger) of ``model`` at its risk tier's thresholds.
@@ -79,15 +95,22 @@ def audit_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detecto
     holdout = holdout_of(lake, spec, stored)
     attributes = protected_attributes(lake, spec, dt, actor)
     frame = holdout.merge(attributes, on=spec.protected_key, how="left", validate="many_to_one")
-    frame[SCORE] = stored.predict(frame)
-    threshold = float(stored.doc["holdout"]["threshold_at_budget"])
-    frame[DECISION] = (frame[SCORE] >= threshold).astype("int8")
     tier = load_risk_policy(risk_policy or None).tier_for(model)
-    audit = audit_bias(frame, label=LABEL, score=SCORE, decision=DECISION, attributes=list(spec.protected_columns),
-                       intersections=[list(i) for i in spec.intersections], thresholds=BiasThresholds.from_tier(tier),
-                       model_features=stored.features)
+    thresholds = BiasThresholds.from_tier(tier)
+
+    def audited(candidate: StoredModel) -> Any:
+        scored = frame.assign(**{SCORE: candidate.predict(frame)})
+        cut = float(candidate.doc["holdout"]["threshold_at_budget"])
+        scored[DECISION] = (scored[SCORE] >= cut).astype("int8")
+        return audit_bias(scored, label=LABEL, score=SCORE, decision=DECISION,
+                          attributes=list(spec.protected_columns), intersections=[list(i) for i in spec.intersections],
+                          thresholds=thresholds, model_features=candidate.features)
+
+    audit = audited(stored)
+    threshold = float(stored.doc["holdout"]["threshold_at_budget"])
     doc = audit.as_dict() | {"model": model, "version": version, "risk_tier": tier.name, "threshold": threshold,
-                             "run_id": run_id, "holdout": stored.doc["training_set"]["partition"]}
+                             "run_id": run_id, "holdout": stored.doc["training_set"]["partition"],
+                             "champion": _champion_on_same_rows(lake, mlflow, model, version, frame, audited)}
     key = bias_report_key(model, version)
     lake.write_json(key, doc)
     lake.write_bytes(key.replace(".json", ".html"), render_bias_html(doc).encode())

@@ -120,6 +120,23 @@ def _items(values: Sequence[str], empty: str) -> str:
     return "".join(f"<li>{html.escape(v)}</li>" for v in values) or f"<li>{html.escape(empty)}</li>"
 
 
+def _champion(doc: Any) -> str:
+    """The champion's audit on the same rows, side by side with this version's disparity figures."""
+    if not doc:
+        return "<h2>Champion on the same rows</h2><p>no champion to compare with</p>"
+    esc = html.escape
+    if "disparity" not in doc:
+        return f"<h2>Champion (version {esc(str(doc.get('version')))})</h2><p>{esc(str(doc.get('note', '')))}</p>"
+    rows = "".join(
+        f"<tr><td>{esc(name)}</td>"
+        + "".join(f"<td class=n>{'' if d.get(k) is None else f'{d[k]:.4f}'}</td>"
+                  for k in ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"))
+        + "</tr>" for name, d in doc["disparity"].items())
+    return (f"<h2>Champion (version {esc(str(doc['version']))}) on the same rows: {esc(str(doc['verdict']))}</h2>"
+            "<table><tr><th>attribute</th><th>DP difference</th><th>DP ratio</th><th>EO difference</th></tr>"
+            f"{rows}</table><ul>{_items(doc.get('reasons', []) + doc.get('warnings', []), 'no findings')}</ul>")
+
+
 def render_bias_html(audit: Mapping[str, Any]) -> str:
     """The page for a ``BiasAudit.as_dict()`` document; deterministic for a given document."""
     esc = html.escape
@@ -131,6 +148,7 @@ def render_bias_html(audit: Mapping[str, Any]) -> str:
     overall = audit["overall"]
     summary = "".join(f"<td class=n>{_interval(overall[m])}</td>" for m in _METRIC_TITLES)
     sections = "".join(_attribute(name, doc, thresholds) for name, doc in audit["attributes"].items())
+    champion = _champion(audit.get("champion"))
     logger.debug("bias report page: verdict %s, %d attributes", verdict, len(audit["attributes"]))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Bias audit: {esc(verdict)}</title>
@@ -141,6 +159,7 @@ def render_bias_html(audit: Mapping[str, Any]) -> str:
 <h2>Reasons</h2><ul>{_items(audit['reasons'], 'none: every judged disparity is within its threshold')}</ul>
 <h2>Warnings for the reviewer (estimate beyond a threshold, not confirmed by its interval)</h2>
 <ul>{_items(audit.get('warnings', []), 'none')}</ul>
+{champion}
 <h2>Insufficient data (reported, not judged)</h2><ul>{_items(audit['insufficient_data'], 'none')}</ul>
 <h2>Not judged</h2><ul>{_items(audit['not_judged'], 'none')}</ul>
 <h2>Thresholds</h2><table>{limits}</table>
