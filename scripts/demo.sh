@@ -86,6 +86,11 @@ for day in "$TRAIN_DAY" "$LAST_DAY"; do
     "$AIRFLOW_HOME/monitor_drift-$day.log" | head -1
 done
 
+echo "-- pipeline_health for $LAST_DAY: one page from ingestion to model quality"
+airflow dags test pipeline_health --conf "{\"dt\": \"$LAST_DAY\"}" >"$AIRFLOW_HOME/pipeline_health.log" 2>&1 \
+  || { echo "pipeline_health failed; see $AIRFLOW_HOME/pipeline_health.log"; status=1; }
+grep -o "attention \[[a-z]*\] [^\[]*" "$AIRFLOW_HOME/pipeline_health.log" | cut -c1-200 | head -6
+
 echo "-- lifecycle_cleanup: a dry run (the default for manual runs), then applied"
 for conf in '{}' '{"dry_run": false}'; do
   airflow dags test lifecycle_cleanup "$(date -u +%F)" --conf "$conf" >"$AIRFLOW_HOME/lifecycle.log" 2>&1 \
@@ -101,7 +106,8 @@ cat <<MSG
 == done in $(( $(date +%s) - started )) s
    Outputs:   data/lake/raw, data/lake/quarantine (rejected rows with reason codes), data/lake/features,
               data/lake/_feast (feature store), data/lake/training, data/lake/models, data/lake/_mlflow (registry),
-              data/lake/reports/{training,bias,drift,model_card,cost}, data/lake/_meta (run logs, plans, audit)
+              data/lake/predictions,
+              data/lake/reports/{training,bias,drift,shadow,model_card,health,cost}, data/lake/_meta (run logs, plans, audit)
    Task logs: .airflow/logs/dag_id=<dag>/run_id=<run>/task_id=<task>/
    The UI:    make up   (then http://localhost:8080, user admin, password printed by make up)
 MSG

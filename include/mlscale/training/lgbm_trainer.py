@@ -11,11 +11,11 @@ round is a multiple of ``checkpoint_every``). The single-process path uses Light
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from mlscale.training.checkpoint import CheckpointStore
 from mlscale.training.data import TrainingInputs
+from mlscale.training.dispatch import dispatch
 from mlscale.training.outcome import TrainOutcome
 
 logger = logging.getLogger(__name__)
@@ -49,15 +49,9 @@ def train_lightgbm(client: Any, data: TrainingInputs, params: dict[str, Any], *,
                    max_rounds: int, early_stopping_rounds: int, checkpoints: CheckpointStore, checkpoint_every: int,
                    gpu: bool = False, collective_timeout_s: int = 300) -> TrainOutcome:
     """Train (or resume) and return the booster cut at its best validation round."""
-    started = time.perf_counter()
-    if mode == "single":
-        future = client.submit(_train_single, data, params, max_rounds, early_stopping_rounds, checkpoints,
-                               checkpoint_every, gpu, pure=False, resources={"GPU": 1} if gpu else None)
-        outcome: TrainOutcome = future.result()
-    else:
-        outcome = _train_dask(client, data, params, partitions, max_rounds, early_stopping_rounds, checkpoints,
-                              checkpoint_every, gpu, collective_timeout_s)
-    return outcome.with_seconds(time.perf_counter() - started)
+    return dispatch(client, _train_single, _train_dask, data, params, mode=mode, partitions=partitions,
+                    max_rounds=max_rounds, early_stopping_rounds=early_stopping_rounds, checkpoints=checkpoints,
+                    checkpoint_every=checkpoint_every, gpu=gpu, collective_timeout_s=collective_timeout_s)
 
 
 def _train_single(data: TrainingInputs, params: dict[str, Any], max_rounds: int, early_stopping_rounds: int,
