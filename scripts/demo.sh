@@ -62,7 +62,8 @@ grep -o "holdout: {.*}" "$AIRFLOW_HOME/train_model-xgboost.log" | head -1
 echo "   registered version $V1 as challenger"
 # the most recent day the model was evaluated on: the gate checks its training reference against that day
 EVAL_DAY="$(python -c "import sys; from mlscale.cli.lake_root import lake_for_cli; \
-print(lake_for_cli(None).read_json(f'models/fraud_detector/{sys.argv[1]}/model.json')['training_set']['last_event_day'])" "$V1" 2>/dev/null)"
+print(lake_for_cli(None).read_json(f'models/fraud_detector/{sys.argv[1]}/model.json')['training_set']['last_event_day'])" \
+  "$V1" 2>/dev/null | tail -1)"
 echo "-- audit_bias of version $V1 (fraud_detector is high risk: the gate waits for a human approval)"
 audit "$V1" "$EVAL_DAY" first
 python -m mlscale.cli approve --version "$V1" --by "demo reviewer" --note "demo: reviewed the bias report" >/dev/null 2>&1

@@ -13,8 +13,8 @@ What :func:`audit_bias` guarantees:
   its interval is wider than a full-data interval by about sqrt(n / sample_rows).
 * Intervals are percentile bootstrap intervals resampling rows within each group, at ``ci_level`` with
   ``bootstrap_samples`` resamples (PR-AUC: at most ``pr_auc_resamples``). Count metrics are drawn as
-  multinomial confusion counts, identical in distribution to resampling the group's rows. Same inputs
-  and seed give the same report.
+  multinomial confusion counts, identical in distribution to resampling the group's rows (the draws:
+  :mod:`mlscale.governance.bootstrap`). Same inputs and seed give the same report.
 * A group under ``min_group_size`` rows, or a metric whose denominator (rows, positives, negatives,
   selected rows; positives for PR-AUC) is under ``min_class_count``, has status ``insufficient_data``: it
   is reported and listed but left out of the disparity figures and never fails the audit.
@@ -25,14 +25,21 @@ What :func:`audit_bias` guarantees:
 from __future__ import annotations
 
 import logging
-import warnings
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from mlscale.governance.bootstrap import (
+    average_precision_bootstrap,
+    average_precision_draws,
+    count_metrics,
+    percentile_interval,
+    seeded_rng,
+    spread,
+)
 
 if TYPE_CHECKING:
     from mlscale.governance.risk_policy import RiskTier
@@ -124,57 +131,6 @@ def _precision(y_true: Any, y_pred: Any) -> float:
     return float(precision_score(y_true, y_pred, zero_division=0))
 
 
-def count_metrics(tp: Any, fp: Any, fn: Any, tn: Any) -> dict[str, np.ndarray]:
-    """Selection rate, TPR, FPR, precision from confusion counts (NaN where undefined; precision 0 then)."""
-    tp, fp, fn, tn = (np.asarray(x, dtype=np.float64) for x in (tp, fp, fn, tn))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {"selection_rate": (tp + fp) / (tp + fp + fn + tn), "true_positive_rate": tp / (tp + fn),
-                "false_positive_rate": fp / (fp + tn), "precision": np.where(tp + fp > 0, tp / (tp + fp), 0.0)}
-
-
-def average_precision_draws(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Average precision of each resample given as whole-number row multiplicities (an ``(r, m)`` matrix).
-
-    Row ``i`` equals sklearn's ``average_precision_score`` on the rows repeated ``weights[i]`` times
-    (tied scores form one threshold, as there); NaN where a resample holds one class only.
-    """
-    order = np.argsort(-np.asarray(score, dtype=np.float64), kind="stable")
-    s, yy = np.asarray(score)[order], np.asarray(y, dtype=np.float64)[order]
-    ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True])
-    w = np.asarray(weights, dtype=np.float64)[:, order]
-    tp = np.cumsum(w * yy, axis=1)[:, ends]
-    fp = np.cumsum(w * (1.0 - yy), axis=1)[:, ends]
-    precision = tp / np.maximum(tp + fp, 1.0)  # where tp + fp == 0 no positive is added either
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ap = (np.diff(tp, axis=1, prepend=0.0) * precision).sum(axis=1) / tp[:, -1]
-    ap[(tp[:, -1] == 0) | (fp[:, -1] == 0)] = np.nan
-    return ap
-
-
-def _ap_bootstrap(y: np.ndarray, score: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    m = len(y)
-    if m == 0:
-        return np.full(resamples, np.nan)
-    step, out = max(1, 2_000_000 // m), []
-    for start in range(0, resamples, step):
-        r = min(step, resamples - start)
-        idx = rng.integers(0, m, size=(r, m)) + (np.arange(r) * m)[:, None]
-        out.append(average_precision_draws(y, score, np.bincount(idx.ravel(), minlength=r * m).reshape(r, m)))
-    return np.concatenate(out)
-
-
-def _rng(seed: int, *names: str) -> np.random.Generator:
-    return np.random.default_rng([seed, *(zlib.crc32(n.encode()) for n in names)])
-
-
-def _interval(draws: np.ndarray, level: float) -> tuple[float | None, float | None]:
-    d = draws[np.isfinite(draws)]
-    if d.size == 0:
-        return None, None
-    lo, hi = np.percentile(d, [50 * (1 - level), 50 * (1 + level)])
-    return float(lo), float(hi)
-
-
 def _num(value: Any) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
@@ -261,10 +217,10 @@ def _evaluate(name: str, counts: pd.DataFrame, points: pd.DataFrame, rows: Mappi
     ok_draws: dict[str, dict[str, np.ndarray]] = {m: {} for m in METRICS}
     for g, (tp, fp, fn, tn) in counts[_CELLS].iterrows():
         n = int(tp + fp + fn + tn)
-        draws = count_metrics(*_rng(seed, name, g, "counts").multinomial(
+        draws = count_metrics(*seeded_rng(seed, name, g, "counts").multinomial(
             n, np.array([tp, fp, fn, tn]) / n, size=thr.bootstrap_samples).T)
         y, s = rows.get(g, (np.empty(0), np.empty(0)))
-        draws["pr_auc"] = _ap_bootstrap(y, s, resamples, _rng(seed, name, g, "pr_auc"))
+        draws["pr_auc"] = average_precision_bootstrap(y, s, resamples, seeded_rng(seed, name, g, "pr_auc"))
         denominators = {"selection_rate": n, "true_positive_rate": tp + fn, "false_positive_rate": fp + tn,
                         "precision": tp + fp, "pr_auc": tp + fn}
         big = n >= thr.min_group_size
@@ -273,7 +229,7 @@ def _evaluate(name: str, counts: pd.DataFrame, points: pd.DataFrame, rows: Mappi
         for m in METRICS:
             value = _num(points.at[g, m]) if denominators[m] > 0 or m == "precision" else None
             ok = big and value is not None and denominators[m] >= thr.min_class_count
-            lo, hi = _interval(draws[m], thr.ci_level)
+            lo, hi = percentile_interval(draws[m], thr.ci_level)
             entry[m] = {"value": value, "ci_low": lo, "ci_high": hi, "status": "ok" if ok else "insufficient_data"}
             if m == "pr_auc" and len(y) < n:
                 entry[m]["sample_rows"] = len(y)
@@ -281,14 +237,6 @@ def _evaluate(name: str, counts: pd.DataFrame, points: pd.DataFrame, rows: Mappi
                 ok_draws[m][g] = draws[m]
         groups[g] = entry
     return groups, ok_draws
-
-
-def _spread(draws: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    mat = np.vstack(list(draws.values()))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        hi, lo = np.nanmax(mat, axis=0), np.nanmin(mat, axis=0)
-        return hi - lo, np.where(hi > 0, lo / np.where(hi > 0, hi, 1.0), 1.0)
 
 
 def _disparity(name: str, groups: Mapping[str, Any], draws: Mapping[str, Mapping[str, np.ndarray]],
@@ -308,22 +256,22 @@ def _disparity(name: str, groups: Mapping[str, Any], draws: Mapping[str, Mapping
     lo_g, hi_g = min(sel, key=sel.__getitem__), max(sel, key=sel.__getitem__)
     dpd = sel[hi_g] - sel[lo_g]
     dpr = sel[lo_g] / sel[hi_g] if sel[hi_g] > 0 else 1.0  # nobody selected anywhere: parity holds
-    dpd_d, dpr_d = _spread(draws["selection_rate"])
+    dpd_d, dpr_d = spread(draws["selection_rate"])
     doc.update(demographic_parity_difference=dpd, demographic_parity_ratio=dpr,
                four_fifths_pass=dpr >= thr.min_demographic_parity_ratio - _EPS,
                lowest_selection_rate_group=lo_g, highest_selection_rate_group=hi_g)
-    doc["ci"] = {"demographic_parity_difference": list(_interval(dpd_d, thr.ci_level)),
-                 "demographic_parity_ratio": list(_interval(dpr_d, thr.ci_level))}
+    doc["ci"] = {"demographic_parity_difference": list(percentile_interval(dpd_d, thr.ci_level)),
+                 "demographic_parity_ratio": list(percentile_interval(dpr_d, thr.ci_level))}
     gaps = []  # (metric, gap per draw, gap) of TPR and FPR, each over its groups judged ok
     for m in ("true_positive_rate", "false_positive_rate"):
         values = [groups[g][m]["value"] for g in draws[m]]
         if len(values) >= 2:
-            gaps.append((m, _spread(draws[m])[0], max(values) - min(values)))
+            gaps.append((m, spread(draws[m])[0], max(values) - min(values)))
     if gaps:
         eod = max(gap for _, _, gap in gaps)
         doc["equalized_odds_difference"] = eod
-        doc["ci"]["equalized_odds_difference"] = list(_interval(np.fmax.reduce([d for _, d, _ in gaps]),
-                                                                thr.ci_level))
+        doc["ci"]["equalized_odds_difference"] = list(
+            percentile_interval(np.fmax.reduce([d for _, d, _ in gaps]), thr.ci_level))
     ci = doc["ci"]
     checks = [  # (estimate violates, whole interval violates, message)
         (dpd > thr.max_demographic_parity_difference + _EPS,
@@ -463,3 +411,7 @@ def audit_bias(frame: Any, *, label: str, score: str, decision: str, attributes:
                      columns={"label": label, "score": score, "decision": decision}, thresholds=thr,
                      method=_method(by_counts, _is_dask(frame), thr, seed, pr_auc_max_rows, resamples),
                      overall=overall, attributes=report)
+
+
+__all__ = ["JUDGED_ON", "METRICFRAME_MAX_ROWS", "METRICS", "MISSING", "OVERALL", "SEP", "BiasAudit",
+           "BiasAuditError", "BiasThresholds", "audit_bias", "average_precision_draws", "count_metrics"]
