@@ -83,7 +83,7 @@ with DAG(
         from mlscale.governance.gate import approval_of
         from mlscale.governance.risk_policy import load_risk_policy
 
-        if audited["verdict"] != "pass" or not load_risk_policy().tier_for(params["model"]).promotion.requires_human_approval:
+        if audited["verdict"] == "fail" or not load_risk_policy().tier_for(params["model"]).promotion.requires_human_approval:
             return True  # nothing to approve: the gate records the refusal or promotes without approval
         if approval_of(_lake(), params["model"], audited["version"]) is not None:
             return True

@@ -66,8 +66,11 @@ print(lake_for_cli(None).read_json(f'models/fraud_detector/{sys.argv[1]}/model.j
   "$V1" 2>/dev/null | tail -1)"
 echo "-- audit_bias of version $V1 (fraud_detector is high risk: the gate waits for a human approval)"
 audit "$V1" "$EVAL_DAY" first
-python -m mlscale.cli approve --version "$V1" --by "demo reviewer" --note "demo: reviewed the bias report" >/dev/null 2>&1
-echo "-- approved by 'demo reviewer'; audit_bias again"
+# the demo's holdout is too small to judge parity at a 0.5% review budget (the audit says so): the reviewer
+# accepts that gap explicitly, and the approval records it
+python -m mlscale.cli approve --version "$V1" --by "demo reviewer" --accept insufficient_bias_evidence \
+  --note "demo: reviewed the bias report; too few selections per group to judge parity" >/dev/null 2>&1
+echo "-- approved by 'demo reviewer' (accepting insufficient bias evidence); audit_bias again"
 audit "$V1" "$EVAL_DAY" approved
 echo "-- train_model again with LightGBM: the new version becomes the challenger"
 V2="$(train lightgbm)" || status=1

@@ -88,9 +88,12 @@ def test_gate_refuses_on_each_failing_condition_and_records_why(lake, policy) ->
     # the reference is drifted against the drift day
     drift = promote_model(lake=lake, dt=LAST, run_id="g2", risk_policy=policy)
     assert drift.decision == REFUSED and any(r.startswith("drift:") for r in drift.reasons)
+    recent = StoredModel.load(lake, MODEL, version).doc["training_set"]["last_event_day"]
+    lake.write_json(bias_report_key(MODEL, version), {**report, "verdict": "insufficient_data", "reasons": []})
+    unjudged = promote_model(lake=lake, dt=recent, run_id="g2b", risk_policy=policy)
+    assert unjudged.decision == REFUSED and any("too little data" in r for r in unjudged.reasons)
     # the day the holdout was drawn from: the reference fits it; with a passing audit only the approval is missing
     lake.write_json(bias_report_key(MODEL, version), {**report, "verdict": "pass", "reasons": []})
-    recent = StoredModel.load(lake, MODEL, version).doc["training_set"]["last_event_day"]
     pending = promote_model(lake=lake, dt=recent, run_id="g3", risk_policy=policy)
     assert pending.decision == PENDING and registry.alias_version(client, MODEL, registry.CHAMPION) is None
     assert pending.evidence["drift"]["drift_detected"] is False
@@ -101,7 +104,7 @@ def test_gate_refuses_on_each_failing_condition_and_records_why(lake, policy) ->
     tags = registry.version_tags(client, MODEL, version)
     assert tags["gate_decision"] == PROMOTED and tags["approved_by"] == "risk officer"
     decisions = [lake.read_json(f.key) for f in lake.list_files("_meta/governance_audit")]
-    assert sorted(d["decision"] for d in decisions) == sorted([REFUSED, REFUSED, REFUSED, PENDING, PROMOTED])
+    assert sorted(d["decision"] for d in decisions) == sorted([REFUSED] * 4 + [PENDING, PROMOTED])
     card = write_model_card(lake, MODEL, version)
     page = lake.read_bytes(f"reports/model_card/{MODEL}/{version}.html").decode()
     assert card.endswith(f"{version}.html") and "risk officer" in page and "Intended use" in page

@@ -169,7 +169,7 @@ def test_undefined_metrics_and_bad_input() -> None:
     assert f["true_positive_rate"] == {"value": None, "ci_low": None, "ci_high": None,
                                        "status": "insufficient_data"}
     assert f["pr_auc"]["value"] is None and f["false_positive_rate"]["status"] == "ok"
-    assert audit.insufficient_data == ("gender=F: true_positive_rate (denominator < min_class_count 1)",)
+    assert audit.insufficient_data == ("gender=F: true_positive_rate (positives < min_class_count 1)",)
     bad = frame.assign(y=frame.y.where(frame.index != 3, 2))
     with pytest.raises(BiasAuditError, match=r"1 y \(label\) values other than 0/1"):
         audit_bias(bad, **KW, attributes=["gender"], thresholds=THR)
@@ -272,3 +272,40 @@ def test_thresholds_refuse_impossible_settings() -> None:
         BiasThresholds(ci_level=1.0)
     with pytest.raises(BiasAuditError, match="sizes >= 1"):
         BiasThresholds(min_group_size=0)
+
+
+def test_cluster_bootstrap_covers_clustered_rates_where_a_row_bootstrap_does_not() -> None:
+    """A customer's transactions share its behaviour: intervals must resample customers, not rows."""
+    rng = np.random.default_rng(11)
+    true, reps, k, m = 0.2, 40, 60, 25
+    thr = BiasThresholds(min_group_size=10, bootstrap_samples=300)
+    hits = {"rows": 0, "clusters": 0}
+    for rep in range(reps):
+        p = rng.beta(true * 2, (1 - true) * 2, size=k)  # mean 0.2, large differences between customers
+        d = (rng.random((k, m)) < p[:, None]).astype(int).ravel()
+        frame = pd.DataFrame({"y": rng.integers(0, 2, k * m), "s": rng.random(k * m), "d": d, "g": "A",
+                              "c": np.repeat(np.arange(k), m)})
+        for key, cluster in (("rows", None), ("clusters", "c")):
+            doc = audit_bias(frame, **KW, attributes=["g"], thresholds=thr, cluster=cluster, seed=rep,
+                             pr_auc_resamples=1).as_dict()
+            rate = doc["attributes"]["g"]["groups"]["A"]["selection_rate"]
+            hits[key] += rate["ci_low"] <= true <= rate["ci_high"]
+    assert hits["clusters"] / reps >= 0.85
+    assert hits["rows"] / reps < hits["clusters"] / reps - 0.2
+    assert "resampled clusters of 'c'" in doc["method"]["intervals"]
+
+
+def test_selection_rates_with_few_expected_selections_are_reported_not_judged() -> None:
+    rng = np.random.default_rng(5)
+    n = 4000
+    frame = pd.DataFrame({"y": (rng.random(n) < 0.05).astype(int), "s": rng.random(n),
+                          "d": (rng.random(n) < 0.005).astype(int), "g": np.where(np.arange(n) % 2, "A", "B")})
+    few = audit_bias(frame, **KW, attributes=["g"], pr_auc_resamples=1,
+                     thresholds=BiasThresholds(min_group_size=100, min_class_count=30, bootstrap_samples=200))
+    # ~10 selections expected per group at a 0.5% budget: parity cannot be judged from that
+    assert few.verdict == "pass" and few.not_judged == ("g: fewer than two groups with enough data",)
+    assert any("selection_rate (expected selections at the overall rate < min_class_count 30)" in s
+               for s in few.insufficient_data)
+    enough = audit_bias(frame, **KW, attributes=["g"], pr_auc_resamples=1,
+                        thresholds=BiasThresholds(min_group_size=100, min_class_count=5, bootstrap_samples=200))
+    assert enough.as_dict()["attributes"]["g"]["disparity"]["demographic_parity_ratio"] is not None

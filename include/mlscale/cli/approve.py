@@ -12,12 +12,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", required=True)
     parser.add_argument("--by", required=True, help="the approver's name")
     parser.add_argument("--note", default="")
+    parser.add_argument("--accept", action="append", default=[], metavar="GAP",
+                        help="a gap the approver accepts explicitly: insufficient_bias_evidence (the audit could "
+                             "not judge any protected attribute for lack of data)")
     parser.add_argument("--lake", default=None)
     args = parser.parse_args(argv)
     from mlscale.cli.lake_root import lake_for_cli
     from mlscale.governance.gate import record_approval
 
     doc = record_approval(lake_for_cli(args.lake), model=args.model, version=args.version, approved_by=args.by,
-                          note=args.note)
+                          note=args.note, accepts=tuple(args.accept))
     print(json.dumps(doc))
     return 0

@@ -104,7 +104,8 @@ def audit_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detecto
         scored[DECISION] = (scored[SCORE] >= cut).astype("int8")
         return audit_bias(scored, label=LABEL, score=SCORE, decision=DECISION,
                           attributes=list(spec.protected_columns), intersections=[list(i) for i in spec.intersections],
-                          thresholds=thresholds, model_features=candidate.features)
+                          thresholds=thresholds, model_features=candidate.features,
+                          cluster=spec.protected_key)  # one customer's events are not independent evidence
 
     audit = audited(stored)
     threshold = float(stored.doc["holdout"]["threshold_at_budget"])

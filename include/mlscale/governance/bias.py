@@ -35,6 +35,7 @@ import pandas as pd
 from mlscale.governance.bootstrap import (
     average_precision_bootstrap,
     average_precision_draws,
+    cluster_count_draws,
     count_metrics,
     percentile_interval,
     seeded_rng,
@@ -51,6 +52,8 @@ SEP = "×"  # joins intersection names ("gender×age_band") and their groups ("F
 MISSING = "(missing)"
 OVERALL = "all"
 _CELLS = ["tp", "fp", "fn", "tn"]
+_SHORT = {"selection_rate": "expected selections at the overall rate", "true_positive_rate": "positives",
+          "false_positive_rate": "negatives"}
 _EPS = 1e-12  # thresholds are compared with this slack so that 0.4 - 0.3 does not exceed 0.1
 #: pandas inputs up to this many rows get their count metrics from fairlearn's MetricFrame (whose cost
 #: grows with the rows); larger and Dask inputs from per-group confusion counts (equal numbers)
@@ -62,6 +65,7 @@ class BiasAuditError(ValueError):
 
 
 JUDGED_ON = ("interval", "point")
+INSUFFICIENT = "insufficient_data"   # the verdict when no attribute had two groups with enough data to judge
 
 
 @dataclass(frozen=True)
@@ -143,18 +147,21 @@ def _is_dask(frame: Any) -> bool:
     return type(frame).__module__.split(".")[0] == "dask"
 
 
-def _prepare(frame: Any, label: str, score: str, decision: str, cols: list[str]
+def _prepare(frame: Any, label: str, score: str, decision: str, cols: list[str], cluster: str | None = None
              ) -> tuple[Any, Any, dict[str, Any]]:
-    """Attribute columns as strings (missing -> ``(missing)``), ``_y``/``_d`` as 0/1 integers, the score."""
+    """Attribute columns as strings (missing -> ``(missing)``), ``_y``/``_d`` as 0/1 integers, the score;
+    confusion counts per finest cell (and per cluster within it when ``cluster`` names a column)."""
     attrs = {a: frame[a].astype(object).mask(frame[a].isna(), MISSING).astype(str) for a in cols}
     y, d = (frame[label] == 1).astype("int64"), (frame[decision] == 1).astype("int64")
     out = frame[[score]].assign(**attrs, _y=y, _d=d)
-    parts = out[cols].assign(tp=y * d, fp=(1 - y) * d, fn=y * (1 - d), tn=(1 - y) * (1 - d))
+    keys = [*cols, cluster] if cluster else cols
+    parts = (out[cols].assign(**{cluster: frame[cluster].astype(str)}) if cluster else out[cols]).assign(
+        tp=y * d, fp=(1 - y) * d, fn=y * (1 - d), tn=(1 - y) * (1 - d))
     problems = {f"{label} (label) values other than 0/1": (~frame[label].isin([0, 1])).sum(),
                 f"{decision} (decision) values other than 0/1": (~frame[decision].isin([0, 1])).sum(),
                 f"{score} (score) missing or infinite values": (frame[score].isna()
                                                                 | frame[score].abs().eq(np.inf)).sum()}
-    return out, parts.groupby(cols, sort=True)[_CELLS].sum(), problems
+    return out, parts.groupby(keys, sort=True)[_CELLS].sum(), problems
 
 
 def _sample(part: pd.DataFrame, keep: list[tuple[Any, ...]], cols: list[str], score: str, seed: int,
@@ -210,19 +217,36 @@ def _points(frame: pd.DataFrame | None, cols: list[str], counts: pd.DataFrame,
     return out
 
 
+def _cluster_counts(cells: pd.DataFrame, cols: list[str], cluster: str | None) -> dict[str, np.ndarray] | None:
+    """Per group: the ``(k, 4)`` confusion counts of its clusters (None without a cluster column)."""
+    if not cluster:
+        return None
+    if not cols:
+        return {OVERALL: cells.groupby(level=cluster).sum()[_CELLS].to_numpy()}
+    per = cells.groupby(level=[*cols, cluster]).sum()
+    return {_label(k): part[_CELLS].to_numpy() for k, part in per.groupby(level=cols if len(cols) > 1 else cols[0])}
+
+
 def _evaluate(name: str, counts: pd.DataFrame, points: pd.DataFrame, rows: Mapping[str, Any],
-              thr: BiasThresholds, seed: int, resamples: int) -> tuple[dict[str, Any], dict[str, dict]]:
+              thr: BiasThresholds, seed: int, resamples: int, clusters: Mapping[str, np.ndarray] | None = None
+              ) -> tuple[dict[str, Any], dict[str, dict]]:
     """Group entries of one attribute, and the bootstrap draws of the metrics judged ``ok`` per group."""
     groups: dict[str, Any] = {}
     ok_draws: dict[str, dict[str, np.ndarray]] = {m: {} for m in METRICS}
+    totals = counts[_CELLS].sum()
+    overall_rate = float((totals["tp"] + totals["fp"]) / max(1, totals.sum()))
     for g, (tp, fp, fn, tn) in counts[_CELLS].iterrows():
         n = int(tp + fp + fn + tn)
-        draws = count_metrics(*seeded_rng(seed, name, g, "counts").multinomial(
-            n, np.array([tp, fp, fn, tn]) / n, size=thr.bootstrap_samples).T)
+        rng = seeded_rng(seed, name, g, "counts")
+        sampled = cluster_count_draws(clusters[g], thr.bootstrap_samples, rng) if clusters is not None \
+            else rng.multinomial(n, np.array([tp, fp, fn, tn]) / n, size=thr.bootstrap_samples)
+        draws = count_metrics(*sampled.T)
         y, s = rows.get(g, (np.empty(0), np.empty(0)))
         draws["pr_auc"] = average_precision_bootstrap(y, s, resamples, seeded_rng(seed, name, g, "pr_auc"))
-        denominators = {"selection_rate": n, "true_positive_rate": tp + fn, "false_positive_rate": fp + tn,
-                        "precision": tp + fp, "pr_auc": tp + fn}
+        # a selection rate is judged once the group would expect min_class_count selections at the overall
+        # rate: with a small review budget, a handful of selections per group says nothing about parity
+        denominators = {"selection_rate": n * overall_rate, "true_positive_rate": tp + fn,
+                        "false_positive_rate": fp + tn, "precision": tp + fp, "pr_auc": tp + fn}
         big = n >= thr.min_group_size
         entry: dict[str, Any] = {"n": n, "positives": int(tp + fn), "selected": int(tp + fp),
                                  "status": "ok" if big else "insufficient_data"}
@@ -320,10 +344,10 @@ def _specs(frame: Any, attributes: Sequence[str], intersections: Sequence[Sequen
 
 
 def _collect(frame: Any, label: str, score: str, decision: str, specs: Mapping[str, list[str]], cap: int,
-             seed: int) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
+             seed: int, cluster: str | None = None) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
     """The prepared frame, confusion counts per finest cell, and the PR-AUC rows (two passes over Dask)."""
     cols = list(dict.fromkeys(c for spec in specs.values() for c in spec))
-    prepared, cells, problems = _prepare(frame, label, score, decision, cols)
+    prepared, cells, problems = _prepare(frame, label, score, decision, cols, cluster)
     dask = _is_dask(frame)
     if dask:
         import dask as dask_mod
@@ -332,8 +356,8 @@ def _collect(frame: Any, label: str, score: str, decision: str, specs: Mapping[s
     bad = [f"{int(k)} {what}" for what, k in problems.items() if k]
     if bad:
         raise BiasAuditError(f"bias audit input has {'; '.join(bad)}: fix the holdout scoring step")
-    sizes = cells.sum(axis=1)
-    keep = pd.Series(min(1.0, cap / max(int(sizes.sum()), 1)), index=cells.index)
+    sizes = (cells.groupby(level=cols).sum() if cluster else cells).sum(axis=1)
+    keep = pd.Series(min(1.0, cap / max(int(sizes.sum()), 1)), index=sizes.index)
     for spec in specs.values():  # a cell keeps the largest rate any group containing it needs
         keep = np.maximum(keep, (cap / sizes.groupby(level=spec).transform("sum")).clip(upper=1.0))
     records = [(*(k if isinstance(k, tuple) else (k,)), r) for k, r in keep.items()]
@@ -346,34 +370,42 @@ def _collect(frame: Any, label: str, score: str, decision: str, specs: Mapping[s
     return (None if dask else prepared), cells, sample
 
 
-def _method(by_counts: bool, dask: bool, thr: BiasThresholds, seed: int, cap: int, resamples: int
-            ) -> dict[str, Any]:
+def _method(by_counts: bool, dask: bool, thr: BiasThresholds, seed: int, cap: int, resamples: int,
+            cluster: str | None = None) -> dict[str, Any]:
     return {
         "input": "dask" if dask else "pandas", "missing_attribute_value": MISSING,
         "count_metrics": "exact over all rows: " + ("per-group confusion counts, aggregated per partition"
                                                     if by_counts else "fairlearn MetricFrame"),
         "intervals": f"percentile bootstrap within each group, {thr.bootstrap_samples} resamples, level "
-                     f"{thr.ci_level}, seed {seed}; count metrics drawn as multinomial confusion counts",
+                     f"{thr.ci_level}, seed {seed}; count metrics "
+                     + (f"from resampled clusters of {cluster!r} (rows of one {cluster} move together)" if cluster
+                        else "drawn as multinomial confusion counts (rows independent)"),
         "pr_auc": f"average precision on all rows of a group up to about {cap} (larger groups: a seeded "
                   f"uniform sample, see sample_rows; its interval is wider than a full-data one by about "
                   f"sqrt(n / sample_rows)); {resamples} resamples",
-        "disparities": "point estimates over groups with status ok decide the verdict; intervals from the "
-                       "same per-group draws"}
+        "disparities": ("the whole interval must cross a threshold to fail (judged_on interval); an estimate "
+                        "beyond it alone is a warning" if thr.judged_on == "interval" else
+                        "point estimates over groups with status ok decide the verdict")
+                       + "; intervals from the same per-group draws"}
 
 
 def audit_bias(frame: Any, *, label: str, score: str, decision: str, attributes: Sequence[str],
                intersections: Sequence[Sequence[str]] = (), thresholds: BiasThresholds, seed: int = 0,
                model_features: Iterable[str] = (), pr_auc_max_rows: int = 20_000,
-               pr_auc_resamples: int = 200) -> BiasAudit:
+               pr_auc_resamples: int = 200, cluster: str | None = None) -> BiasAudit:
     """Audit a scored holdout (pandas or Dask frame) by protected attribute and intersection.
 
     ``label`` and ``decision`` are 0/1 columns (the decision is the score at the model's operating point),
-    ``score`` the model's score. See the module docstring for what the result guarantees.
+    ``score`` the model's score. ``cluster`` names a column whose rows are not independent (a customer's
+    transactions): the count metrics' intervals then resample whole clusters. See the module docstring for
+    what the result guarantees.
     """
     if pr_auc_max_rows < 1000 or pr_auc_resamples < 1:
         raise BiasAuditError("pr_auc_max_rows must be >= 1000 and pr_auc_resamples >= 1")
     specs = _specs(frame, attributes, intersections, (label, score, decision), model_features)
-    prepared, cells, sample = _collect(frame, label, score, decision, specs, pr_auc_max_rows, seed)
+    if cluster and cluster not in frame.columns:
+        raise BiasAuditError(f"cluster column {cluster!r} is not in the audited frame")
+    prepared, cells, sample = _collect(frame, label, score, decision, specs, pr_auc_max_rows, seed, cluster)
     total = int(cells.to_numpy().sum())
     by_counts = prepared is None or total > METRICFRAME_MAX_ROWS
     resamples = min(thresholds.bootstrap_samples, pr_auc_resamples)
@@ -387,7 +419,8 @@ def audit_bias(frame: Any, *, label: str, score: str, decision: str, attributes:
     for name, spec in [(OVERALL, []), *specs.items()]:
         counts, rows = _groups(cells, sample, spec, pr_auc_max_rows, score)
         points = _points(None if by_counts or not spec else prepared, spec, counts, rows)
-        groups, draws = _evaluate(name, counts, points, rows, thr, seed, resamples)
+        groups, draws = _evaluate(name, counts, points, rows, thr, seed, resamples,
+                                  _cluster_counts(cells, spec, cluster))
         if name == OVERALL:
             overall = groups[OVERALL]
             continue
@@ -396,22 +429,24 @@ def audit_bias(frame: Any, *, label: str, score: str, decision: str, attributes:
         warned += warn
         short += [f"{name}={g} (n={e['n']} < min_group_size {thr.min_group_size})"
                   for g, e in groups.items() if e["status"] != "ok"]
-        short += [f"{name}={g}: {m} (denominator < min_class_count {thr.min_class_count})"
+        short += [f"{name}={g}: {m} ({_SHORT[m]} < min_class_count {thr.min_class_count})"
                   for g, e in groups.items() if e["status"] == "ok"
-                  for m in ("true_positive_rate", "false_positive_rate") if e[m]["status"] != "ok"]
+                  for m in ("selection_rate", "true_positive_rate", "false_positive_rate") if e[m]["status"] != "ok"]
         if disparity["demographic_parity_difference"] is None:
             not_judged.append(f"{name}: fewer than two groups with enough data")
         report[name] = {"columns": spec, "groups": groups, "disparity": disparity, "passed": not why,
                         "reasons": why, "warnings": warn}
-    verdict = "fail" if reasons else "pass"
+    judged = [a for a in report.values() if a["disparity"]["demographic_parity_difference"] is not None
+              or a["disparity"]["equalized_odds_difference"] is not None]
+    verdict = "fail" if reasons else ("pass" if judged else INSUFFICIENT)
     logger.info("bias audit: %s on %d rows, %d attributes, %d reasons, %d insufficient-data entries",
                 verdict, total, len(report), len(reasons), len(short))
     return BiasAudit(verdict=verdict, reasons=tuple(reasons), insufficient_data=tuple(short),
                      not_judged=tuple(not_judged), rows=total, warnings=tuple(warned),
                      columns={"label": label, "score": score, "decision": decision}, thresholds=thr,
-                     method=_method(by_counts, _is_dask(frame), thr, seed, pr_auc_max_rows, resamples),
+                     method=_method(by_counts, _is_dask(frame), thr, seed, pr_auc_max_rows, resamples, cluster),
                      overall=overall, attributes=report)
 
 
-__all__ = ["JUDGED_ON", "METRICFRAME_MAX_ROWS", "METRICS", "MISSING", "OVERALL", "SEP", "BiasAudit",
+__all__ = ["INSUFFICIENT", "JUDGED_ON", "METRICFRAME_MAX_ROWS", "METRICS", "MISSING", "OVERALL", "SEP", "BiasAudit",
            "BiasAuditError", "BiasThresholds", "audit_bias", "average_precision_draws", "count_metrics"]

@@ -64,6 +64,23 @@ def average_precision_bootstrap(y: np.ndarray, score: np.ndarray, resamples: int
     return np.concatenate(out)
 
 
+def cluster_count_draws(clusters: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Confusion counts ``(resamples, 4)`` of cluster resamples: ``clusters`` is ``(k, 4)``, one row of counts
+    per cluster (e.g. per customer); each resample draws ``k`` clusters with replacement and sums their rows.
+
+    Rows of one cluster move together, so the draws keep the within-cluster correlation that a row bootstrap
+    ignores (a customer's many transactions are not independent evidence)."""
+    k = len(clusters)
+    if k == 0:
+        return np.zeros((resamples, 4))
+    step, out = max(1, _BATCH_CELLS // k), []
+    for start in range(0, resamples, step):
+        r = min(step, resamples - start)
+        weights = rng.multinomial(k, np.full(k, 1.0 / k), size=r)
+        out.append(weights @ np.asarray(clusters, dtype=np.float64))
+    return np.vstack(out)
+
+
 def seeded_rng(seed: int, *names: str) -> np.random.Generator:
     """A generator determined by ``seed`` and ``names`` alone (CRC32 of each name)."""
     return np.random.default_rng([seed, *(zlib.crc32(n.encode()) for n in names)])
@@ -87,5 +104,6 @@ def spread(draws: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         return hi - lo, np.where(hi > 0, lo / np.where(hi > 0, hi, 1.0), 1.0)
 
 
-__all__ = ["average_precision_bootstrap", "average_precision_draws", "count_metrics", "percentile_interval",
+__all__ = ["average_precision_bootstrap", "average_precision_draws", "cluster_count_draws", "count_metrics",
+           "percentile_interval",
            "seeded_rng", "spread"]

@@ -17,12 +17,14 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mlscale.governance.bias import INSUFFICIENT
 from mlscale.lake import Lake, parse_day
 from mlscale.training.model import SCORE, StoredModel
 
 logger = logging.getLogger(__name__)
 
 PROMOTED, REFUSED, PENDING = "promoted", "refused", "pending_approval"
+ACCEPT_INSUFFICIENT_BIAS = "insufficient_bias_evidence"   # what an approval may explicitly accept
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,16 @@ def approval_key(model: str, version: str) -> str:
     return f"_meta/approvals/{model}/{version}.json"
 
 
-def record_approval(lake: Lake, *, model: str, version: str, approved_by: str, note: str = "") -> dict[str, Any]:
-    """Record a human approval of ``version`` (who, when, why)."""
+def record_approval(lake: Lake, *, model: str, version: str, approved_by: str, note: str = "",
+                    accepts: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Record a human approval of ``version`` (who, when, why, and what gaps the approver accepts)."""
     if not approved_by.strip():
         raise ValueError("an approval needs the approver's name")
+    unknown = set(accepts) - {ACCEPT_INSUFFICIENT_BIAS}
+    if unknown:
+        raise ValueError(f"an approval can accept only {ACCEPT_INSUFFICIENT_BIAS!r}, not {sorted(unknown)}")
     doc = {"model": model, "version": str(version), "approved_by": approved_by, "note": note,
-           "approved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+           "accepts": sorted(accepts), "approved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     lake.write_json(approval_key(model, str(version)), doc)
     return doc
 
@@ -100,7 +106,13 @@ def promote_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detec
         bias = lake.read_json(bias_report_key(model, version))
         evidence["bias"] = {"verdict": bias["verdict"], "reasons": bias.get("reasons", []),
                             "warnings": bias.get("warnings", []), "report": bias_report_key(model, version)}
-        if bias["verdict"] != "pass":
+        accepted = ACCEPT_INSUFFICIENT_BIAS in (approval_of(lake, model, version) or {}).get("accepts", [])
+        if bias["verdict"] == INSUFFICIENT and accepted:
+            evidence["bias"]["accepted_by_approver"] = True
+        elif bias["verdict"] == INSUFFICIENT:
+            reasons.append("bias: too little data to judge any protected attribute (insufficient_data); an approver "
+                           f"may accept that explicitly (mlscale approve ... --accept {ACCEPT_INSUFFICIENT_BIAS})")
+        elif bias["verdict"] != "pass":
             reasons.append(f"bias: verdict {bias['verdict']}: {'; '.join(bias.get('reasons', []))}")
     except FileNotFoundError:
         reasons.append("bias: no audit of this version (run audit_bias)")
