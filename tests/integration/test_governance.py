@@ -10,7 +10,7 @@ import pytest
 from distributed import Client, LocalCluster
 from mlscale.audit.access_report import access_report
 from mlscale.governance.audit_run import audit_model, bias_report_key
-from mlscale.governance.gate import PENDING, PROMOTED, REFUSED, promote_model, record_approval
+from mlscale.governance.gate import PENDING, PROMOTED, REFUSED, promote_model, record_approval, rollback
 from mlscale.governance.model_card import write_model_card
 from mlscale.governance.monitor import monitor_drift
 from mlscale.lake import Lake
@@ -129,6 +129,12 @@ def test_gate_refuses_on_each_failing_condition_and_records_why(lake, policy) ->
         assert registry.alias_version(client, MODEL, registry.CHAMPION) == version
     else:  # a one-round model that happens to rank as well is promoted: the metric condition holds
         assert worse.decision == PROMOTED
+    # rolling back is moving champion to an earlier version, recorded like a gate decision
+    registry.set_alias(client, MODEL, registry.CHAMPION, weak.version)
+    rolled = rollback(lake, model=MODEL, version=version, by="on-call", reason="precision dropped", day=CLEAN)
+    assert rolled.champion_before == weak.version and registry.alias_version(client, MODEL, registry.CHAMPION) == version
+    records = [lake.read_json(f.key) for f in lake.list_files("_meta/governance_audit")]
+    assert [r["reasons"] for r in records if r["decision"] == "rolled_back"] == [["on-call: precision dropped"]]
 
 
 def test_drift_stays_quiet_on_the_day_the_reference_represents(lake, policy) -> None:

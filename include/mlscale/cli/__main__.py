@@ -2,8 +2,9 @@ import sys
 
 from mlscale.cli import main
 
-# Subcommands with their own parsers: ``lineage`` (mlscale.cli.lineage), ``access-report`` (mlscale.cli.access).
-COMMANDS = {"lineage": "mlscale.cli.lineage", "access-report": "mlscale.cli.access", "approve": "mlscale.cli.approve"}
+# Subcommands with their own parsers (each module's ``main(argv)``).
+COMMANDS = {"lineage": "mlscale.cli.lineage", "access-report": "mlscale.cli.access", "approve": "mlscale.cli.approve",
+            "rollback": "mlscale.cli.rollback"}
 
 if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
     import importlib
@@ -17,6 +18,8 @@ if sys.argv[1:2] in (["-h"], ["--help"]):
     except SystemExit:
         print("\nmore commands:\n  lineage <uri>         what a partition/file came from and influenced"
               "\n  access-report         sensitive-data accesses per purpose, actor, dataset"
+              "\n  approve               record a human approval of a model version for the promotion gate"
+              "\n  rollback              point champion back at an earlier version (recorded)"
               "\n(`python -m mlscale.cli <command> --help` for their options)")
         raise
 sys.exit(main())

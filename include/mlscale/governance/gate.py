@@ -23,7 +23,7 @@ from mlscale.training.model import SCORE, StoredModel
 
 logger = logging.getLogger(__name__)
 
-PROMOTED, REFUSED, PENDING = "promoted", "refused", "pending_approval"
+PROMOTED, REFUSED, PENDING, ROLLED_BACK = "promoted", "refused", "pending_approval", "rolled_back"
 ACCEPT_INSUFFICIENT_BIAS = "insufficient_bias_evidence"   # what an approval may explicitly accept
 
 
@@ -169,3 +169,20 @@ def _record(lake: Lake, mlflow: Any, result: GateDecision, day: str, run_id: str
         tags["approved_at"] = result.evidence["approval"]["approved_at"]
     for k, v in tags.items():
         mlflow.set_model_version_tag(result.model, result.version, k, v)
+
+
+def rollback(lake: Lake, *, model: str, version: str, by: str, reason: str, day: str,
+             tracking_uri: str = "") -> GateDecision:
+    """Point ``champion`` at ``version`` again (it must have been registered and stored); recorded like a gate
+    decision, with who and why, in the version's tags and the audit log."""
+    from mlscale.training import registry
+
+    StoredModel.load(lake, model, version)  # only a version whose model files exist can serve
+    mlflow = registry.client_for(registry.RegistryConfig.for_lake(lake, tracking_uri))
+    before = registry.set_alias(mlflow, model, registry.CHAMPION, version)
+    result = GateDecision(model=model, version=str(version), decision=ROLLED_BACK, reasons=(f"{by}: {reason}",),
+                          evidence={"rolled_back_by": by, "from_version": before}, champion_before=before,
+                          champion_after=str(version))
+    _record(lake, mlflow, result, day, run_id=f"rollback by {by}")
+    logger.warning("champion of %s rolled back from %s to %s by %s: %s", model, before, version, by, reason)
+    return result
