@@ -100,7 +100,7 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detec
     result = compare_profiles(reference, current, thresholds)
     prefix = f"reports/drift/{parse_day(dt).isoformat()}"
     lake.write_bytes(f"{prefix}/profile.json", current.to_json().encode())
-    evidently = _evidently(lake, spec, stored, data, prefix, evidently_drift_report)
+    evidently = _evidently(lake, spec, stored, data, prefix, evidently_drift_report, store)
     performance = _labelled_performance(lake, store, spec, stored, dt)
     ingestion = ingestion_quality(lake, spec.events_dataset, dt)
     doc = {"model": model, "version": version, "dt": dt, "run_id": run_id, "drift": result.as_dict(),
@@ -124,15 +124,14 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detec
     return check
 
 
-def _evidently(lake: Lake, spec: Any, stored: StoredModel, data: Any, prefix: str, report: Any) -> dict[str, Any]:
-    from mlscale.training import read_split, training_ref
-
-    ref_id = stored.doc.get("training_set", {}).get("partition", "")
-    day = ref_id.rsplit("dt=", 1)[-1] if "dt=" in ref_id else None
-    if day is None:
+def _evidently(lake: Lake, spec: Any, stored: StoredModel, data: Any, prefix: str, report: Any,
+               store: Any) -> dict[str, Any]:
+    """Evidently's report on bounded samples: the reference day's events (as the stored profile) vs day D."""
+    day = stored.doc.get("training_set", {}).get("last_event_day")
+    if not day:
         return {"skipped": "no training set recorded for this version"}
-    holdout = read_split(lake, training_ref(spec, day), "holdout").to_pandas()
-    reference = holdout[list(stored.features)].astype("float64").assign(**{SCORE: stored.predict(holdout)})
+    frame = day_inputs(lake, store, spec, day)
+    reference = frame[list(stored.features)].astype("float64").assign(**{SCORE: stored.predict(frame)})
     columns = [c for c in (*[f for e in spec.event_features for f in e.columns()], SCORE)]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "evidently.html")
@@ -140,6 +139,7 @@ def _evidently(lake: Lake, spec: Any, stored: StoredModel, data: Any, prefix: st
         with open(path, "rb") as f:
             lake.write_bytes(f"{prefix}/evidently.html", f.read())
     out["html_path"] = lake.uri(f"{prefix}/evidently.html")
+    out["reference_day"] = day
     return out
 
 

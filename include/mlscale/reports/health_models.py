@@ -115,7 +115,8 @@ def gate_decisions(src: SourceReader, day: str) -> list[dict[str, Any]]:
         if isinstance(doc, dict) and doc.get("model") and doc.get("version") is not None:
             found.append({"dt": decided, "model": str(doc["model"]), "version": str(doc["version"]),
                           "decision": str(doc.get("decision")), "reasons": [str(r) for r in doc.get("reasons") or []],
-                          "decided_at": doc.get("decided_at"), "champion_after": doc.get("champion_after")})
+                          "decided_at": doc.get("decided_at"), "champion_after": doc.get("champion_after"),
+                          "run_id": doc.get("run_id")})
     src.note("governance_audit", len(found))
     return found
 
@@ -158,7 +159,8 @@ def audit_rows(gates: list[dict[str, Any]], models: list[dict[str, Any]], days: 
             flags.append("bias_fail")
         if any(g["decision"] == "refused" and any(not r.startswith("bias:") for r in g["reasons"]) for g in todays):
             flags.append("gate_refused")
-        repeats = Counter((g["model"], g["version"]) for g in todays)
+        # a retry decides again within the same run; a new run (e.g. after an approval) is a new decision
+        repeats = Counter((g["model"], g["version"], g.get("run_id")) for g in todays)
         retries = sum(n - 1 for n in repeats.values())
         if retries:
             flags.append("retries")

@@ -139,8 +139,13 @@ def ingestion_rows(src: SourceReader, days: Sequence[str], datasets: Iterable[st
                 continue
             real = [r for r in records if not r[2].get("dry_run")]
             latest = _latest_real(records) or max(records, key=lambda r: (r[0], r[1]))[2]
-            tries = max((as_int(r[2].get("try_number")) or 1) for r in records)
-            retries = max(tries - 1, len(real) - 1, 0)
+            # a retry is a further attempt of the same run; another run of the day (a backfill beside the
+            # scheduled run, a manual rerun) is a rerun, counted in `runs`
+            tries: dict[Any, int] = {}
+            for r in records:
+                run = r[2].get("run_id")
+                tries[run] = max(tries.get(run, 1), as_int(r[2].get("try_number")) or 1)
+            retries = sum(t - 1 for t in tries.values())
             rows_in = as_int(latest.get("rows_in"))
             quarantined = as_int(latest.get("rows_quarantined"))
             rate = as_float(latest.get("quarantine_rate"))
@@ -195,7 +200,7 @@ def compaction_rows(src: SourceReader, days: Sequence[str]) -> list[PipelineDay]
         if not records:
             rows.append(pipeline_row("compact_lake", day, status=NO_DATA))
             continue
-        partitions = Counter(str(r.get("partition")) for r in records)
+        partitions = Counter((str(r.get("partition")), r.get("run_id")) for r in records)
         retries = sum(n - 1 for n in partitions.values())
         rows.append(pipeline_row(
             "compact_lake", day, ["retries"] if retries else [], runs=len(records), retries=retries,

@@ -84,8 +84,8 @@ class StoredModel:
 
 
 def write_reference_profile(lake: Lake, model: StoredModel, frame: Any) -> str:
-    """The drift reference of a version: the profile of its inputs and scores on the holdout (the most recent
-    labelled rows it was evaluated on), stored beside the model. Monitoring compares days with it."""
+    """The drift reference of a version: the profile of the model inputs and scores of ``frame`` (the events of
+    the last day it was trained on), stored beside the model. Monitoring compares days with it."""
     from mlscale.monitoring import profile_table
 
     data = frame[list(model.features)].astype("float64").assign(**{SCORE: model.predict(frame)})

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mlscale.lake import Lake
+from mlscale.lake import Lake, PartitionRef
 from mlscale.reports.catalog import report_url
 from mlscale.sizing import training_plan
 from mlscale.training import registry
@@ -21,7 +21,7 @@ from mlscale.training.checkpoint import CheckpointStore, run_key
 from mlscale.training.data import CLASS_WEIGHTS, TrainingInputs, class_weight_params
 from mlscale.training.dataset import LABEL, build_training_set, read_split, training_ref
 from mlscale.training.evaluate import compare, holdout_metrics
-from mlscale.training.inputs import feature_columns
+from mlscale.training.inputs import feature_columns, model_inputs
 from mlscale.training.model import StoredModel, model_prefix, write_reference_profile
 from mlscale.training.report import write_training_report
 from mlscale.training.spec import load_model_spec
@@ -69,8 +69,8 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
     spec = load_model_spec(model)
     settings = spec.training
     rounds = int(max_rounds or settings.max_rounds)
-    training_set = build_training_set(lake=lake, spec=spec, dt_=dt, run_id=run_id,
-                                      store=feature_store_for(lake, root=feast_root or None))
+    store = feature_store_for(lake, root=feast_root or None)
+    training_set = build_training_set(lake=lake, spec=spec, dt_=dt, run_id=run_id, store=store)
     features = tuple(feature_columns(spec))
     data = TrainingInputs(lake, training_ref(spec, dt), features, class_weight, spec.event_key)
     train_rows, train_pos = training_set.rows["train"], training_set.positives["train"]
@@ -118,7 +118,10 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
                               "training_set": training_set.as_dict(), "spec": spec.as_dict(),
                               "inputs": [lake.uri(training_set.partition)], "registered_day": dt})
     prefix = stored.save(lake)
-    write_reference_profile(lake, stored, holdout)
+    # the drift reference: every event of the last day the model was trained on (all hours, labelled or not)
+    reference_events = lake.read_table(PartitionRef.of("raw", spec.events_dataset, training_set.last_event_day),
+                                       columns=spec.event_columns())
+    write_reference_profile(lake, stored, model_inputs(store, reference_events, spec))
     registry.write_lineage_record(lake, model=spec.name, version=version,
                                   references=[training_set.partition, *registry.lake_keys(lake, list(training_set.inputs))],
                                   artifacts=[f"{prefix}/"])
