@@ -88,9 +88,7 @@ def audit_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detecto
 
     spec = load_model_spec(model)
     mlflow = registry.client_for(registry.RegistryConfig.for_lake(lake, tracking_uri))
-    version = version or registry.alias_version(mlflow, model, registry.CHALLENGER) or ""
-    if not version:
-        raise LookupError(f"model {model!r} has no challenger to audit: run train_model first")
+    version = registry.version_or_alias(mlflow, model, version, registry.CHALLENGER)
     stored = StoredModel.load(lake, model, version)
     holdout = holdout_of(lake, spec, stored)
     attributes = protected_attributes(lake, spec, dt, actor)

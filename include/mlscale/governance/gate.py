@@ -19,7 +19,7 @@ from typing import Any
 
 from mlscale.governance.bias import INSUFFICIENT
 from mlscale.lake import Lake, parse_day
-from mlscale.training.model import SCORE, StoredModel
+from mlscale.training.model import StoredModel
 
 logger = logging.getLogger(__name__)
 
@@ -75,33 +75,29 @@ def promote_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detec
     from mlscale.governance.audit_run import bias_report_key, holdout_of
     from mlscale.governance.risk_policy import load_risk_policy
     from mlscale.training import load_model_spec, registry
-    from mlscale.training.dataset import LABEL
-    from mlscale.training.evaluate import holdout_metrics
+    from mlscale.training.evaluate import metrics_of_version
 
     spec = load_model_spec(model)
     mlflow = registry.client_for(registry.RegistryConfig.for_lake(lake, tracking_uri))
-    version = version or registry.alias_version(mlflow, model, registry.CHALLENGER) or ""
-    if not version:
-        raise LookupError(f"model {model!r} has no challenger: nothing to promote")
+    version = registry.version_or_alias(mlflow, model, version, registry.CHALLENGER)
     tier = load_risk_policy(risk_policy or None).tier_for(model)
     champion = registry.alias_version(mlflow, model, registry.CHAMPION)
     candidate = StoredModel.load(lake, model, version)
     holdout = holdout_of(lake, spec, candidate)
     budget = spec.training.review_budget
     metric = tier.promotion.primary_metric
-    mine = holdout_metrics(holdout[LABEL], candidate.predict(holdout), review_budget=budget).scalars()
+    mine = {k: v for k, v in candidate.doc["holdout"].items() if isinstance(v, (int, float))}  # from training
     reasons: list[str] = []
     evidence: dict[str, Any] = {"risk_tier": tier.name, "metric": metric, "challenger": {metric: mine.get(metric)}}
     if champion and champion != version:
-        theirs = StoredModel.load(lake, model, champion)
-        if all(f in holdout.columns for f in theirs.features):
-            best = holdout_metrics(holdout[LABEL], theirs.predict(holdout), review_budget=budget).scalars()
+        best = metrics_of_version(lake, model, champion, holdout, budget)
+        if best is None:
+            evidence["champion"] = {"version": champion, "note": "not comparable on these rows (see the task log)"}
+        else:
             evidence["champion"] = {metric: best.get(metric), "version": champion}
             if not tier.promotion.within_tolerance(mine[metric], best[metric]):
                 reasons.append(f"metrics: {metric} {mine[metric]:.4f} is worse than the champion's {best[metric]:.4f} "
                                f"beyond the tolerance {tier.promotion.metric_tolerance}")
-        else:
-            evidence["champion"] = {"version": champion, "note": "needs features the challenger's holdout lacks"}
     try:
         bias = lake.read_json(bias_report_key(model, version))
         evidence["bias"] = {"verdict": bias["verdict"], "reasons": bias.get("reasons", []),
@@ -142,16 +138,12 @@ def promote_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detec
 def _reference_drift(lake: Lake, spec: Any, candidate: StoredModel, day: str, tier: Any, feast_root: str) -> dict[str, Any]:
     """The candidate's training reference against day ``day``'s inputs and scores."""
     from mlscale.feature_store import feature_store_for
-    from mlscale.governance.monitor import day_inputs
-    from mlscale.monitoring import DriftThresholds, compare_profiles, profile_table, reference_edges
+    from mlscale.governance.monitor import day_inputs, drift_against_reference
     from mlscale.training.model import read_reference_profile
 
-    reference = read_reference_profile(lake, candidate.name, candidate.version)
     frame = day_inputs(lake, feature_store_for(lake, root=feast_root or None), spec, day)
-    data = frame[list(candidate.features)].astype("float64").assign(**{SCORE: candidate.predict(frame)})
-    result = compare_profiles(reference, profile_table(data, edges=reference_edges(reference)),
-                              DriftThresholds(psi=tier.drift.max_psi, share=tier.drift.max_drifted_share,
-                                              critical=(SCORE,)))
+    result, _ = drift_against_reference(read_reference_profile(lake, candidate.name, candidate.version),
+                                        candidate.scored(frame), tier)
     return {"day": day, "verdict": result.verdict, "drift_detected": result.drift_detected,
             "drifted_features": list(result.drifted_features), "share_drifted": result.share_drifted}
 

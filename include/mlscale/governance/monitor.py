@@ -55,11 +55,17 @@ def monitored_version(client: Any, model: str) -> str:
     """The champion, else the challenger (before any promotion the challenger is what would serve)."""
     from mlscale.training import registry
 
-    version = registry.alias_version(client, model, registry.CHAMPION) or \
-        registry.alias_version(client, model, registry.CHALLENGER)
-    if version is None:
-        raise LookupError(f"model {model!r} has no champion or challenger in the registry: run train_model first")
-    return version
+    return registry.version_or_alias(client, model, "", registry.CHAMPION, registry.CHALLENGER)
+
+
+def drift_against_reference(reference: Any, data: Any, tier: Any) -> Any:
+    """``data`` (model inputs plus ``score``) profiled on the reference's bins and compared with it at the risk
+    tier's drift thresholds; the score is critical. Returns ``(DriftResult, the day's profile)``."""
+    from mlscale.monitoring import DriftThresholds, compare_profiles, profile_table, reference_edges
+
+    current = profile_table(data, edges=reference_edges(reference))
+    thresholds = DriftThresholds(psi=tier.drift.max_psi, share=tier.drift.max_drifted_share, critical=(SCORE,))
+    return compare_profiles(reference, current, thresholds), current
 
 
 def day_inputs(lake: Lake, store: Any, spec: Any, day: str) -> Any:
@@ -77,13 +83,7 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detec
     """
     from mlscale.feature_store import feature_store_for
     from mlscale.governance.risk_policy import load_risk_policy
-    from mlscale.monitoring import (
-        DriftThresholds,
-        compare_profiles,
-        evidently_drift_report,
-        profile_table,
-        reference_edges,
-    )
+    from mlscale.monitoring import evidently_drift_report
     from mlscale.training import load_model_spec, registry
 
     spec = load_model_spec(model)
@@ -93,11 +93,8 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detec
     reference = read_reference_profile(lake, model, version)
     store = feature_store_for(lake, root=feast_root or None)
     frame = day_inputs(lake, store, spec, dt)
-    data = frame[list(stored.features)].astype("float64").assign(**{SCORE: stored.predict(frame)})
-    current = profile_table(data, edges=reference_edges(reference))
-    tier = load_risk_policy(risk_policy or None).tier_for(model)
-    thresholds = DriftThresholds(psi=tier.drift.max_psi, share=tier.drift.max_drifted_share, critical=(SCORE,))
-    result = compare_profiles(reference, current, thresholds)
+    data = stored.scored(frame)
+    result, current = drift_against_reference(reference, data, load_risk_policy(risk_policy or None).tier_for(model))
     prefix = f"reports/drift/{parse_day(dt).isoformat()}"
     lake.write_bytes(f"{prefix}/profile.json", current.to_json().encode())
     evidently = _evidently(lake, spec, stored, data, prefix, evidently_drift_report, store)
@@ -131,7 +128,7 @@ def _evidently(lake: Lake, spec: Any, stored: StoredModel, data: Any, prefix: st
     if not day:
         return {"skipped": "no training set recorded for this version"}
     frame = day_inputs(lake, store, spec, day)
-    reference = frame[list(stored.features)].astype("float64").assign(**{SCORE: stored.predict(frame)})
+    reference = stored.scored(frame)
     columns = [c for c in (*[f for e in spec.event_features for f in e.columns()], SCORE)]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "evidently.html")

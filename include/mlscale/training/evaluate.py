@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 RELIABILITY_BINS = 10
 
@@ -64,6 +67,28 @@ def reliability_curve(y: Any, score: Any, bins: int = RELIABILITY_BINS) -> tuple
     observed = np.bincount(group, weights=y, minlength=len(counts))
     return tuple({"mean_predicted": round(float(p / c), 6), "observed_rate": round(float(o / c), 6), "count": int(c)}
                  for p, o, c in zip(predicted, observed, counts, strict=True) if c)
+
+
+def metrics_of_version(lake: Any, model: str, version: str | None, holdout: Any, budget: float
+                       ) -> dict[str, float] | None:
+    """A registered version's metrics on ``holdout`` (the same rows another version is judged on), or None:
+    no version, no model files in the lake, or it needs features these rows lack (each logged)."""
+    from mlscale.training.dataset import LABEL
+    from mlscale.training.model import StoredModel
+
+    if version is None:
+        return None
+    try:
+        stored = StoredModel.load(lake, model, version)
+    except FileNotFoundError:
+        logger.warning("version %s of %s has no model files in the lake: not compared", version, model)
+        return None
+    missing = [f for f in stored.features if f not in holdout.columns]
+    if missing:
+        logger.warning("version %s of %s needs %d features these rows lack (e.g. %s): not compared",
+                       version, model, len(missing), missing[0])
+        return None
+    return holdout_metrics(holdout[LABEL], stored.predict(holdout), review_budget=budget).scalars()
 
 
 def compare(challenger: dict[str, float], champion: dict[str, float] | None) -> dict[str, Any]:

@@ -70,6 +70,10 @@ class StoredModel:
             self._booster = booster
         return self._booster
 
+    def scored(self, frame: Any) -> Any:
+        """The model's inputs of ``frame`` as float64 plus its ``score`` column (what drift is measured on)."""
+        return frame[list(self.features)].astype("float64").assign(**{SCORE: self.predict(frame)})
+
     def predict(self, frame: Any) -> np.ndarray:
         """Probabilities for the rows of ``frame`` (a DataFrame holding at least :attr:`features`)."""
         X = frame[list(self.features)].astype("float32")
@@ -88,9 +92,8 @@ def write_reference_profile(lake: Lake, model: StoredModel, frame: Any) -> str:
     the last day it was trained on), stored beside the model. Monitoring compares days with it."""
     from mlscale.monitoring import profile_table
 
-    data = frame[list(model.features)].astype("float64").assign(**{SCORE: model.predict(frame)})
     key = f"{model_prefix(model.name, model.version)}/{REFERENCE_PROFILE}"
-    lake.write_bytes(key, profile_table(data).to_json().encode())
+    lake.write_bytes(key, profile_table(model.scored(frame)).to_json().encode())
     return key
 
 

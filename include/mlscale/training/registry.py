@@ -75,6 +75,14 @@ def alias_version(client: Any, model: str, alias: str) -> str | None:
         return None
 
 
+def version_or_alias(client: Any, model: str, version: str, *aliases: str) -> str:
+    """``version`` when given, else the first of ``aliases`` that is set; LookupError naming what is missing."""
+    for candidate in (version, *(alias_version(client, model, a) for a in aliases)):
+        if candidate:
+            return str(candidate)
+    raise LookupError(f"model {model!r} has no {' or '.join(aliases)} in the registry: run train_model first")
+
+
 def set_alias(client: Any, model: str, alias: str, version: str) -> str | None:
     """Point ``alias`` at ``version``; returns the version it pointed at before (for the audit trail)."""
     before = alias_version(client, model, alias)

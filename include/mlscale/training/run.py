@@ -20,7 +20,7 @@ from mlscale.training import registry
 from mlscale.training.checkpoint import CheckpointStore, run_key
 from mlscale.training.data import CLASS_WEIGHTS, TrainingInputs, class_weight_params
 from mlscale.training.dataset import LABEL, build_training_set, read_split, training_ref
-from mlscale.training.evaluate import compare, holdout_metrics
+from mlscale.training.evaluate import compare, holdout_metrics, metrics_of_version
 from mlscale.training.inputs import feature_columns, model_inputs
 from mlscale.training.model import StoredModel, model_prefix, write_reference_profile
 from mlscale.training.report import write_training_report
@@ -95,7 +95,7 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
         else registry.RegistryConfig.for_lake(lake, tracking_uri)
     client_ = registry.client_for(config)
     champion_version = registry.alias_version(client_, spec.name, registry.CHAMPION)
-    champion_metrics = _champion_metrics(lake, spec.name, champion_version, holdout, settings.review_budget)
+    champion_metrics = metrics_of_version(lake, spec.name, champion_version, holdout, settings.review_budget)
     vs_champion = compare(metrics.scalars(), champion_metrics)
     logger.info("holdout: %s", json.dumps(metrics.scalars()))
     logger.info("vs champion %s: %s", champion_version, json.dumps(vs_champion))
@@ -177,20 +177,3 @@ def _takes_n_workers(client: Any) -> bool:
     import inspect
 
     return "n_workers" in inspect.signature(client.scheduler_info).parameters
-
-
-def _champion_metrics(lake: Lake, model: str, version: str | None, holdout: Any, budget: float) -> dict[str, float] | None:
-    """The champion's metrics on this holdout, or None (no champion, or it needs features this set lacks)."""
-    if version is None:
-        return None
-    try:
-        champion = StoredModel.load(lake, model, version)
-    except FileNotFoundError:
-        logger.warning("champion version %s has no model files in the lake: not compared", version)
-        return None
-    missing = [f for f in champion.features if f not in holdout.columns]
-    if missing:
-        logger.warning("champion version %s needs %d features this training set lacks (e.g. %s): not compared",
-                       version, len(missing), missing[0])
-        return None
-    return holdout_metrics(holdout[LABEL], champion.predict(holdout), review_budget=budget).scalars()
