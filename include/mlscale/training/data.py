@@ -48,11 +48,6 @@ class TrainingInputs:
             frame = frame.repartition(npartitions=partitions)
         return frame[list(self.features)], frame[LABEL]
 
-    def positive_ratio(self) -> tuple[int, int]:
-        """(negatives, positives) of the train split as sampled, from the manifest counts where possible."""
-        _, y = self.frame("train")
-        positives = int(y.sum())
-        return len(y) - positives, positives
 
 
 def _read_file(path: str, *, lake: Lake, wanted: list[str], sampling: str, key: str) -> Any:
