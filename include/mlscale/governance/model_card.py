@@ -2,16 +2,17 @@
 
 Intended use and owner come from the model specification; lineage, metrics and training from the stored
 model; bias findings from its audit; drift status from the latest drift report; approvals and gate
-decisions from the governance records. Nothing in a card is written by hand.
+decisions from the governance records. Nothing in a card is written by hand. The page's template is
+``templates/model_card.html.j2``.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from typing import Any
 
 from mlscale.lake import Lake
+from mlscale.rendering import render
 from mlscale.training.model import StoredModel, model_prefix
 
 
@@ -33,9 +34,9 @@ def _decisions(lake: Lake, model: str, version: str) -> list[dict[str, Any]]:
                   key=lambda d: d.get("decided_at", ""))
 
 
-def _section(title: str, body: Any) -> str:
-    text = body if isinstance(body, str) else json.dumps(body, indent=1, default=str)
-    return f"<h2>{html.escape(title)}</h2><pre>{html.escape(text)}</pre>"
+def _text(body: Any) -> str:
+    """A section's body as it reads in its ``<pre>``: text as is, anything else as indented JSON."""
+    return body if isinstance(body, str) else json.dumps(body, indent=1, default=str)
 
 
 def write_model_card(lake: Lake, model: str, version: str) -> str:
@@ -69,15 +70,11 @@ def write_model_card(lake: Lake, model: str, version: str) -> str:
         "gate_decisions": [{k: d.get(k) for k in ("decided_at", "decision", "reasons", "run_id")}
                            for d in _decisions(lake, model, version)],
     }
-    title = f"Model card: {model} version {version}"
-    page = (f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            "<style>body{font-family:sans-serif;margin:2em;max-width:60em}pre{background:#f7f7f7;padding:8px}</style>"
-            f"</head><body><h1>{html.escape(title)}</h1>"
-            f"<p>{html.escape(spec.description)}</p>"
-            + _section("Intended use", spec.intended_use) + _section("Owner", spec.owner)
-            + "".join(_section(k.replace("_", " ").title(), card[k])
-                      for k in ("lineage", "metrics", "bias", "drift", "approval", "gate_decisions", "training"))
-            + "</body></html>")
+    sections = [("Intended use", _text(spec.intended_use)), ("Owner", _text(spec.owner))] + [
+        (k.replace("_", " ").title(), _text(card[k]))
+        for k in ("lineage", "metrics", "bias", "drift", "approval", "gate_decisions", "training")]
+    page = render("model_card.html.j2", title=f"Model card: {model} version {version}", description=spec.description,
+                  sections=sections)
     key = f"reports/model_card/{model}/{version}.html"
     lake.write_bytes(key, page.encode())
     lake.write_json(f"reports/model_card/{model}/{version}.json", card)

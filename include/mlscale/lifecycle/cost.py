@@ -3,22 +3,24 @@
 From one paged listing of the whole lake: bytes and object counts per zone, dataset and tier (hot, or
 cold: the local ``cold/`` root or any non-STANDARD S3 storage class), the monthly cost estimate from the
 policy's price table, what this run saved (or would save, in a dry run), the top growth against the
-previous report, and small-file counts per dataset (a hint for compaction). The HTML page is
-self-contained: a table and an inline SVG bar chart, no scripts.
+previous report, and small-file counts per dataset (a hint for compaction). The HTML page
+(``templates/cost.html.j2``) is self-contained: tables and an inline SVG bar chart, no scripts.
 """
 
 from __future__ import annotations
 
-import html
 import logging
 import posixpath
 from collections import defaultdict
 from typing import Any
 
+from markupsafe import Markup
+
 from mlscale.lake import Lake
 from mlscale.lake.lake import COLD_ROOT
 from mlscale.lifecycle.listing import LakeLister
 from mlscale.lifecycle.policy import Policy
+from mlscale.rendering import render, render_macro
 
 logger = logging.getLogger(__name__)
 
@@ -136,80 +138,21 @@ def build_cost_report(lake: Lake, policy: Policy, *, run_day: str, run_id: str, 
             "saved": doc["saved"]}
 
 
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:,.1f} {unit}" if unit != "B" else f"{int(n):,} B"
-        n /= 1024
-    return f"{n:,.1f} TiB"
-
-
-def svg_bars(rows: list[tuple[str, float, float]], currency: str, width: int = 720) -> str:
+def svg_bars(rows: list[tuple[str, float, float]], currency: str, width: int = 720) -> Markup:
     """Horizontal bars of (label, hot, cold) values, stacked; inline SVG, no scripts."""
     bar_h, gap, label_w = 18, 6, 220
     top = max((h + c for _, h, c in rows), default=0) or 1
     scale = (width - label_w - 110) / top
-    height = len(rows) * (bar_h + gap) + 30
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="monthly cost by dataset" font-family="sans-serif" font-size="12">']
-    for i, (label, hot, cold) in enumerate(rows):
-        y = i * (bar_h + gap) + 4
-        hw, cw = hot * scale, cold * scale
-        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{html.escape(label)}</text>')
-        parts.append(f'<rect x="{label_w}" y="{y}" width="{hw:.1f}" height="{bar_h}" fill="#d9534f"/>')
-        parts.append(f'<rect x="{label_w + hw:.1f}" y="{y}" width="{cw:.1f}" height="{bar_h}" fill="#5bc0de"/>')
-        parts.append(f'<text x="{label_w + hw + cw + 6:.1f}" y="{y + 13}">{hot + cold:,.4f} {html.escape(currency)}</text>')
-    y = len(rows) * (bar_h + gap) + 16
-    parts.append(f'<rect x="{label_w}" y="{y - 10}" width="12" height="12" fill="#d9534f"/>'
-                 f'<text x="{label_w + 16}" y="{y}">hot</text>'
-                 f'<rect x="{label_w + 60}" y="{y - 10}" width="12" height="12" fill="#5bc0de"/>'
-                 f'<text x="{label_w + 76}" y="{y}">cold</text></svg>')
-    return "".join(parts)
+    bars = [{"label": label, "y": i * (bar_h + gap) + 4, "hot": hot * scale, "cold": cold * scale, "total": hot + cold}
+            for i, (label, hot, cold) in enumerate(rows)]
+    return render_macro("charts.svg.j2", "stacked_bars", width=width, height=len(rows) * (bar_h + gap) + 30,
+                        bar_h=bar_h, label_w=label_w, bars=bars, legend_y=len(rows) * (bar_h + gap) + 16,
+                        currency=currency)
 
 
 def render_html(doc: dict[str, Any]) -> str:
-    cur = doc["currency"]
     per: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for r in doc["by_dataset"]:
         per[f"{r['zone']}/{r['dataset']}"][0 if r["tier"] == "hot" else 1] += r["monthly_cost"]
     bars = sorted(((k, v[0], v[1]) for k, v in per.items()), key=lambda b: -(b[1] + b[2]))[:25]
-    esc = html.escape
-    table = "".join(
-        f"<tr><td>{esc(r['zone'])}</td><td>{esc(r['dataset'])}</td><td>{esc(r['tier'])}</td>"
-        f"<td class=n>{r['objects']:,}</td><td class=n>{_fmt_bytes(r['bytes'])}</td>"
-        f"<td class=n>{r['small_files']:,}</td><td class=n>{r['monthly_cost']:,.4f}</td></tr>"
-        for r in doc["by_dataset"])
-    growth = "".join(
-        f"<tr><td>{esc(g['zone'])}/{esc(g['dataset'])}</td><td class=n>{_fmt_bytes(g['bytes_before'])}</td>"
-        f"<td class=n>{_fmt_bytes(g['bytes_after'])}</td><td class=n>{_fmt_bytes(g['delta_bytes'])}</td></tr>"
-        for g in doc["growth"]["top"]) or "<tr><td colspan=4>no previous report</td></tr>"
-    small = "".join(
-        f"<tr><td>{esc(s['zone'])}/{esc(s['dataset'])}</td><td class=n>{s['small_files']:,}</td>"
-        f"<td class=n>{s['data_files']:,}</td></tr>" for s in doc["small_files"]) or "<tr><td colspan=3>none</td></tr>"
-    idle = "".join(
-        f"<tr><td>{esc(i['kind'])}</td><td>{esc(i['id'])}</td><td>{esc(i['reason'])}</td>"
-        f"<td class=n>{i['monthly_cost']:,.2f}</td><td>{'yes' if i['actionable'] else 'report only'}</td></tr>"
-        for i in doc["idle_resources"]) or "<tr><td colspan=5>none found</td></tr>"
-    t, s = doc["totals"], doc["saved"]
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Storage cost {esc(doc['run_day'])}</title>
-<style>body{{font-family:sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:3px 8px}}th{{background:#eee}}td.n{{text-align:right}}</style></head>
-<body><h1>Storage cost report — {esc(doc['run_day'])}</h1>
-<p>Lake <code>{esc(doc['lake_root'])}</code>, run <code>{esc(doc['run_id'])}</code>{' (dry run)' if doc['dry_run'] else ''}.
-{t['objects']:,} objects, {_fmt_bytes(t['bytes'])} (hot {_fmt_bytes(t['hot_bytes'])}, cold {_fmt_bytes(t['cold_bytes'])}):
-estimated <b>{t['monthly_cost']:,.4f} {esc(cur)}/month</b>
-(hot {doc['prices']['hot']} and cold {doc['prices']['cold']} {esc(cur)} per GB-month).</p>
-<p>This run {'would save' if doc['dry_run'] else 'saved'} <b>{s['monthly_saving']:,.4f} {esc(cur)}/month</b>:
-deleted {_fmt_bytes(s['bytes_deleted_hot'])} hot and {_fmt_bytes(s['bytes_deleted_cold'])} cold, moved
-{_fmt_bytes(s['bytes_moved_cold'])} to the cold tier ({esc(s['basis'])}).</p>
-<h2>Monthly cost by dataset</h2>{svg_bars(bars, cur)}
-<table><tr><th>zone</th><th>dataset</th><th>tier</th><th>objects</th><th>size</th><th>small files</th><th>{esc(cur)}/month</th></tr>{table}</table>
-<h2>Top growth since {esc(str(doc['growth']['previous_day']))}</h2>
-<table><tr><th>dataset</th><th>before</th><th>now</th><th>growth</th></tr>{growth}</table>
-<h2>Small files (under {_fmt_bytes(doc['small_file_bytes'])}): compaction candidates</h2>
-<table><tr><th>dataset</th><th>small files</th><th>data files</th></tr>{small}</table>
-<h2>Idle resources</h2>
-<table><tr><th>kind</th><th>id</th><th>why</th><th>{esc(cur)}/month</th><th>actionable</th></tr>{idle}</table>
-</body></html>
-"""
+    return render("cost.html.j2", doc=doc, chart=svg_bars(bars, doc["currency"]))

@@ -6,11 +6,14 @@ learning curve with the early-stopping round, and calibration (Brier score and t
 
 from __future__ import annotations
 
-import html
 import json
 from typing import Any
 
+from markupsafe import Markup
+
 from mlscale.lake import Lake
+from mlscale.rendering import render as render_template
+from mlscale.rendering import render_macro
 
 
 def write_training_report(lake: Lake, spec: Any, version: str, metrics: Any, outcome: Any, plan: Any,
@@ -24,41 +27,24 @@ def write_training_report(lake: Lake, spec: Any, version: str, metrics: Any, out
     return lake.uri(f"{prefix}/report.html")
 
 
-def _points(values: list[tuple[float, float]], width: int, height: int, xmax: float, ymax: float) -> str:
-    return " ".join(f"{40 + x / (xmax or 1) * (width - 60):.1f},{height - 30 - y / (ymax or 1) * (height - 50):.1f}"
-                    for x, y in values)
+def _pixels(values: list[tuple[float, float]], width: int, height: int, xmax: float,
+            ymax: float) -> list[tuple[float, float]]:
+    return [(40 + x / (xmax or 1) * (width - 60), height - 30 - y / (ymax or 1) * (height - 50)) for x, y in values]
 
 
 def svg_line(series: dict[str, list[tuple[float, float]]], *, xlabel: str, ylabel: str, width: int = 520,
-             height: int = 300, marker_x: float | None = None, diagonal: bool = False) -> str:
+             height: int = 300, marker_x: float | None = None, diagonal: bool = False) -> Markup:
     """A small line chart (inline SVG) of one or more series of (x, y) points."""
     colours = ["#2b6cb0", "#c05621", "#2f855a"]
     xs = [x for s in series.values() for x, _ in s] or [1.0]
     ys = [y for s in series.values() for _, y in s] or [1.0]
     xmax, ymax = max(xs), max(max(ys), max(xs) if diagonal else 0.0) or 1.0
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">',
-             f'<line x1="40" y1="{height - 30}" x2="{width - 20}" y2="{height - 30}" stroke="#999"/>',
-             f'<line x1="40" y1="20" x2="40" y2="{height - 30}" stroke="#999"/>',
-             f'<text x="{width / 2:.0f}" y="{height - 5}" font-size="12">{html.escape(xlabel)}</text>',
-             f'<text x="2" y="14" font-size="12">{html.escape(ylabel)} (max {ymax:.3g})</text>']
-    if diagonal:
-        parts.append(f'<polyline fill="none" stroke="#bbb" stroke-dasharray="4" '
-                     f'points="{_points([(0, 0), (xmax, xmax)], width, height, xmax, ymax)}"/>')
-    if marker_x is not None:
-        x = 40 + marker_x / (xmax or 1) * (width - 60)
-        parts.append(f'<line x1="{x:.1f}" y1="20" x2="{x:.1f}" y2="{height - 30}" stroke="#e53e3e" stroke-dasharray="3"/>')
-    for i, (name, points) in enumerate(series.items()):
-        colour = colours[i % len(colours)]
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
-                     f'points="{_points(points, width, height, xmax, ymax)}"/>')
-        parts.append(f'<text x="{width - 170}" y="{30 + 16 * i}" font-size="12" fill="{colour}">{html.escape(name)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _table(rows: dict[str, Any]) -> str:
-    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows.items())
-    return f"<table>{body}</table>"
+    lines = [{"name": name, "colour": colours[i % len(colours)], "points": _pixels(points, width, height, xmax, ymax)}
+             for i, (name, points) in enumerate(series.items())]
+    return render_macro(
+        "charts.svg.j2", "xy_lines", width=width, height=height, xlabel=xlabel, ylabel=ylabel, ymax=ymax, lines=lines,
+        marker_x=None if marker_x is None else 40 + marker_x / (xmax or 1) * (width - 60),
+        diagonal=_pixels([(0, 0), (xmax, xmax)], width, height, xmax, ymax) if diagonal else None)
 
 
 def _fmt(value: Any) -> str:
@@ -67,9 +53,12 @@ def _fmt(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _cells(rows: dict[str, Any]) -> dict[str, str]:
+    return {str(k): _fmt(v) for k, v in rows.items()}
+
+
 def render(doc: dict[str, Any]) -> str:
     holdout, training = doc["holdout"], doc["training"]
-    scalars = {k: v for k, v in holdout.items() if k != "reliability"}
     curve = [(i + 1.0, v) for i, v in enumerate(training["history"])]
     start = training["resumed_from"]
     learning = svg_line({f"validation {training['metric']}": [(start + x, y) for x, y in curve]},
@@ -77,17 +66,9 @@ def render(doc: dict[str, Any]) -> str:
                         marker_x=float(training["rounds"]))
     reliability = svg_line({"observed vs predicted": [(b["mean_predicted"], b["observed_rate"]) for b in holdout["reliability"]]},
                            xlabel="mean predicted probability", ylabel="observed fraud rate", diagonal=True)
-    title = f"Training report: {doc['model']} version {doc['version']}"
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}table{{border-collapse:collapse}}
-th,td{{border:1px solid #ccc;padding:3px 8px;text-align:left}}</style></head><body>
-<h1>{html.escape(title)}</h1>
-<h2>Holdout metrics</h2>{_table(scalars)}
-<h2>Against the champion (version {html.escape(str(doc['champion_version']))}), challenger − champion</h2>
-{_table(doc['vs_champion'])}
-<h2>Learning curve</h2><p>Red line: the round kept (early stopping).</p>{learning}
-<h2>Calibration</h2><p>Brier score {holdout['brier']:.5f}. Dashed: perfect calibration.</p>{reliability}
-<h2>Training</h2>{_table({k: v for k, v in training.items() if k != 'history'})}
-<h2>Sizing</h2>{_table(doc['plan'])}
-<h2>Training set</h2>{_table(doc['training_set'])}
-</body></html>"""
+    return render_template(
+        "training.html.j2", title=f"Training report: {doc['model']} version {doc['version']}",
+        champion_version=doc["champion_version"], brier=holdout["brier"], learning=learning, reliability=reliability,
+        holdout=_cells({k: v for k, v in holdout.items() if k != "reliability"}), vs_champion=_cells(doc["vs_champion"]),
+        training=_cells({k: v for k, v in training.items() if k != "history"}), plan=_cells(doc["plan"]),
+        training_set=_cells(doc["training_set"]))
