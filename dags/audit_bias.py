@@ -7,15 +7,20 @@ import datetime as dt
 from airflow.sdk import DAG, Param, task
 from mlscale.operators.assets import lake_asset
 from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
+from mlscale.operators.fail_fast import fail_fast
 
 MODEL = "fraud_detector"
 
 DOC = f"""
 ### Audit a model and decide its promotion
 
-Runs after every `train_model` run (the `models_{MODEL}` asset) and on demand from the UI (`version` empty:
-the current `challenger`; `dt`: the day whose data the drift condition checks, default the day before the run).
+Runs after every `train_model` run (the `models_{MODEL}` asset: it audits each version those runs registered,
+and the gate checks drift against the day each was trained for) and on demand from the UI (`version` empty: the
+current `challenger`; `dt`: the day whose data the drift condition checks, default the day before the run).
 
+0. `targets` — the versions to audit: the `version` param, else those the triggering asset events name (runs
+   that finished while an earlier audit ran are batched into one run; each version is audited), else the
+   challenger. Every following task is mapped over them (one task instance per version).
 1. `audit` — scores the version's holdout, joins gender, age band and region (and gender×age band) from the
    customer snapshot through the access log (purpose `bias_audit`; never model features), and computes with
    fairlearn per group: selection rate, TPR, FPR, precision, PR-AUC with bootstrap intervals, the disparity
@@ -52,68 +57,78 @@ with DAG(
     },
 ) as dag:
 
-    def _day(params, context) -> str:
-        from mlscale.operators.run_context import run_day
-
-        if params.get("dt"):
-            return str(params["dt"])
-        return (dt.date.fromisoformat(run_day({**context, "params": params})) - dt.timedelta(days=1)).isoformat()
-
     def _lake():
         from mlscale.hooks.lake_hook import LakeHook
 
         return LakeHook().get_lake()
 
-    def _tracking_uri() -> str:
+    def _variable(name: str) -> str:
         from airflow.sdk import Variable
 
-        return Variable.get("mlscale_mlflow_tracking_uri", default="")
+        return Variable.get(name, default="")
+
+    @task(execution_timeout=dt.timedelta(minutes=5))
+    @fail_fast
+    def targets(params, **context) -> list[dict]:
+        import logging
+
+        from mlscale.operators.run_context import audit_targets
+
+        found = audit_targets({**context, "params": params})
+        logging.getLogger(__name__).info("versions to audit: %s", ", ".join(
+            f"{t['model']} {t['version'] or '(the challenger)'} (drift checked against {t['dt']})" for t in found))
+        return found
 
     @task(execution_timeout=dt.timedelta(hours=1))
-    def audit(params, **context) -> dict:
+    @fail_fast
+    def audit(target: dict, **context) -> dict:
         from mlscale.audit.access import Actor
         from mlscale.governance.audit_run import audit_model
 
-        return audit_model(lake=_lake(), dt=_day(params, context), run_id=context["run_id"], model=params["model"],
-                           version=params["version"], tracking_uri=_tracking_uri(),
-                           actor=Actor.from_context(context)).as_dict()
+        result = audit_model(lake=_lake(), dt=target["dt"], run_id=context["run_id"], model=target["model"],
+                             version=target["version"], tracking_uri=_variable("mlscale_mlflow_tracking_uri"),
+                             actor=Actor.from_context(context)).as_dict()
+        return {**result, "dt": target["dt"]}
 
-    @task.sensor(mode="reschedule", poke_interval=300, timeout=dt.timedelta(days=7), soft_fail=True)
+    @task.sensor(mode="reschedule", poke_interval=120, timeout=dt.timedelta(days=7), soft_fail=True)
     def wait_for_approval(audited: dict, params, **context) -> bool:
         from mlscale.governance.gate import approval_of
         from mlscale.governance.risk_policy import load_risk_policy
 
-        if audited["verdict"] == "fail" or not load_risk_policy().tier_for(params["model"]).promotion.requires_human_approval:
+        if audited["verdict"] == "fail" or not load_risk_policy().tier_for(audited["model"]).promotion.requires_human_approval:
             return True  # nothing to approve: the gate records the refusal or promotes without approval
-        if approval_of(_lake(), params["model"], audited["version"]) is not None:
+        if approval_of(_lake(), audited["model"], audited["version"]) is not None:
             return True
         started = context["ti"].start_date
         waited = (dt.datetime.now(dt.UTC) - started).total_seconds() / 3600 if started else 0
         return waited >= float(params["approval_timeout_hours"])  # then the gate records "pending_approval"
 
     @task(trigger_rule="none_failed", execution_timeout=dt.timedelta(hours=1))
-    def promote(audited: dict, params, **context) -> dict:
+    @fail_fast
+    def promote(audited: dict, **context) -> dict:
         from mlscale.governance.gate import promote_model
 
-        return promote_model(lake=_lake(), dt=_day(params, context), run_id=context["run_id"], model=params["model"],
-                             version=audited["version"], tracking_uri=_tracking_uri()).as_dict()
+        return promote_model(lake=_lake(), dt=audited["dt"], run_id=context["run_id"], model=audited["model"],
+                             version=audited["version"], tracking_uri=_variable("mlscale_mlflow_tracking_uri"),
+                             feast_root=_variable("mlscale_feast_root")).as_dict()
 
     @task(trigger_rule="none_failed", execution_timeout=dt.timedelta(minutes=20))
-    def model_card(audited: dict, decision: dict, params) -> str:
+    @fail_fast
+    def model_card(decision: dict) -> str:
         import logging
 
         from mlscale.governance.model_card import write_model_card
         from mlscale.reports.catalog import report_url
 
-        version = audited["version"]
-        uri = write_model_card(_lake(), params["model"], version)
-        logging.getLogger(__name__).info("model card of version %s (gate: %s): %s (in the UI: %s)", version,
+        model, version = decision["model"], decision["version"]
+        uri = write_model_card(_lake(), model, version)
+        logging.getLogger(__name__).info("model card of %s version %s (gate: %s): %s (in the UI: %s)", model, version,
                                          decision.get("decision"), uri,
-                                         report_url("model_card", f"{params['model']}/{version}", f"{version}.html"))
+                                         report_url("model_card", f"{model}/{version}", f"{version}.html"))
         return uri
 
-    audited = audit()
-    approved = wait_for_approval(audited)
-    decision = promote(audited)
-    approved >> decision
-    model_card(audited, decision)
+    audited = audit.expand(target=targets())
+    approved = wait_for_approval.expand(audited=audited)
+    decisions = promote.expand(audited=audited)
+    approved >> decisions
+    model_card.expand(decision=decisions)

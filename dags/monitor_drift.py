@@ -7,6 +7,7 @@ import datetime as dt
 from airflow.sdk import DAG, Param, PartitionedAssetTimetable, task
 from mlscale.operators.assets import lake_asset
 from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
+from mlscale.operators.fail_fast import fail_fast
 
 MODEL = "fraud_detector"
 DRIFT_ALERT = lake_asset("monitoring", "drift_alert")
@@ -44,6 +45,7 @@ with DAG(
 ) as dag:
 
     @task(execution_timeout=dt.timedelta(hours=1))
+    @fail_fast
     def check(params, **context) -> dict:
         from airflow.sdk import Variable
         from mlscale.governance.monitor import monitor_drift

@@ -7,6 +7,7 @@ import datetime as dt
 from airflow.sdk import DAG, CronTriggerTimetable, Param, task
 from mlscale.operators.assets import lake_asset
 from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
+from mlscale.operators.fail_fast import fail_fast
 
 DOC = """
 ### Pipeline health
@@ -52,6 +53,7 @@ with DAG(
 ) as dag:
 
     @task(outlets=[lake_asset("reports", "health")], execution_timeout=dt.timedelta(minutes=30))
+    @fail_fast
     def health_report(**context) -> dict:
         import logging
 
@@ -64,8 +66,7 @@ with DAG(
 
         log = logging.getLogger(__name__)
         params = context["params"]
-        day = str(params["dt"]) if params.get("dt") else \
-            (dt.date.fromisoformat(run_day({**context, "params": params})) - dt.timedelta(days=1)).isoformat()
+        day = run_day(context, days_before_logical_date=1)
         report = build_health_report(
             LakeHook().get_lake(), day, history_days=int(params["history_days"]),
             datasets=sorted(p.stem for p in CONTRACTS_DIR.glob("*.yaml")),

@@ -8,6 +8,7 @@ from airflow.sdk import DAG, Param, PartitionedAssetTimetable, task
 from mlscale.operators.assets import lake_asset
 from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
 from mlscale.operators.dask_operator import DaskOperator
+from mlscale.operators.fail_fast import fail_fast
 
 MODEL = "fraud_detector"
 
@@ -71,6 +72,7 @@ with DAG(
     )
 
     @task(execution_timeout=dt.timedelta(minutes=30))
+    @fail_fast
     def shadow_report(params, **context) -> dict:
         from mlscale.audit.access import Actor
         from mlscale.hooks.lake_hook import LakeHook

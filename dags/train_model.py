@@ -86,7 +86,6 @@ with DAG(
         task_id="train",
         python_callable="mlscale.training:train_model",
         op_kwargs={
-            "dt": "{{ params.dt or macros.ds_add(((dag_run.logical_date or dag_run.run_after) | ds), -1) }}",
             "model": "{{ params.model }}",
             "algorithm": "{{ params.algorithm }}",
             "gpu": "{{ params.device == 'gpu' }}",
@@ -98,6 +97,7 @@ with DAG(
             "code_version": "{{ var.value.get('mlscale_code_version', '') }}",
         },
         dask_conn_id="{{ 'dask_gpu_default' if params.device == 'gpu' else 'dask_cpu_default' }}",
+        days_before_logical_date=1,  # the cron fires on D+1 for D; a drift alert names its day
         pool="dask_cpu",
         outlets=[lake_asset("models", MODEL)],
         execution_timeout=dt.timedelta(hours=4),

@@ -15,6 +15,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mlscale.errors import NotRetryable
+
 logger = logging.getLogger(__name__)
 
 GPU_RESOURCE = "GPU"
@@ -32,7 +34,7 @@ class NoWorkers(ClusterError):
     """The scheduler answered but not enough workers joined in time."""
 
 
-class GPUUnavailable(ClusterError):
+class GPUUnavailable(ClusterError, NotRetryable):
     """GPU workers were asked for but none are available (never falls back to CPU silently)."""
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from mlscale.errors import NotRetryable
+
 CONTRACTS_DIR = Path(__file__).resolve().parents[1] / "contracts"
 TYPES = ("string", "timestamp", "decimal", "integer", "boolean", "date")
 PII_CLASSES = ("pan", "email", "phone", "name", "ip")
@@ -22,7 +24,7 @@ FORMATS = ("csv", "jsonl")
 TIMESTAMP_FORMATS = ("iso8601", "epoch_ms", "epoch_s")
 
 
-class ContractError(ValueError):
+class ContractError(ValueError, NotRetryable):
     """A contract file is invalid; the message names the file and the key."""
 
 

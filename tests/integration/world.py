@@ -21,11 +21,12 @@ CONTRACTS = ("customers", "labels", "transactions")
 
 
 def build_world(lake: Lake, *, start: dt.date, days: int, rows_per_day: int, seed: int = 7,
-                drift_from: dt.date | None = None, client: Client | None = None) -> list[str]:
-    """Generate and process ``days`` days; returns the days (ISO) in order."""
+                drift_from: dt.date | None = None, client: Client | None = None,
+                process_days: int | None = None) -> list[str]:
+    """Generate ``days`` days and process the first ``process_days`` (default all); returns those days (ISO)."""
     generate_world(lake.write_bytes, start=start, days=days, rows_per_day=rows_per_day, seed=seed,
                    drift_from=drift_from)
-    day_list = [(start + dt.timedelta(days=i)).isoformat() for i in range(days)]
+    day_list = [(start + dt.timedelta(days=i)).isoformat() for i in range(days if process_days is None else process_days)]
     if client is None:
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
                 Client(cluster) as own:

@@ -29,6 +29,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from mlscale.errors import NotRetryable
 from mlscale.lake import Lake
 from mlscale.lake.storage import is_local
 
@@ -42,7 +43,7 @@ class FeatureStoreError(RuntimeError):
     """The feature store cannot do what was asked (nothing published, unknown view, wrong input...)."""
 
 
-class FeatureStoreConfigError(FeatureStoreError, ValueError):
+class FeatureStoreConfigError(FeatureStoreError, ValueError, NotRetryable):
     """The feature store cannot be configured for this lake or these settings."""
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from mlscale.errors import NotRetryable
+
 REPO = Path(__file__).resolve().parents[2] / "feature_repo"
 WINDOWED_KINDS = ("sum", "count", "mean", "max", "min", "share", "distinct", "quantile", "category_share",
                   "share_of_parent")
@@ -22,7 +24,7 @@ POINT_KINDS = ("last_day_ratio", "days_since_first_seen")
 PREDICATES = ("night", "ecom")
 
 
-class FeatureDefinitionError(ValueError):
+class FeatureDefinitionError(ValueError, NotRetryable):
     """A feature-set file is invalid; the message names the file and the key."""
 
 

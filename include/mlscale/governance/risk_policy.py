@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlscale.errors import NotRetryable
 from mlscale.governance.bias import BiasThresholds
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ _DRIFT_KEYS = {"max_psi", "max_drifted_share"}
 _OPTIONAL = {"description", "version", "default_tier", "judged_on"}
 
 
-class RiskPolicyError(ValueError):
+class RiskPolicyError(ValueError, NotRetryable):
     """The model risk policy is invalid; the message names the file, the key and what to change."""
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlscale.errors import NotRetryable
+
 IPV4 = r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$"
 _NORMALISE = {"pan": r"[^0-9]", "phone": r"[^0-9+]"}
 _PAN_TEXT = re.compile(r"(?<!\d)\d(?:[ -]?\d){11,18}(?!\d)")
@@ -18,7 +20,7 @@ _EMAIL_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE_TEXT = re.compile(r"\+\d[\d \-]{6,}\d")
 
 
-class MissingPiiKey(ValueError):
+class MissingPiiKey(ValueError, NotRetryable):
     """No key is configured for pseudonymisation."""
 
 

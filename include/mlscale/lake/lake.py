@@ -30,6 +30,7 @@ import pyarrow.dataset as pds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from mlscale.errors import NotRetryable
 from mlscale.lake.manifest import (
     MANIFEST_NAME,
     FileEntry,
@@ -45,7 +46,7 @@ logger = logging.getLogger(__name__)
 COLD_ROOT = "cold"
 
 
-class PartitionNotFound(LookupError):
+class PartitionNotFound(LookupError, NotRetryable):
     """No committed manifest exists for a partition."""
 
 

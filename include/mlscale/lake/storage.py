@@ -9,10 +9,12 @@ from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
+from mlscale.errors import NotRetryable
+
 logger = logging.getLogger(__name__)
 
 
-class LakeConfigError(ValueError):
+class LakeConfigError(ValueError, NotRetryable):
     """A lake root URI or its storage options cannot be used."""
 
 

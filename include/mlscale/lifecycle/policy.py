@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlscale.errors import NotRetryable
+
 logger = logging.getLogger(__name__)
 
 POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
@@ -34,7 +36,7 @@ _RULE_KEYS = {"name", "zone", "datasets", "classification", "delete_after_days",
               "cold_after_days", "storage_class"}
 
 
-class PolicyError(ValueError):
+class PolicyError(ValueError, NotRetryable):
     """The retention policy is inconsistent; the message names the file, the rule and the fix."""
 
 

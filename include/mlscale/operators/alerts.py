@@ -1,11 +1,11 @@
-"""Callbacks for missed deadlines (run by the triggerer): say loudly what is late and where to look."""
+"""Callbacks: missed deadlines (run by the triggerer) and failed tasks: say loudly what broke and where to look."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-logger = logging.getLogger("mlscale.deadlines")
+logger = logging.getLogger("mlscale.alerts")
 
 
 async def log_missed_deadline(context: dict[str, Any] | None = None, **kwargs: Any) -> None:
@@ -16,3 +16,35 @@ async def log_missed_deadline(context: dict[str, Any] | None = None, **kwargs: A
                  "readers see the previous day's data until it completes; check the run's task logs.",
                  kwargs.get("dag_id") or getattr(dag_run, "dag_id", "?"), getattr(dag_run, "run_id", "?"),
                  getattr(dag_run, "partition_key", "?"), kwargs.get("what", "data"))
+
+
+def record_task_failure(context: dict[str, Any]) -> None:
+    """Failure callback of every mlscale task: log the failure and record it for the pipeline health report.
+
+    The record goes to ``_meta/task_failures/dt=<day>/`` (one JSON object per failed try that will not be
+    retried), so ``pipeline_health`` can flag failed runs without reading Airflow's database. A record that
+    cannot be written (the lake itself is what failed) is logged and skipped: the callback never raises.
+    """
+    from mlscale.operators.run_context import RunDayError, run_day
+    from mlscale.reports.failures import TaskFailure, record_failure
+
+    ti, dag_run = context.get("ti"), context.get("dag_run")
+    try:
+        day = run_day(context)
+    except RunDayError:
+        when = getattr(dag_run, "run_after", None)
+        day = when.date().isoformat() if when else "unknown"
+    exception = context.get("exception")
+    failure = TaskFailure(dag_id=str(getattr(ti, "dag_id", "?")), task_id=str(getattr(ti, "task_id", "?")),
+                          run_id=str(context.get("run_id") or getattr(dag_run, "run_id", "?")),
+                          run_type=str(getattr(dag_run, "run_type", "") or ""), day=day,
+                          try_number=int(getattr(ti, "try_number", 0) or 0),
+                          error=f"{type(exception).__name__}: {exception}" if exception else "unknown error")
+    logger.error("TASK FAILED: %s.%s run %s (day %s, try %d): %s", failure.dag_id, failure.task_id, failure.run_id,
+                 failure.day, failure.try_number, failure.error)
+    try:
+        from mlscale.hooks.lake_hook import LakeHook
+
+        record_failure(LakeHook().get_lake(), failure)
+    except Exception as exc:  # the lake may be what failed: never mask the task's own error
+        logger.warning("could not record the failure in the lake (%s: %s)", type(exc).__name__, exc)

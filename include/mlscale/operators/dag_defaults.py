@@ -10,6 +10,8 @@ from typing import Any
 
 from airflow.sdk import CronPartitionTimetable, Param
 
+from mlscale.operators.alerts import record_task_failure
+
 OWNER = "ml-platform"
 START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -19,6 +21,8 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": dt.timedelta(minutes=2),
     "retry_exponential_backoff": True,
     "execution_timeout": dt.timedelta(hours=2),
+    # every failed task is logged loudly and recorded for pipeline_health (_meta/task_failures/)
+    "on_failure_callback": record_task_failure,
 }
 
 

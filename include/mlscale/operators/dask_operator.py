@@ -13,6 +13,7 @@ from airflow.sdk import BaseOperator
 
 from mlscale.compute import GPU_RESOURCE
 from mlscale.hooks.dask_hook import DaskHook
+from mlscale.operators.fail_fast import failing_fast
 from mlscale.operators.run_context import run_day
 
 INJECTABLE = ("client", "lake", "dt", "run_id", "try_number")
@@ -39,11 +40,14 @@ class DaskOperator(BaseOperator):
 
     Besides ``op_kwargs`` (templated), the callable receives, when it declares a parameter of that name
     and ``op_kwargs`` does not set it: ``client`` (the Dask client), ``lake`` (the project's lake, from
-    :class:`~mlscale.hooks.lake_hook.LakeHook`), ``dt`` (the run's day), ``run_id`` and ``try_number``.
+    :class:`~mlscale.hooks.lake_hook.LakeHook`), ``dt`` (the run's day, see
+    :func:`~mlscale.operators.run_context.run_day`; ``days_before_logical_date`` is passed to it), ``run_id`` and
+    ``try_number``.
     ``secret_kwargs`` maps a parameter name to a connection id whose password is passed in that
     parameter (read at run time: never templated, rendered or logged).
     A result with ``as_dict()`` goes to XCom as that dict; one with ``asset_extra()`` also puts those
     counts on every outlet's asset event.
+    An error the library marks :class:`~mlscale.errors.NotRetryable` fails the task without retries.
     Futures still running when the task is killed are cancelled; on a GPU connection the work is
     annotated with the ``GPU`` resource so it lands on GPU workers only.
 
@@ -58,17 +62,23 @@ class DaskOperator(BaseOperator):
 
     def __init__(self, *, python_callable: str | Callable[..., Any], op_kwargs: Mapping[str, Any] | None = None,
                  dask_conn_id: str = DaskHook.default_conn_name, progress_interval_s: float = 30.0,
-                 secret_kwargs: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+                 secret_kwargs: Mapping[str, str] | None = None, days_before_logical_date: int = 0,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.python_callable = python_callable
         self.op_kwargs = op_kwargs or {}
         self.dask_conn_id = dask_conn_id
         self.progress_interval_s = progress_interval_s
         self.secret_kwargs = secret_kwargs or {}
+        self.days_before_logical_date = days_before_logical_date
         self._client: Any = None
         self._lineage: Any = None  # mlscale.lineage.task.TaskLineage of the last successful execute
 
     def execute(self, context: Any) -> Any:
+        with failing_fast():  # a setting to fix or a day with no data: fail now, never retry
+            return self._execute(context)
+
+    def _execute(self, context: Any) -> Any:
         self._lineage = None
         fn = resolve_callable(self.python_callable)
         hook = DaskHook(dask_conn_id=self.dask_conn_id)
@@ -141,7 +151,7 @@ class DaskOperator(BaseOperator):
         providers: dict[str, Callable[[], Any]] = {
             "client": lambda: client,
             "lake": self._lake,
-            "dt": lambda: run_day(context),
+            "dt": lambda: run_day(context, days_before_logical_date=self.days_before_logical_date),
             "run_id": lambda: context["run_id"],
             "try_number": lambda: context["ti"].try_number,
         }

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from mlscale.errors import NotRetryable
 from mlscale.lake import Lake, S3Options, parse_day
 from mlscale.operators.run_context import RunDayError, run_day
 
@@ -23,7 +24,7 @@ DEFAULT_ZONES = ["landing", "raw", "quarantine", "features", "training", "predic
 AWS_CONN_ID = "aws_default"
 
 
-class LifecycleParamError(ValueError):
+class LifecycleParamError(ValueError, NotRetryable):
     """A trigger param of lifecycle_cleanup cannot be used; the message says which and why."""
 
 

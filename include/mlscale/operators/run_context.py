@@ -1,4 +1,8 @@
-"""What a task needs from its run: which day it is for, and who it is (run id, try)."""
+"""What a task needs from its run: which day it is for, and what triggered it.
+
+One answer for every way a run can start — its cron, an asset event, a backfill, a manual trigger with or
+without params — and never the wall clock.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +10,102 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from mlscale.errors import NotRetryable
 
-class RunDayError(ValueError):
+
+class RunDayError(ValueError, NotRetryable):
     """The run does not say which day it is for."""
 
 
-def run_day(context: Mapping[str, Any]) -> str:
-    """The day (``YYYY-MM-DD``) a run is for, never derived from the wall clock.
+def _as_day(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    try:
+        return dt.date.fromisoformat(str(value)[:10]).isoformat()
+    except ValueError as exc:
+        raise RunDayError(f"cannot read a day from {value!r}: use YYYY-MM-DD for the `dt` param") from exc
 
-    In order: the ``dt`` param (a manual trigger from the UI), the run's partition key (partitioned
-    assets and their backfills), the start of its data interval, its logical date.
+
+def triggering_events(context: Mapping[str, Any]) -> list[Any]:
+    """The asset events that started this run, oldest first (empty for runs not started by an asset)."""
+    accessor = context.get("triggering_asset_events") or {}
+    try:
+        groups = list(accessor.values())
+    except (AttributeError, TypeError):
+        return []
+    events = [event for group in groups for event in (group or [])]
+    return sorted(events, key=lambda e: getattr(e, "timestamp", None) or dt.datetime.min.replace(tzinfo=dt.UTC))
+
+
+def triggering_extra(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``extra`` of the newest asset event that started this run (``{}`` when none did)."""
+    events = triggering_events(context)
+    return dict(getattr(events[-1], "extra", None) or {}) if events else {}
+
+
+def _event_day(context: Mapping[str, Any]) -> str | None:
+    for event in reversed(triggering_events(context)):
+        key = getattr(event, "partition_key", None) or (getattr(event, "extra", None) or {}).get("dt")
+        if key:
+            return _as_day(key)
+    return None
+
+
+def run_day(context: Mapping[str, Any], *, days_before_logical_date: int = 0) -> str:
+    """The day (``YYYY-MM-DD``) a run is for.
+
+    In order:
+
+    1. the ``dt`` param (a manual trigger from the UI or the CLI);
+    2. the run's partition key (partitioned schedules, their backfills and partitioned asset events);
+    3. the asset event that started the run: its partition key, else the ``dt`` in its ``extra``;
+    4. the start of a data interval that has a length;
+    5. the logical date, minus ``days_before_logical_date`` (1 for DAGs whose cron fires the day after the
+       day they cover: a run fired on D+1, or backfilled with logical date D+1, is for D);
+    6. for a manual run with no logical date: the day before it was triggered (the latest complete day).
     """
     params = context.get("params") or {}
-    candidates: list[Any] = [params.get("dt")]
+    if params.get("dt"):
+        return _as_day(params["dt"])
     dag_run = context.get("dag_run")
-    candidates.append(getattr(dag_run, "partition_key", None))
-    candidates.append(context.get("data_interval_start"))
-    candidates.append(context.get("logical_date"))
-    for value in candidates:
-        if not value:
-            continue
-        if isinstance(value, dt.datetime):
-            return value.date().isoformat()
-        try:
-            return dt.date.fromisoformat(str(value)[:10]).isoformat()
-        except ValueError as exc:
-            raise RunDayError(f"cannot read a day from {value!r}: use YYYY-MM-DD for the `dt` param") from exc
-    raise RunDayError("this run has no partition key, data interval or logical date: trigger it with the `dt` param")
+    if getattr(dag_run, "partition_key", None):
+        return _as_day(dag_run.partition_key)
+    from_event = _event_day(context)
+    if from_event:
+        return from_event
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if isinstance(start, dt.datetime) and isinstance(end, dt.datetime) and end > start:
+        return start.date().isoformat()
+    logical = context.get("logical_date") or getattr(dag_run, "logical_date", None)
+    if logical:
+        return (dt.date.fromisoformat(_as_day(logical)) - dt.timedelta(days=days_before_logical_date)).isoformat()
+    run_after = getattr(dag_run, "run_after", None)
+    if run_after:
+        return (dt.date.fromisoformat(_as_day(run_after)) - dt.timedelta(days=1)).isoformat()
+    raise RunDayError("this run has no dt param, partition key, triggering asset event, data interval, logical "
+                      "date or trigger time: trigger it with the `dt` param")
+
+
+def audit_targets(context: Mapping[str, Any], *, days_before_logical_date: int = 1) -> list[dict[str, str]]:
+    """The model versions a run should audit, each with the day its gate checks drift against.
+
+    A ``version`` param names one (with the ``model`` param); else every version named by the asset events
+    that started the run (training runs that finished while an earlier audit ran are batched into one run:
+    each is audited), each with the day it was trained for; else the ``model`` param's challenger
+    (``version`` empty) for the run's day.
+    """
+    params = context.get("params") or {}
+    if not params.get("version"):
+        found: dict[tuple[str, str], dict[str, str]] = {}
+        for event in triggering_events(context):
+            extra = getattr(event, "extra", None) or {}
+            if extra.get("version"):
+                model, version = str(extra.get("model") or params.get("model")), str(extra["version"])
+                day = str(params.get("dt") or extra.get("dt") or run_day(context, days_before_logical_date=days_before_logical_date))
+                found[(model, version)] = {"model": model, "version": version, "dt": _as_day(day)}
+        if found:
+            return list(found.values())
+    return [{"model": str(params.get("model")), "version": str(params.get("version") or ""),
+             "dt": run_day(context, days_before_logical_date=days_before_logical_date)}]

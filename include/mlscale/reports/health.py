@@ -45,7 +45,7 @@ PIPELINES = ("compact_lake", "build_features", "train_model", "audit_bias", "mon
 DAILY = ("build_features", "monitor_drift", "score_batch", "lifecycle_cleanup")
 #: Flags that make an item critical when they hold on D itself (the others stay warnings).
 CRITICAL_FLAGS = ("quarantine_rate", "stale_features", "validation_failed", "drift", "performance_drop",
-                  "bias_fail", "failed_actions")
+                  "bias_fail", "failed_actions", "failed_runs", "unaudited_versions")
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class PipelineDay:
 
     ``flags`` name the conditions that need attention (``quarantine_rate``, ``volume_change``, ``retries``,
     ``stale_features``, ``validation_failed``, ``drift``, ``performance_drop``, ``bias_fail``,
-    ``gate_refused``, ``failed_actions``, ``missing``); ``seconds`` is the duration of the run that
+    ``gate_refused``, ``failed_actions``, ``missing``, ``failed_runs``, ``unaudited_versions``); ``seconds`` is the duration of the run that
     produced the day's result.
     """
 
@@ -196,6 +196,7 @@ def build_health_report(lake: Lake, dt: str, *, history_days: int = 30, datasets
         scoring_rows,
         training_rows,
     )
+    from mlscale.reports.health_runs import flag_failures, flag_unaudited, task_failures
     from mlscale.reports.health_sources import (
         SourceReader,
         compaction_rows,
@@ -217,9 +218,12 @@ def build_health_report(lake: Lake, dt: str, *, history_days: int = 30, datasets
     pipelines["score_batch"] = scoring_rows(src, days)
     pipelines["lifecycle_cleanup"], cost = lifecycle_rows(src, days)
     mark_missing(pipelines)
+    flag_failures(pipelines, task_failures(src, days), days)
+    flag_unaudited(pipelines, models, days[-1])
     attention = attention_items(pipelines, models, drift, performance, th, days[-1])
     for source in ("ingestion_runs", "compaction_runs", "feature_manifests", "models", "bias_reports",
-                   "governance_audit", "drift_reports", "predictions", "lifecycle_audit", "cost_reports"):
+                   "governance_audit", "drift_reports", "predictions", "lifecycle_audit", "cost_reports",
+                   "task_failures"):
         src.note(source, 0)
     folder = f"{REPORTS_PREFIX}/{days[-1]}"
     report = HealthReport(

@@ -24,6 +24,7 @@ from mlscale.reports.health import (
     HealthThresholds,
     PipelineDay,
 )
+from mlscale.reports.health_runs import FAILED, UNAUDITED, failure_message, unaudited_message
 
 
 def mark_missing(pipelines: dict[str, list[PipelineDay]]) -> None:
@@ -126,6 +127,10 @@ def _message(name: str, flag: str, rows: list[PipelineDay], pipelines: dict[str,
         return (f"audit_bias: the promotion gate refused {_on(days)}: "
                 + " | ".join(f"{d['model']} version {d['version']}: {'; '.join(d['reasons'][:3])}" for d in decisions),
                 ())
+    if flag == FAILED:
+        return failure_message(name, rows, _on(days)), ()
+    if flag == UNAUDITED:
+        return unaudited_message(rows), ()
     if flag == "failed_actions":
         return (f"lifecycle_cleanup: {last.detail.get('statuses', {}).get('failed', 0)} actions failed on {last.day} "
                 f"({_on(days)}); see {LIFECYCLE_AUDIT}/dt={last.day}/", ())

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from mlscale.errors import NotRetryable
 from mlscale.lake import Lake
 from mlscale.training import registry
 from mlscale.training.model import StoredModel, model_prefix
@@ -22,15 +23,15 @@ CHAMPION_ROLE = "champion"
 SHADOW_ROLE = "shadow"
 
 
-class NoChampionError(LookupError):
+class NoChampionError(LookupError, NotRetryable):
     """The registry has no ``champion`` for the model: nothing may be scored for decisions."""
 
 
-class ModelFilesMissing(FileNotFoundError):
+class ModelFilesMissing(FileNotFoundError, NotRetryable):
     """A registered version has no model files in the lake."""
 
 
-class ThresholdMissing(ValueError):
+class ThresholdMissing(ValueError, NotRetryable):
     """No threshold was given and the model card holds no ``holdout.threshold_at_budget``."""
 
 

@@ -35,6 +35,7 @@ ALGORITHMS = ("xgboost", "lightgbm")
 class TrainingResult:
     model: str
     version: str
+    dt: str
     algorithm: str
     training_set: str
     fingerprint: str
@@ -50,7 +51,7 @@ class TrainingResult:
         return asdict(self)
 
     def asset_extra(self) -> dict[str, Any]:
-        return {"model": self.model, "version": self.version, "pr_auc": self.holdout.get("pr_auc"),
+        return {"model": self.model, "version": self.version, "dt": self.dt, "pr_auc": self.holdout.get("pr_auc"),
                 "fingerprint": self.fingerprint}
 
 
@@ -129,7 +130,7 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
     report = write_training_report(lake, spec, version, metrics, outcome, plan, training_set, vs_champion,
                                    champion_version)
     checkpoints.finish("succeeded")
-    result = TrainingResult(model=spec.name, version=version, algorithm=algorithm, training_set=training_set.partition,
+    result = TrainingResult(model=spec.name, version=version, dt=dt, algorithm=algorithm, training_set=training_set.partition,
                             fingerprint=training_set.fingerprint, plan=plan.as_dict(), training=outcome.summary(),
                             holdout=metrics.scalars(), champion_version=champion_version, vs_champion=vs_champion,
                             report=report, seconds=round(time.perf_counter() - started, 3))

@@ -14,12 +14,14 @@ from typing import Any
 
 import yaml
 
+from mlscale.errors import NotRetryable
+
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 EVENT_FEATURE_KINDS = ("numeric", "log1p", "hour", "one_hot", "ratio")
 SPLITS = ("train", "validation", "holdout")
 
 
-class ModelSpecError(ValueError):
+class ModelSpecError(ValueError, NotRetryable):
     """A model specification is invalid; the message names the file and the key."""
 
 

@@ -1,0 +1,291 @@
+"""Every DAG under every way it can start, through Airflow's scheduler (no `dags test` shortcuts).
+
+One Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor on SQLite) on a small world whose
+days end yesterday, driven through the REST API as the UI drives it. The tests run in file order and build
+on each other, as a deployment's first days would:
+
+* the ingestion DAGs on their **cron** (unpaused: the latest day) and a **backfill** of the day before →
+  `compact_lake` and `build_features` per partition (**asset events**);
+* `train_model` **manual with `dt`** → `audit_bias` started by the `models` **asset event** audits exactly the
+  version that run registered (the fix: such runs have no partition key, data interval or logical date);
+* a backfill that reruns the latest day → scoring and drift monitoring per partition;
+* `train_model` on its **cron**, from a **drift_alert** asset event and through a **backfill**, each audited;
+* every DAG **triggered by hand without params** (the UI's form, no logical date: the latest complete day) and
+  **with params**;
+* `pipeline_health` and `lifecycle_cleanup` on their **cron**, and a health report that flags failed runs
+  and versions left unaudited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from mlscale.lake import Lake, PartitionRef
+
+from tests.integration.airflow_stack import ROOT, AirflowStack
+from tests.integration.world import build_world
+
+pytestmark = pytest.mark.airflow
+
+NOW = dt.datetime.now(dt.UTC)
+YESTERDAY = NOW.date() - dt.timedelta(days=1)
+CRON_DAY = (NOW - dt.timedelta(hours=2)).date() - dt.timedelta(days=1)  # the ingestion cron's latest partition
+BACKFILL_DAY = CRON_DAY - dt.timedelta(days=1)
+START = CRON_DAY - dt.timedelta(days=5)
+INGEST = [f"ingest_{p.stem}" for p in sorted((ROOT / "include" / "contracts").glob("*.yaml"))]
+DAGS = [*INGEST, "compact_lake", "build_features", "train_model", "audit_bias", "score_batch", "monitor_drift",
+        "pipeline_health", "lifecycle_cleanup"]
+MODEL = "fraud_detector"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[tuple[AirflowStack, Lake]]:
+    home = tmp_path_factory.mktemp("scheduler_home")
+    lake = Lake(str(home / "lake"))
+    # days before the backfill are processed by the library functions the DAGs call (quicker, same result)
+    build_world(lake, start=START, days=(YESTERDAY - START).days + 1, rows_per_day=2500, seed=11,
+                process_days=(BACKFILL_DAY - START).days)
+    # the retraining cron fires daily here, so that unpausing starts its latest run
+    stack = AirflowStack(home, lake_root=lake.root, extra_env={"MLSCALE_TRAIN_CRON": "0 3 * * *"})
+    try:
+        stack.start(DAGS)
+        yield stack, lake
+    finally:
+        stack.stop()
+
+
+def _mlscale(stack: AirflowStack, *args: str) -> str:
+    return stack.cli(sys.executable, "-m", "mlscale.cli", *args).stdout
+
+
+def _approve(stack: AirflowStack, version: int) -> None:
+    """The reviewer's approval (accepting the small world's thin bias evidence), recorded before the gate asks."""
+    _mlscale(stack, "approve", "--version", str(version), "--by", "scheduler test",
+             "--accept", "insufficient_bias_evidence", "--note", "start-mode test")
+
+
+def _registry(lake: Lake) -> Any:
+    from mlscale.training import registry
+
+    return registry.client_for(registry.RegistryConfig.for_lake(lake, ""))
+
+
+def _versions(lake: Lake) -> list[int]:
+    return sorted(int(v.version) for v in _registry(lake).search_model_versions(f"name='{MODEL}'"))
+
+
+def _decisions(lake: Lake) -> list[dict[str, Any]]:
+    return [lake.read_json(f.key) for f in lake.list_files("_meta/governance_audit") if f.key.endswith(".json")]
+
+
+def _as_of_table_committed(lake: Lake, feature_set: str, day: str) -> bool:
+    import re
+
+    table = re.compile(rf"^features/{feature_set}_v[0-9a-f]+/dt={day}/_manifest.json$")
+    return any(table.match(f.key) for f in lake.list_files("features"))
+
+
+def _partition_runs(stack: AirflowStack, dag_id: str) -> dict[str, str]:
+    return {r["partition_key"]: r["state"] for r in stack.runs(dag_id) if r.get("partition_key")}
+
+
+def test_ingestion_cron_and_backfill_flow_downstream_per_partition(stack) -> None:
+    airflow, lake = stack
+    for dag_id in ("compact_lake", "build_features", *INGEST):
+        airflow.unpause(dag_id)  # the cron starts the latest day at once (catchup=False)
+    for dag_id in INGEST:
+        airflow.backfill(dag_id, BACKFILL_DAY.isoformat(), BACKFILL_DAY.isoformat())
+    for dag_id in INGEST:
+        [run] = airflow.wait(dag_id, run_type="backfill")
+        assert run["partition_key"] == BACKFILL_DAY.isoformat()
+        [run] = airflow.wait(dag_id, run_type="scheduled")
+        assert run["partition_key"] == CRON_DAY.isoformat()
+    for dag_id in ("compact_lake", "build_features"):
+        airflow.wait(dag_id, run_type="asset_triggered", count=2)
+        runs = _partition_runs(airflow, dag_id)
+        assert runs[BACKFILL_DAY.isoformat()] == runs[CRON_DAY.isoformat()] == "success"
+    for day in (BACKFILL_DAY, CRON_DAY):
+        assert lake.manifest(PartitionRef.of("raw", "transactions", day.isoformat())) is not None
+        assert _as_of_table_committed(lake, "customer_activity", day.isoformat())
+    for dag_id in INGEST:
+        airflow.pause(dag_id)
+
+
+def _trained(airflow: AirflowStack, runs: list[dict[str, Any]]) -> dict[str, str]:
+    """version -> the day it was trained for, of finished train_model runs."""
+    results = [airflow.xcom("train_model", r["dag_run_id"], "train") for r in runs]
+    return {r["version"]: r["dt"] for r in results}
+
+
+def _audited(airflow: AirflowStack, lake: Lake) -> dict[str, str]:
+    """version -> the day its gate checked drift against, over every finished asset-triggered audit run."""
+    found = {}
+    for run in airflow.wait("audit_bias", run_type="asset_triggered", count=1):
+        for decision in [d for d in _decisions(lake) if d["run_id"] == run["dag_run_id"]]:
+            found[decision["version"]] = decision["dt"]
+    return found
+
+
+def _wait_audited(airflow: AirflowStack, lake: Lake, versions: dict[str, str], timeout: float = 900) -> None:
+    deadline = time.time() + timeout
+    while not set(versions) <= set(_audited(airflow, lake)) and time.time() < deadline:
+        time.sleep(5)
+    audited = _audited(airflow, lake)
+    assert {v: audited.get(v) for v in versions} == versions
+    for version in versions:
+        assert lake.read_json(f"reports/bias/{MODEL}/{version}/report.json")["version"] == version
+
+
+def test_training_on_cron_and_by_hand_is_audited_through_the_models_asset(stack) -> None:
+    airflow, lake = stack
+    airflow.unpause("audit_bias")
+    for version in range(1, 12):  # the reviewer's approvals, recorded before each gate asks
+        _approve(airflow, version)
+    airflow.unpause("train_model")  # its cron (daily here) starts the latest run at once
+    run_id = airflow.trigger("train_model", {"dt": BACKFILL_DAY.isoformat()})
+    [cron] = airflow.wait("train_model", run_type="scheduled")
+    [manual] = airflow.wait("train_model", run_id=run_id)
+    cron_tick = dt.datetime.fromisoformat(cron["run_after"]).date()
+    trained = _trained(airflow, [cron, manual])
+    assert sorted(trained.values()) == sorted([(cron_tick - dt.timedelta(days=1)).isoformat(),
+                                               BACKFILL_DAY.isoformat()])
+    _wait_audited(airflow, lake, trained)
+    from mlscale.training import registry
+
+    if registry.alias_version(_registry(lake), MODEL, registry.CHAMPION) is None:
+        # the gate's verdict on a six-day world is its own business here; scoring needs a champion
+        _mlscale(airflow, "rollback", "--version", "1", "--by", "scheduler test", "--reason", "first champion")
+
+
+def test_training_from_a_drift_alert_and_a_backfill_is_audited(stack) -> None:
+    airflow, lake = stack
+    airflow.pause("monitor_drift")  # its own drift alerts would add runs this test does not count
+    airflow.asset_event("monitoring_drift_alert", {"dt": CRON_DAY.isoformat(), "model": MODEL, "version": "1"})
+    [alert] = airflow.wait("train_model", run_type="asset_triggered")
+    airflow.backfill("train_model", CRON_DAY.isoformat(), CRON_DAY.isoformat())
+    [backfill] = airflow.wait("train_model", run_type="backfill")
+    trained = _trained(airflow, [alert, backfill])
+    assert sorted(trained.values()) == [BACKFILL_DAY.isoformat(), CRON_DAY.isoformat()]
+    _wait_audited(airflow, lake, trained)
+
+
+def test_a_backfill_rerun_flows_to_scoring_and_monitoring(stack) -> None:
+    airflow, lake = stack
+    for dag_id in ("score_batch", "monitor_drift", *INGEST):
+        airflow.unpause(dag_id)  # monitor_drift's drift alert may start train_model: its runs are audited too
+    for dag_id in INGEST:
+        airflow.backfill(dag_id, CRON_DAY.isoformat(), CRON_DAY.isoformat())
+    for dag_id in INGEST:
+        airflow.wait(dag_id, run_type="backfill", count=2)
+    for dag_id in ("score_batch", "monitor_drift"):
+        [run] = airflow.wait(dag_id, run_type="asset_triggered")
+        assert run["partition_key"] == CRON_DAY.isoformat()
+    assert lake.manifest(PartitionRef.of("predictions", MODEL, CRON_DAY.isoformat())) is not None
+    assert lake.read_json(f"reports/drift/{CRON_DAY.isoformat()}/report.json")["dt"] == CRON_DAY.isoformat()
+    for dag_id in INGEST:
+        airflow.pause(dag_id)
+
+
+WAVES = [INGEST, ["compact_lake", "build_features"],
+         ["train_model", "audit_bias", "score_batch", "monitor_drift", "pipeline_health", "lifecycle_cleanup"]]
+
+
+def _manual_waves(stack: tuple[AirflowStack, Lake], conf_of: Any) -> dict[str, str]:
+    """Trigger every DAG by hand, upstream DAGs first (a wave waits for the one before); the day of each run."""
+    airflow, lake = stack
+    for dag_id in DAGS:
+        airflow.unpause(dag_id)
+    days = {}
+    for wave in WAVES:
+        runs = {dag_id: airflow.trigger(dag_id, conf_of(dag_id)) for dag_id in wave}
+        for dag_id, run_id in runs.items():
+            airflow.wait(dag_id, run_id=run_id)
+            days[dag_id] = _run_day(airflow, dag_id, run_id)
+    return days
+
+
+def test_manual_trigger_without_params_runs_the_latest_complete_day(stack) -> None:
+    days = _manual_waves(stack, lambda dag_id: {})
+    assert {d: day for d, day in days.items() if day is not None} == \
+        {d: YESTERDAY.isoformat() for d, day in days.items() if day is not None}
+    assert set(days) == set(DAGS)
+
+
+def test_manual_trigger_with_a_day(stack) -> None:
+    def conf(dag_id: str) -> dict[str, Any]:
+        extra = {"version": "1", "approval_timeout_hours": 0} if dag_id == "audit_bias" else {}
+        return {"dt": CRON_DAY.isoformat(), **extra}
+
+    days = _manual_waves(stack, conf)
+    assert {d: day for d, day in days.items() if day is not None} == \
+        {d: CRON_DAY.isoformat() for d, day in days.items() if day is not None}
+
+
+def test_daily_crons_start_their_latest_interval(stack) -> None:
+    airflow, lake = stack  # unpaused by the manual tests: each started its latest interval then
+    for dag_id in ("pipeline_health", "lifecycle_cleanup"):
+        [run] = airflow.wait(dag_id, run_type="scheduled")
+    for dag_id in DAGS:  # what keeps running: audits in flight, the health backfill, the failing run below
+        if dag_id not in ("audit_bias", "pipeline_health", "score_batch"):
+            airflow.pause(dag_id)
+    health = json.loads(json.dumps(lake.read_json(f"reports/health/{YESTERDAY.isoformat()}/report.json")))
+    assert health["dt"] == YESTERDAY.isoformat()
+    airflow.backfill("pipeline_health", CRON_DAY.isoformat(), CRON_DAY.isoformat())
+    [run] = airflow.wait("pipeline_health", run_type="backfill")
+    assert airflow.xcom("pipeline_health", run["dag_run_id"], "health_report")["dt"] == \
+        (CRON_DAY - dt.timedelta(days=1)).isoformat()
+
+
+def test_health_flags_failed_runs_and_unaudited_versions(stack) -> None:
+    airflow, lake = stack
+    # a version registered without its audit (the chain broken), and a run that fails for good
+    from mlscale.reports.health import build_health_report
+
+    newest = str(_versions(lake)[-1])
+    report_key = f"reports/bias/{MODEL}/{newest}/report.json"
+    saved = lake.read_bytes(report_key)
+    lake.delete(report_key)
+    gate_records = [f.key for f in lake.list_files("_meta/governance_audit")
+                    if lake.read_json(f.key)["version"] == newest]
+    moved = {key: lake.read_bytes(key) for key in gate_records}
+    for key in gate_records:
+        lake.delete(key)
+    run_id = airflow.trigger("score_batch", {"dt": "2020-01-01"})  # no data that day: fails at once, no retry
+    runs = [r for r in airflow.runs("score_batch") if r["dag_run_id"] == run_id]
+    deadline = time.time() + 900
+    while runs[0]["state"] not in ("success", "failed") and time.time() < deadline:
+        time.sleep(5)
+        runs = [r for r in airflow.runs("score_batch") if r["dag_run_id"] == run_id]
+    assert runs[0]["state"] == "failed"
+    assert airflow.api("GET", f"/api/v2/dags/score_batch/dagRuns/{run_id}/taskInstances/score").json()[
+        "try_number"] == 1  # nothing to retry: there is no data for that day
+    failures = [lake.read_json(f.key) for f in lake.list_files("_meta/task_failures/dt=2020-01-01")]
+    assert [(f["dag_id"], f["task_id"], f["run_id"]) for f in failures] == [("score_batch", "score", run_id)]
+    report = build_health_report(lake, "2020-01-01", history_days=1)
+    flags = {(a.pipeline, a.kind) for a in report.attention}
+    assert ("score_batch", "failed_runs") in flags
+    report = build_health_report(lake, NOW.date().isoformat(), history_days=3)
+    [unaudited] = [a for a in report.attention if a.kind == "unaudited_versions"]
+    assert unaudited.severity == "critical" and f"{MODEL} version {newest} " in unaudited.message
+    lake.write_bytes(report_key, saved)
+    for key, data in moved.items():
+        lake.write_bytes(key, data)
+
+
+def _run_day(airflow: AirflowStack, dag_id: str, run_id: str) -> str | None:
+    """The day a finished run worked on, from what its main task returned."""
+    main = {"compact_lake": "plan", "build_features": "build_customer_activity", "train_model": "train",
+            "audit_bias": "audit", "score_batch": "score", "monitor_drift": "check",
+            "pipeline_health": "health_report", "lifecycle_cleanup": None}.get(dag_id, "ingest")
+    if main is None:
+        return None
+    value = airflow.xcom(dag_id, run_id, main, map_index=0 if dag_id == "audit_bias" else -1)
+    if dag_id == "compact_lake":
+        return str(value["days"][1])
+    return str(value["dt"]) if isinstance(value, dict) and "dt" in value else None
