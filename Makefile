@@ -30,8 +30,11 @@ test: $(STAMP)
 up: $(STAMP)
 	$(ENV) bash scripts/up.sh
 
+# Static checks (CI runs them before the tests): ruff (style, complexity, no heavy module-level imports in
+# dags/), import-linter (the layer contracts in pyproject.toml's [tool.importlinter]) and mypy.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(ENV) $(BIN)/lint-imports --no-logo
 	$(BIN)/mypy
 
 bench: $(STAMP)

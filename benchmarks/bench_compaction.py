@@ -79,7 +79,7 @@ def main() -> None:
         env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
         start = time.perf_counter()
         out = subprocess.run([str(Path(sys.executable).with_name("spark-submit")), "--master", "local[*]",
-                              str(ROOT / "include/spark/compact_partitions.py"), "--plan", plan.plan_key,
+                              str(ROOT / "include/mlscale/spark_apps/compact_partitions.py"), "--plan", plan.plan_key,
                               "--lake", lake.root], env=env, capture_output=True, text=True, check=True)
         job_wall = time.perf_counter() - start
         job = json.loads(next(line for line in out.stdout.splitlines() if line.startswith('{"spark_startup_s"')))

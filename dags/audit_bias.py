@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.sdk import DAG, Param, task
-from mlscale.operators.assets import lake_asset
-from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
-from mlscale.operators.fail_fast import fail_fast
+from mlscale.airflow.assets import lake_asset
+from mlscale.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
+from mlscale.airflow.fail_fast import fail_fast
 
 MODEL = "fraud_detector"
 
@@ -58,21 +58,21 @@ with DAG(
 ) as dag:
 
     def _lake():
-        from mlscale.hooks.lake_hook import LakeHook
+        from mlscale.airflow.hooks.lake_hook import LakeHook
 
         return LakeHook().get_lake()
 
-    def _variable(name: str) -> str:
-        from airflow.sdk import Variable
+    def platform():
+        from mlscale.airflow.settings import platform
 
-        return Variable.get(name, default="")
+        return platform()
 
     @task(execution_timeout=dt.timedelta(minutes=5))
     @fail_fast
     def targets(params, **context) -> list[dict]:
         import logging
 
-        from mlscale.operators.run_context import audit_targets
+        from mlscale.airflow.run_context import audit_targets
 
         found = audit_targets({**context, "params": params})
         logging.getLogger(__name__).info("versions to audit: %s", ", ".join(
@@ -86,7 +86,7 @@ with DAG(
         from mlscale.governance.audit_run import audit_model
 
         result = audit_model(lake=_lake(), dt=target["dt"], run_id=context["run_id"], model=target["model"],
-                             version=target["version"], tracking_uri=_variable("mlscale_mlflow_tracking_uri"),
+                             version=target["version"], tracking_uri=platform().tracking_uri,
                              actor=Actor.from_context(context)).as_dict()
         return {**result, "dt": target["dt"]}
 
@@ -109,8 +109,8 @@ with DAG(
         from mlscale.governance.gate import promote_model
 
         return promote_model(lake=_lake(), dt=audited["dt"], run_id=context["run_id"], model=audited["model"],
-                             version=audited["version"], tracking_uri=_variable("mlscale_mlflow_tracking_uri"),
-                             feast_root=_variable("mlscale_feast_root")).as_dict()
+                             version=audited["version"], tracking_uri=platform().tracking_uri,
+                             feast_root=platform().feast_root).as_dict()
 
     @task(trigger_rule="none_failed", execution_timeout=dt.timedelta(minutes=20))
     @fail_fast

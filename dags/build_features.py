@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, PartitionedAssetTimetable
-from mlscale.operators.assets import lake_asset
-from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
-from mlscale.operators.dask_operator import DaskOperator
+from mlscale.airflow.assets import lake_asset
+from mlscale.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
+from mlscale.airflow.operators.dask_operator import DaskOperator
+from mlscale.layout import declared
 
-FEATURE_REPO = Path(__file__).resolve().parents[1] / "include" / "feature_repo"
-FEATURE_SETS = sorted(p.stem for p in FEATURE_REPO.glob("*.yaml"))
+FEATURE_SETS = declared("feature_repo")
 
 DOC = """
 ### Build features
@@ -49,7 +48,7 @@ with DAG(
     params={"dt": day_param()},
     # freshness SLA: ingestion lands D at ~02:00 on D+1; features for D are due 4 hours after the run is queued
     deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=dt.timedelta(hours=4),
-                           callback=AsyncCallback("mlscale.operators.alerts.log_missed_deadline",
+                           callback=AsyncCallback("mlscale.airflow.alerts.log_missed_deadline",
                                                   kwargs={"dag_id": "build_features",
                                                           "what": "feature tables for the day"})),
 ) as dag:
@@ -71,9 +70,6 @@ with DAG(
         python_callable="mlscale.feature_store:sync_feature_store",
         op_kwargs={
             "feature_sets": FEATURE_SETS,
-            "feast_root": "{{ var.value.get('mlscale_feast_root', '') }}",  # required when the lake is on S3
-            "online_store": "{{ var.value.get('mlscale_feast_online_store', 'sqlite') }}",
-            "redis_connection_string": "{{ var.value.get('mlscale_feast_redis', '') }}",
         },
         dask_conn_id="dask_cpu_default",
         outlets=[lake_asset("feature_store", "mlscale")],

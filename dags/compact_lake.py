@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from pathlib import Path
 
 from airflow.sdk import DAG, AssetAny, Param, PartitionedAssetTimetable, task
-from mlscale.operators.assets import lake_asset
-from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
-from mlscale.operators.spark_job import SparkJobOperator
+from mlscale.airflow.assets import lake_asset
+from mlscale.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
+from mlscale.airflow.operators.spark_job import SparkJobOperator
+from mlscale.layout import declared, spark_application
 
-PROJECT = Path(__file__).resolve().parents[1]
-DATASETS = sorted(p.stem for p in (PROJECT / "include" / "contracts").glob("*.yaml"))
+DATASETS = declared("contracts")
 PLAN_KEY = "{{ ti.xcom_pull(task_ids='plan')['plan_key'] }}"
 LAKE_ROOT = "{{ ti.xcom_pull(task_ids='plan')['lake_root'] }}"
 SPARK_CONF = "{{ ti.xcom_pull(task_ids='plan')['spark_conf'] }}"
@@ -24,7 +23,7 @@ Runs after each ingestion (one run per day D, from the raw assets' partition key
 days `D - lookback_days .. D` (or `first_day .. last_day`), the `plan` task reads each partition's manifest
 and decides, with `mlscale.sizing`, which sub-partitions have too many or too small files, how many files
 of `target_file_mb` they become, and the Spark settings for the job (all reasons are in its log).
-`compact` runs `include/spark/compact_partitions.py` with `spark-submit` on `spark_default`: it reads the
+`compact` runs `include/mlscale/spark_apps/compact_partitions.py` with `spark-submit` on `spark_default`: it reads the
 files the manifests list, rewrites them sorted by event time, verifies rows and a content checksum, and
 commits a new manifest (readers switch atomically; old files are removed). A failed verification keeps the
 old partition. Before/after figures: `_meta/compaction_runs/dt=D/`. An already compact partition is a no-op,
@@ -62,9 +61,9 @@ with DAG(
 
     @task(execution_timeout=dt.timedelta(minutes=30))
     def plan(params: dict, **context) -> dict:
-        from mlscale.hooks.lake_hook import LakeHook
-        from mlscale.hooks.spark_resources import cluster_resources
-        from mlscale.operators.compaction_plan import plan_for_run
+        from mlscale.airflow.hooks.lake_hook import LakeHook
+        from mlscale.airflow.hooks.spark_resources import cluster_resources
+        from mlscale.airflow.tasks.compaction import plan_for_run
 
         return plan_for_run(LakeHook().get_lake(), params, context, cluster_resources("spark_default"))
 
@@ -74,7 +73,7 @@ with DAG(
 
     compact = SparkJobOperator(
         task_id="compact",
-        application=str(PROJECT / "include" / "spark" / "compact_partitions.py"),
+        application=str(spark_application("compact_partitions")),
         conn_id="spark_default",
         application_args=["--plan", PLAN_KEY, "--lake", LAKE_ROOT],
         conf=SPARK_CONF,
@@ -86,8 +85,8 @@ with DAG(
 
     @task(trigger_rule="none_failed", execution_timeout=dt.timedelta(minutes=10))
     def report(summary: dict) -> dict:
-        from mlscale.hooks.lake_hook import LakeHook
-        from mlscale.operators.compaction_plan import log_results
+        from mlscale.airflow.hooks.lake_hook import LakeHook
+        from mlscale.airflow.tasks.compaction import log_results
 
         return log_results(LakeHook().get_lake(), summary)
 

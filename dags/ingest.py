@@ -6,15 +6,13 @@ One DAG per contract in include/contracts/. Wiring only: the work is mlscale.ing
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from airflow.sdk import DAG, Param
-from mlscale.operators.assets import lake_asset
-from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, daily_partitions, day_param
-from mlscale.operators.dask_operator import DaskOperator
-from mlscale.sensors.landing import LandingDropSensor
-
-CONTRACTS = Path(__file__).resolve().parents[1] / "include" / "contracts"
+from mlscale.airflow.assets import lake_asset
+from mlscale.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, daily_partitions, day_param
+from mlscale.airflow.operators.dask_operator import DaskOperator
+from mlscale.airflow.sensors.landing import LandingDropSensor
+from mlscale.layout import declared
 
 DOC = """
 ### Ingest `{dataset}`
@@ -90,5 +88,5 @@ def ingest_dag(dataset: str) -> DAG:
     return dag
 
 
-for _contract in sorted(CONTRACTS.glob("*.yaml")):
-    globals()[f"ingest_{_contract.stem}"] = ingest_dag(_contract.stem)
+for _contract in declared("contracts"):
+    globals()[f"ingest_{_contract}"] = ingest_dag(_contract)

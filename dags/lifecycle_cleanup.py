@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param, task
-from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
+from mlscale.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
 
 ZONES = ["landing", "raw", "quarantine", "features", "training", "predictions", "checkpoints", "models"]
 
@@ -66,19 +66,19 @@ with DAG(
 
     @task(execution_timeout=dt.timedelta(hours=1))
     def plan(params: dict, **context) -> dict:
-        from mlscale.operators.lifecycle_glue import plan_for_run
+        from mlscale.airflow.tasks.lifecycle import plan_for_run
 
         return plan_for_run(params, context)
 
     @task(execution_timeout=dt.timedelta(hours=2))
     def apply(summary: dict, **context) -> dict:
-        from mlscale.operators.lifecycle_glue import apply_for_run
+        from mlscale.airflow.tasks.lifecycle import apply_for_run
 
         return apply_for_run(summary, context)
 
     @task(trigger_rule="none_failed", execution_timeout=dt.timedelta(minutes=30))
     def cost_report(summary: dict, applied: dict | None) -> dict:
-        from mlscale.operators.lifecycle_glue import cost_report_for_run
+        from mlscale.airflow.tasks.lifecycle import cost_report_for_run
 
         return cost_report_for_run(summary, applied)
 

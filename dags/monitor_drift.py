@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.sdk import DAG, Param, PartitionedAssetTimetable, task
-from mlscale.operators.assets import lake_asset
-from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
-from mlscale.operators.fail_fast import fail_fast
+from mlscale.airflow.assets import lake_asset
+from mlscale.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
+from mlscale.airflow.fail_fast import fail_fast
 
 MODEL = "fraud_detector"
 DRIFT_ALERT = lake_asset("monitoring", "drift_alert")
@@ -47,15 +47,14 @@ with DAG(
     @task(execution_timeout=dt.timedelta(hours=1))
     @fail_fast
     def check(params, **context) -> dict:
-        from airflow.sdk import Variable
+        from mlscale.airflow.hooks.lake_hook import LakeHook
+        from mlscale.airflow.run_context import run_day
+        from mlscale.airflow.settings import platform
         from mlscale.governance.monitor import monitor_drift
-        from mlscale.hooks.lake_hook import LakeHook
-        from mlscale.operators.run_context import run_day
 
         return monitor_drift(lake=LakeHook().get_lake(), dt=run_day({**context, "params": params}),
                              run_id=context["run_id"], model=params["model"],
-                             tracking_uri=Variable.get("mlscale_mlflow_tracking_uri", default=""),
-                             feast_root=Variable.get("mlscale_feast_root", default="")).as_dict()
+                             tracking_uri=platform().tracking_uri, feast_root=platform().feast_root).as_dict()
 
     @task.short_circuit
     def drifted(result: dict) -> bool:

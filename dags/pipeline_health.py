@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param, task
-from mlscale.operators.assets import lake_asset
-from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
-from mlscale.operators.fail_fast import fail_fast
+from mlscale.airflow.assets import lake_asset
+from mlscale.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
+from mlscale.airflow.fail_fast import fail_fast
 
 DOC = """
 ### Pipeline health
@@ -57,10 +57,10 @@ with DAG(
     def health_report(**context) -> dict:
         import logging
 
-        from mlscale.contracts import CONTRACTS_DIR
-        from mlscale.features.definitions import REPO
-        from mlscale.hooks.lake_hook import LakeHook
-        from mlscale.operators.run_context import run_day
+        from mlscale.airflow.hooks.lake_hook import LakeHook
+        from mlscale.airflow.run_context import run_day
+        from mlscale.contracts import contract_names
+        from mlscale.features.definitions import feature_set_names
         from mlscale.reports.catalog import report_url
         from mlscale.reports.health import HealthThresholds, build_health_report
 
@@ -69,8 +69,7 @@ with DAG(
         day = run_day(context, days_before_logical_date=1)
         report = build_health_report(
             LakeHook().get_lake(), day, history_days=int(params["history_days"]),
-            datasets=sorted(p.stem for p in CONTRACTS_DIR.glob("*.yaml")),
-            feature_sets=sorted(p.stem for p in REPO.glob("*.yaml")),
+            datasets=contract_names(), feature_sets=feature_set_names(),
             thresholds=HealthThresholds(max_quarantine_rate=float(params["max_quarantine_rate"])))
         for item in report.attention:
             log.warning("attention [%s] %s", item.severity, item.message)

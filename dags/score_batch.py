@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.sdk import DAG, Param, PartitionedAssetTimetable, task
-from mlscale.operators.assets import lake_asset
-from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
-from mlscale.operators.dask_operator import DaskOperator
-from mlscale.operators.fail_fast import fail_fast
+from mlscale.airflow.assets import lake_asset
+from mlscale.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
+from mlscale.airflow.fail_fast import fail_fast
+from mlscale.airflow.operators.dask_operator import DaskOperator
 
 MODEL = "fraud_detector"
 
@@ -62,8 +62,6 @@ with DAG(
             "sample_rate": "{{ params.sample_rate }}",
             "threshold": "{{ params.threshold }}",
             "force": "{{ params.force }}",
-            "tracking_uri": "{{ var.value.get('mlscale_mlflow_tracking_uri', '') }}",
-            "feast_root": "{{ var.value.get('mlscale_feast_root', '') }}",
         },
         dask_conn_id="{{ 'dask_gpu_default' if params.device == 'gpu' else 'dask_cpu_default' }}",
         pool="dask_cpu",
@@ -74,9 +72,9 @@ with DAG(
     @task(execution_timeout=dt.timedelta(minutes=30))
     @fail_fast
     def shadow_report(params, **context) -> dict:
+        from mlscale.airflow.hooks.lake_hook import LakeHook
+        from mlscale.airflow.run_context import run_day
         from mlscale.audit.access import Actor
-        from mlscale.hooks.lake_hook import LakeHook
-        from mlscale.operators.run_context import run_day
         from mlscale.scoring import compare_shadow
 
         return compare_shadow(lake=LakeHook().get_lake(), dt=run_day({**context, "params": params}),

@@ -14,9 +14,9 @@ from airflow.sdk import (
     DeadlineReference,
     Param,
 )
-from mlscale.operators.assets import lake_asset
-from mlscale.operators.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
-from mlscale.operators.dask_operator import DaskOperator
+from mlscale.airflow.assets import lake_asset
+from mlscale.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
+from mlscale.airflow.operators.dask_operator import DaskOperator
 
 MODEL = "fraud_detector"
 # off-peak retraining: Sundays 03:00 UTC unless the deployment sets MLSCALE_TRAIN_CRON
@@ -79,7 +79,7 @@ with DAG(
                       description="auto: the sizing decision; or force single-process / distributed"),
     },
     deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=dt.timedelta(hours=6),
-                           callback=AsyncCallback("mlscale.operators.alerts.log_missed_deadline",
+                           callback=AsyncCallback("mlscale.airflow.alerts.log_missed_deadline",
                                                   kwargs={"dag_id": "train_model", "what": "the retrained model"})),
 ) as dag:
     DaskOperator(
@@ -92,9 +92,6 @@ with DAG(
             "class_weight": "{{ params.class_weight }}",
             "max_rounds": "{{ params.max_rounds }}",
             "mode": "{{ params.mode }}",
-            "tracking_uri": "{{ var.value.get('mlscale_mlflow_tracking_uri', '') }}",
-            "feast_root": "{{ var.value.get('mlscale_feast_root', '') }}",
-            "code_version": "{{ var.value.get('mlscale_code_version', '') }}",
         },
         dask_conn_id="{{ 'dask_gpu_default' if params.device == 'gpu' else 'dask_cpu_default' }}",
         days_before_logical_date=1,  # the cron fires on D+1 for D; a drift alert names its day

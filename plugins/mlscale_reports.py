@@ -1,6 +1,6 @@
 """The mlscale reports view inside the Airflow UI (Browse → Reports), served by the api-server.
 
-Mounts the FastAPI app of :mod:`mlscale.reports.app` at ``/mlscale-reports`` and adds a navigation
+Mounts the FastAPI app of :mod:`mlscale.airflow.reports_app` at ``/mlscale-reports`` and adds a navigation
 entry that shows it in the UI. Every Airflow process loads this file, so it imports only the plugin
 base class: the app (FastAPI, pyarrow, the lake) is built on the first request the api-server routes
 to it.
@@ -26,7 +26,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class LazyReportsApp:
-    """An ASGI app that builds :func:`mlscale.reports.app.create_app` on its first request."""
+    """An ASGI app that builds :func:`mlscale.airflow.reports_app.create_app` on its first request."""
 
     def __init__(self) -> None:
         self._app: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
@@ -35,7 +35,7 @@ class LazyReportsApp:
     def _build(self) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
         with self._lock:
             if self._app is None:
-                from mlscale.reports.app import create_app
+                from mlscale.airflow.reports_app import create_app
 
                 self._app = create_app()
                 logger.info("mlscale reports view ready at %s", URL_PREFIX)

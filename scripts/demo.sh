@@ -18,12 +18,12 @@ started=$(date +%s)
 echo "== mlscale demo: $DAYS days ($FIRST_DAY .. $LAST_DAY), $ROWS_PER_DAY transactions a day"
 echo "-- Airflow metadata DB (SQLite) and local settings"
 airflow db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
-python -m mlscale.cli apply-settings airflow_settings.yaml >"$AIRFLOW_HOME/apply-settings.log" 2>&1 \
+mlscale apply-settings airflow_settings.yaml >"$AIRFLOW_HOME/apply-settings.log" 2>&1 \
   || { cat "$AIRFLOW_HOME/apply-settings.log"; exit 1; }
 
 echo "-- generating third-party drops into landing/"
 # the last day carries an injected drift (amounts, a new merchant category, a regional shift)
-python -m mlscale.cli generate --start "$FIRST_DAY" --days "$DAYS" --rows-per-day "$ROWS_PER_DAY" \
+mlscale generate --start "$FIRST_DAY" --days "$DAYS" --rows-per-day "$ROWS_PER_DAY" \
   --drift-from "$LAST_DAY" 2>/dev/null
 
 echo "-- starting Airflow (api-server, scheduler, dag-processor, triggerer)"
@@ -41,7 +41,7 @@ for dag in $INGEST_DAGS; do
     || { echo "backfill of $dag failed:"; tail -20 "$AIRFLOW_HOME/backfill-$dag.log"; exit 1; }
 done
 status=0
-python -m mlscale.cli wait-runs --dags "$(echo $PIPELINES | tr ' ' ',')" --from-day "$FIRST_DAY" \
+mlscale wait-runs --dags "$(echo $PIPELINES | tr ' ' ',')" --from-day "$FIRST_DAY" \
   --to-day "$LAST_DAY" --timeout 1500 2>/dev/null || status=$?
 for dag in $PIPELINES; do airflow dags pause "$dag" >/dev/null 2>&1; done
 
@@ -61,14 +61,14 @@ V1="$(train xgboost)" || status=1
 grep -o "holdout: {.*}" "$AIRFLOW_HOME/train_model-xgboost.log" | head -1
 echo "   registered version $V1 as challenger"
 # the most recent day the model was evaluated on: the gate checks its training reference against that day
-EVAL_DAY="$(python -c "import sys; from mlscale.cli.lake_root import lake_for_cli; \
+EVAL_DAY="$(python -c "import sys; from mlscale.airflow.cli.lake_root import lake_for_cli; \
 print(lake_for_cli(None).read_json(f'models/fraud_detector/{sys.argv[1]}/model.json')['training_set']['last_event_day'])" \
   "$V1" 2>/dev/null | tail -1)"
 echo "-- audit_bias of version $V1 (fraud_detector is high risk: the gate waits for a human approval)"
 audit "$V1" "$EVAL_DAY" first
 # the demo's holdout is too small to judge parity at a 0.5% review budget (the audit says so): the reviewer
 # accepts that gap explicitly, and the approval records it
-python -m mlscale.cli approve --version "$V1" --by "demo reviewer" --accept insufficient_bias_evidence \
+mlscale approve --version "$V1" --by "demo reviewer" --accept insufficient_bias_evidence \
   --note "demo: reviewed the bias report; too few selections per group to judge parity" >/dev/null 2>&1
 echo "-- approved by 'demo reviewer' (accepting insufficient bias evidence); audit_bias again"
 audit "$V1" "$EVAL_DAY" approved
@@ -91,7 +91,7 @@ for day in "$TRAIN_DAY" "$LAST_DAY"; do
 done
 python - "$TRAIN_DAY" "$LAST_DAY" 2>/dev/null <<'PY' | tail -1
 import sys
-from mlscale.cli.lake_root import lake_for_cli
+from mlscale.airflow.cli.lake_root import lake_for_cli
 lake = lake_for_cli(None)
 clean, shifted = (set(lake.read_json(f"reports/drift/{d}/report.json")["drift"]["drifted_features"]) for d in sys.argv[1:])
 print("   drifted only on the injected day:", ", ".join(sorted(shifted - clean)) or "none",
@@ -107,12 +107,12 @@ echo "-- lifecycle_cleanup: a dry run (the default for manual runs), then applie
 for conf in '{}' '{"dry_run": false}'; do
   airflow dags test lifecycle_cleanup "$(date -u +%F)" --conf "$conf" >"$AIRFLOW_HOME/lifecycle.log" 2>&1 \
     || { echo "lifecycle_cleanup failed; see $AIRFLOW_HOME/lifecycle.log"; status=1; }
-  python -m mlscale.cli lifecycle-summary 2>/dev/null | grep -v "lake root"
+  mlscale lifecycle-summary 2>/dev/null | grep -v "lake root"
 done
 
 echo
 echo "== what the lake holds now"
-python -m mlscale.cli summary 2>/dev/null | grep -v "lake root"
+mlscale summary 2>/dev/null | grep -v "lake root"
 cat <<MSG
 
 == done in $(( $(date +%s) - started )) s

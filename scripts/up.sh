@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 airflow db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
-python -m mlscale.cli apply-settings airflow_settings.yaml >"$AIRFLOW_HOME/apply-settings.log" 2>&1 \
+mlscale apply-settings airflow_settings.yaml >"$AIRFLOW_HOME/apply-settings.log" 2>&1 \
   || { cat "$AIRFLOW_HOME/apply-settings.log"; exit 1; }
 passwords="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
 cat <<MSG

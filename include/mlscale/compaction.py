@@ -1,6 +1,6 @@
 """Compaction: plan which partitions to rewrite (with :mod:`mlscale.sizing`), and commit rewritten files.
 
-The rewrite itself runs on Spark (``include/spark/compact_partitions.py``); this module holds what the
+The rewrite itself runs on Spark (``include/mlscale/spark_apps/compact_partitions.py``); this module holds what the
 Airflow task and the Spark driver share, so both commit through :class:`mlscale.lake.Lake`.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from mlscale.lake import FileEntry, Lake, Manifest, PartitionRef, file_name_of, parse_day
+from mlscale.layout import COMPACTION_PLANS, COMPACTION_RUNS
 from mlscale.sizing import (
     DEFAULT_POLICY,
     LOCAL_CLUSTER,
@@ -30,8 +31,8 @@ from mlscale.sizing import (
 )
 
 logger = logging.getLogger(__name__)
-PLANS = "_meta/compaction_plans"
-RUNS = "_meta/compaction_runs"
+PLANS = COMPACTION_PLANS
+RUNS = COMPACTION_RUNS
 
 
 class VerificationFailed(RuntimeError):

@@ -1,6 +1,6 @@
 """Dask clusters from a declarative spec: an in-process LocalCluster, GPU workers, or a remote scheduler.
 
-The spec comes from an Airflow connection (see :class:`mlscale.hooks.dask_hook.DaskHook`), but this
+The spec comes from an Airflow connection (see :class:`mlscale.airflow.hooks.dask_hook.DaskHook`), but this
 module knows nothing of Airflow: it turns a :class:`ClusterSpec` into a connected client and always
 closes what it opened.
 """

@@ -23,6 +23,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+MLSCALE = str(Path(sys.executable).with_name("mlscale"))  # the console script
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 FINISHED = {"success", "failed"}
 
@@ -84,7 +85,7 @@ class AirflowStack:
 
     def start(self, dag_ids: list[str]) -> None:
         self.cli(AIRFLOW, "db", "migrate")
-        self.cli(sys.executable, "-m", "mlscale.cli", "apply-settings", str(ROOT / "airflow_settings.yaml"))
+        self.cli(MLSCALE, "apply-settings", str(ROOT / "airflow_settings.yaml"))
         for name in SERVICES:
             log = open(self.home / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
             self._procs[name] = subprocess.Popen([AIRFLOW, name], env=self.env, stdout=log, stderr=subprocess.STDOUT,

@@ -13,6 +13,7 @@ from mlscale.lake import Lake, PartitionRef
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+MLSCALE = str(Path(sys.executable).with_name("mlscale"))  # the console script
 pytestmark = pytest.mark.airflow
 
 
@@ -32,9 +33,9 @@ def airflow_env(tmp_path_factory):
         "AIRFLOW_CONN_PII_HMAC_DEFAULT": json.dumps({"conn_type": "generic", "password": "test-key"}),
     })
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    subprocess.run([sys.executable, "-m", "mlscale.cli", "apply-settings", str(ROOT / "airflow_settings.yaml")],
+    subprocess.run([MLSCALE, "apply-settings", str(ROOT / "airflow_settings.yaml")],
                    env=env, check=True, capture_output=True, timeout=300)
-    subprocess.run([sys.executable, "-m", "mlscale.cli", "generate", "--lake", str(lake_root), "--start",
+    subprocess.run([MLSCALE, "generate", "--lake", str(lake_root), "--start",
                     "2026-11-01", "--days", "1", "--rows-per-day", "2000"], env=env, check=True,
                    capture_output=True, timeout=300)
     return env, Lake(str(lake_root))
@@ -103,7 +104,7 @@ def test_settings_loader_is_idempotent_and_keeps_the_generated_key(airflow_env) 
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     before = read()
-    subprocess.run([sys.executable, "-m", "mlscale.cli", "apply-settings", str(ROOT / "airflow_settings.yaml")],
+    subprocess.run([MLSCALE, "apply-settings", str(ROOT / "airflow_settings.yaml")],
                    env=env, check=True, capture_output=True, timeout=300)
     after = read()
     assert before == after

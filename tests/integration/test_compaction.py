@@ -14,7 +14,7 @@ from mlscale.compaction import VerificationFailed, commit_rewrite, plan_compacti
 from mlscale.lake import Lake, PartitionRef
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "include" / "spark" / "compact_partitions.py"
+APP = ROOT / "include" / "mlscale" / "spark_apps" / "compact_partitions.py"
 SPARK_SUBMIT = str(Path(sys.executable).with_name("spark-submit"))
 REF = PartitionRef.of("raw", "transactions", "2026-11-01")
 SCHEMA = pa.schema([("event_id", pa.string()), ("event_ts", pa.timestamp("us", tz="UTC")), ("amount", pa.float64())])

@@ -12,9 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 from distributed import CancelledError, Client
+from mlscale.airflow.hooks.dask_hook import DaskHook
+from mlscale.airflow.operators.dask_operator import DaskOperator
 from mlscale.compute import GPUUnavailable, NoWorkers, SchedulerUnreachable, visible_gpus
-from mlscale.hooks.dask_hook import DaskHook
-from mlscale.operators.dask_operator import DaskOperator
 
 from tests.conftest import free_port
 

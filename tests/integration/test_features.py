@@ -9,12 +9,12 @@ import pyarrow as pa
 import pytest
 from distributed import Client, LocalCluster
 from mlscale.features import build_features, load_feature_set
-from mlscale.features.definitions import REPO
 from mlscale.features.partials import daily_partials, event_day_rows
 from mlscale.features.validate import FeatureValidationError
 from mlscale.features.windows import as_of_table, update_first_seen
 from mlscale.ingest import ingest_partition
 from mlscale.lake import Lake, PartitionRef
+from mlscale.layout import config_dir
 from mlscale.sketches import kll_rank_error
 from mlscale.synthetic import generate_world
 
@@ -113,7 +113,7 @@ def test_windows_and_sketches_are_plausible(ingested) -> None:
 
 def test_validation_failure_quarantines_and_names_the_rule(ingested, tmp_path) -> None:
     strict = tmp_path / "strict_activity.yaml"
-    text = (REPO / "customer_activity.yaml").read_text().replace(
+    text = (config_dir("feature_repo") / "customer_activity.yaml").read_text().replace(
         "spend_mean_30d:  {min: 0, max: 1000000, max_null_rate: 0.0}", "spend_mean_30d:  {min: 0, max: 1}")
     strict.write_text(text.replace("feature_set: customer_activity", "feature_set: strict_activity"))
     with pytest.raises(FeatureValidationError, match=r"spend_mean_30d max: observed .* limit 1"):

@@ -301,7 +301,7 @@ def context(run_type: str, **params) -> dict:
 
 def test_manual_runs_are_dry_runs_scheduled_runs_apply_and_report_cost(local_lake: Lake, s3_server: S3Options) -> None:
     from airflow.sdk.exceptions import AirflowSkipException
-    from mlscale.operators.lifecycle_glue import apply_for_run, cost_report_for_run, plan_for_run
+    from mlscale.airflow.tasks.lifecycle import apply_for_run, cost_report_for_run, plan_for_run
 
     lake = local_lake
     ec2 = aws_client("ec2", s3_server)

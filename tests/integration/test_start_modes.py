@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import pytest
 from mlscale.lake import Lake, PartitionRef
 
-from tests.integration.airflow_stack import ROOT, AirflowStack
+from tests.integration.airflow_stack import MLSCALE, ROOT, AirflowStack
 from tests.integration.world import build_world
 
 pytestmark = pytest.mark.airflow
@@ -61,7 +60,7 @@ def stack(tmp_path_factory) -> Iterator[tuple[AirflowStack, Lake]]:
 
 
 def _mlscale(stack: AirflowStack, *args: str) -> str:
-    return stack.cli(sys.executable, "-m", "mlscale.cli", *args).stdout
+    return stack.cli(MLSCALE, *args).stdout
 
 
 def _approve(stack: AirflowStack, version: int) -> None:
@@ -247,7 +246,11 @@ def test_health_flags_failed_runs_and_unaudited_versions(stack) -> None:
     # a version registered without its audit (the chain broken), and a run that fails for good
     from mlscale.reports.health import build_health_report
 
-    newest = str(_versions(lake)[-1])
+    versions = [str(v) for v in _versions(lake)]  # train_model is paused: no more versions come
+    deadline = time.time() + 900
+    while not all(lake.exists(f"reports/bias/{MODEL}/{v}/report.json") for v in versions) and time.time() < deadline:
+        time.sleep(5)  # the audits of the last versions may still run
+    newest = versions[-1]
     report_key = f"reports/bias/{MODEL}/{newest}/report.json"
     saved = lake.read_bytes(report_key)
     lake.delete(report_key)

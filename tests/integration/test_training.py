@@ -237,6 +237,19 @@ def test_train_model_registers_a_challenger_with_lineage(lake, training_set, cli
     assert len(finished) == 2
 
 
+
+def test_health_report_reads_the_lake_the_pipelines_wrote(lake) -> None:
+    """The pipeline health report on a lake written by the real ingestion, features and training."""
+    from mlscale.reports.health import build_health_report
+
+    report = build_health_report(lake, LAST, history_days=DAYS, datasets=("customers", "labels", "transactions"))
+    for dataset in ("transactions", "customers", "labels"):
+        row = next(r for r in report.pipelines[f"ingest_{dataset}"] if r.day == LAST)
+        assert row.status in ("ok", "attention") and row.rows_in and row.rows_out is not None
+        assert row.quarantine_rate is not None and row.seconds is not None
+    assert any(m["pr_auc"] is not None for m in report.models)  # registered by the training tests above
+    assert lake.exists(f"reports/health/{LAST}/report.json") and lake.exists(f"reports/health/{LAST}/report.html")
+
 @pytest.mark.skipif(visible_gpus() == 0, reason="no GPU on this machine: the GPU path runs on a GPU host "
                                                 "(scripts/device/gpu_training_check.py)")
 def test_xgboost_on_gpu_workers(lake, training_set) -> None:

@@ -22,7 +22,7 @@ CONTRACTS = ("customers", "labels", "transactions")
 
 def build_world(lake: Lake, *, start: dt.date, days: int, rows_per_day: int, seed: int = 7,
                 drift_from: dt.date | None = None, client: Client | None = None,
-                process_days: int | None = None) -> list[str]:
+                process_days: int | None = None, feast_root: str | None = None) -> list[str]:
     """Generate ``days`` days and process the first ``process_days`` (default all); returns those days (ISO)."""
     generate_world(lake.write_bytes, start=start, days=days, rows_per_day=rows_per_day, seed=seed,
                    drift_from=drift_from)
@@ -30,18 +30,18 @@ def build_world(lake: Lake, *, start: dt.date, days: int, rows_per_day: int, see
     if client is None:
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
                 Client(cluster) as own:
-            return _process(lake, day_list, own)
-    return _process(lake, day_list, client)
+            return _process(lake, day_list, own, feast_root)
+    return _process(lake, day_list, client, feast_root)
 
 
-def _process(lake: Lake, day_list: list[str], client: Client) -> list[str]:
+def _process(lake: Lake, day_list: list[str], client: Client, feast_root: str | None = None) -> list[str]:
     for day in day_list:
         for contract in CONTRACTS:
             ingest_partition(client=client, lake=lake, dt=day, run_id=f"ingest_{day}", contract=contract,
                              pii_key=b"test-key")
         for fs in all_feature_sets():
             build_features(lake=lake, dt=day, run_id=f"features_{day}", feature_set=fs.name, client=client)
-        sync_feature_store(lake=lake, dt=day)
+        sync_feature_store(lake=lake, dt=day, feast_root=feast_root)
     return day_list
 
 

@@ -190,12 +190,12 @@ def test_report_skips_unreadable_lines_and_the_cli_prints_it(lake: Lake, capsys:
     lake.write_bytes(f"{LOG}/dt=2026-11-21/zzz-broken.jsonl", b"{not json\n")
     assert access_report(lake, "2026-11-21", "2026-11-21")["unreadable_records"] == 1
 
-    from mlscale.cli.access import main
+    from mlscale.airflow.cli import main
 
-    assert main(["--from", "2026-11-20", "--to", "2026-11-21", "--json", "--lake", lake.root]) == 0
+    assert main(["access-report", "--from", "2026-11-20", "--to", "2026-11-21", "--json", "--lake", lake.root]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert (doc["accesses"], doc["by_purpose"]["bias_audit"]["accesses"]) == (1, 1)
-    assert main(["--from", "2026-11-21", "--to", "2026-11-21", "--records", "--lake", lake.root]) == 0
+    assert main(["access-report", "--from", "2026-11-21", "--to", "2026-11-21", "--records", "--lake", lake.root]) == 0
     out = capsys.readouterr().out
     assert "1 accesses (1 to sensitive data), 3 rows" in out
     assert "  bias_audit                       1 accesses            3 rows   sensitive columns: gender" in out

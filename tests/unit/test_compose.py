@@ -411,15 +411,15 @@ def test_airflow_init_migrates_then_applies_the_project_settings():
     assert depends_on(init) == {"postgres": "service_healthy"}
     script = " ".join(command(init))
     assert "airflow db migrate" in script
-    match = re.search(r"python -m mlscale\.cli apply-settings (\S+)", script)
+    match = re.search(r"(?<![\w.-])mlscale apply-settings (\S+)", script)  # the installed console script
     assert match, f"airflow-init does not apply the settings: {script!r}"
     assert script.index("airflow db migrate") < match.start()
     settings_path = match[1] if match[1].startswith("/") else f"/opt/airflow/{match[1]}"
     mounts = {target: source for source, target in bind_mounts(init)}
     assert settings_path in mounts, f"{settings_path} is not mounted into airflow-init"
     assert (ROOT / mounts[settings_path]).is_file()
-    cli = ROOT / "include" / "mlscale" / "cli"
-    assert (cli / "__main__.py").is_file() or (cli.with_suffix(".py")).is_file(), "python -m mlscale.cli"
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["mlscale"] == "mlscale.airflow.cli:main"
 
 
 def test_connections_are_valid_airflow_json():

@@ -4,7 +4,6 @@ missing sources, the page (escaping, charts), and a build on a copy of a demo la
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from mlscale.reports.health import NO_DATA, HealthThresholds, build_health_repor
 from mlscale.reports.health_html import render_health_html
 
 D = "2026-11-05"
-DEMO_LAKE = Path("/tmp/devlake2")
 
 
 # -- writers of the real shapes (see the modules named in each docstring) ------------------------------------
@@ -328,17 +326,3 @@ def test_page_escapes_lake_text_and_has_charts(lake: Lake) -> None:
     assert "<link" not in page and " src=" not in page.replace("&lt;img src=x", "")
     assert page.replace('xmlns="http://www.w3.org/2000/svg"', "").count("http") == 0
     assert f"/mlscale-reports/view/drift/{D}/report.html" in page
-
-
-@pytest.mark.skipif(not DEMO_LAKE.is_dir(), reason=f"no demo lake at {DEMO_LAKE} (make demo writes one)")
-def test_builds_on_a_copy_of_a_demo_lake(tmp_path: Path) -> None:
-    root = tmp_path / "lake"
-    shutil.copytree(DEMO_LAKE, root)
-    lake = Lake(str(root))
-    report = build_health_report(lake, D, history_days=10)
-    for dataset in ("transactions", "customers", "labels"):
-        row = rows_by_day(report, f"ingest_{dataset}")[D]
-        assert row.status in ("ok", "attention") and row.rows_in and row.rows_out is not None
-        assert row.quarantine_rate is not None and row.seconds is not None
-    assert any(m["pr_auc"] is not None for m in report.models)
-    assert lake.exists(f"reports/health/{D}/report.json") and lake.exists(f"reports/health/{D}/report.html")

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
+from mlscale.airflow.tasks.lifecycle import LifecycleParamError, resolve_dry_run, run_times
 from mlscale.lake import Lake
 from mlscale.lake.manifest import FileEntry, Manifest
 from mlscale.lifecycle import (
@@ -39,8 +40,7 @@ from mlscale.lifecycle.keys import overlaps
 from mlscale.lifecycle.lineage import parse_record
 from mlscale.lifecycle.listing import ObjectInfo
 from mlscale.lifecycle.plan import build_plan
-from mlscale.lifecycle.policy import DEFAULT_POLICY_PATH
-from mlscale.operators.lifecycle_glue import LifecycleParamError, resolve_dry_run, run_times
+from mlscale.lifecycle.policy import default_policy_path
 
 BASE = {"version": 1, "rules": []}
 
@@ -55,7 +55,7 @@ def rule(**kw) -> dict:
 
 # -- policy ----------------------------------------------------------------------------------------
 def test_shipped_policy_is_valid_and_specific_rules_win() -> None:
-    policy = load_policy(DEFAULT_POLICY_PATH)
+    policy = load_policy(default_policy_path())
     assert policy.rule_for("raw", "customers").name == "raw-customers-pii-derived"
     assert policy.rule_for("raw", "transactions").name == "raw-default"
     assert policy.rule_for("quarantine", "x").delete_after_days <= 90

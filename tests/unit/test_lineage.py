@@ -209,18 +209,18 @@ def test_lineage_result_and_tree(chain: Lake) -> None:
 
 
 def test_cli_prints_tree_and_json(chain: Lake, capsys: pytest.CaptureFixture[str]) -> None:
-    from mlscale.cli.lineage import main
+    from mlscale.airflow.cli import main
 
-    assert main([PREDICTIONS, "--direction", "up", "--lake", chain.root]) == 0
+    assert main(["lineage", PREDICTIONS, "--direction", "up", "--lake", chain.root]) == 0
     out = capsys.readouterr().out
     assert f"lake: {chain.root}" in out
     assert "total: 6 partitions (features 2, raw 3, training 1), " in out
     assert f"├── {MODEL}  [model version; algorithm=xgboost" in out
-    assert main([LANDING_C, "--direction", "down", "--json", "--lake", chain.root]) == 0
+    assert main(["lineage", LANDING_C, "--direction", "down", "--json", "--lake", chain.root]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [n["key"] for n in doc["downstream"]] == [RAW_CU, TRAINING, MODEL, CHALLENGER, PREDICTIONS]
     assert doc["upstream"] == []
-    assert main(["raw/nothing/dt=2026-01-01", "--lake", chain.root]) == 2
+    assert main(["lineage", "raw/nothing/dt=2026-01-01", "--lake", chain.root]) == 2
     assert "is not a committed partition" in capsys.readouterr().err
 
 

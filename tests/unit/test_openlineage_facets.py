@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from mlscale.airflow.operators.dask_operator import DaskOperator
 from mlscale.lake import Lake, PartitionRef
 from mlscale.lineage.task import TaskLineage, openlineage_name, task_lineage
-from mlscale.operators.dask_operator import DaskOperator
 from mlscale.training.model import StoredModel
 
 DAY = "2026-11-20"
@@ -141,7 +141,7 @@ import datetime
 
 from airflow.sdk import dag
 
-from mlscale.operators.dask_operator import DaskOperator
+from mlscale.airflow.operators.dask_operator import DaskOperator
 
 
 def commit_partition(*, lake, dt, run_id):

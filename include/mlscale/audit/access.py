@@ -26,12 +26,13 @@ import pyarrow.dataset as pds
 
 from mlscale.audit.sensitivity import SensitivityPolicy, is_sensitive, load_policy, sensitive_columns
 from mlscale.lake import MANIFEST_NAME, Lake, PartitionRef
+from mlscale.layout import ACCESS_LOG
 from mlscale.lineage.locate import LakeLocator
 from mlscale.lineage.node import key_parts
 
 logger = logging.getLogger(__name__)
 
-ACCESS_LOG_PREFIX = "_meta/access_log"
+ACCESS_LOG_PREFIX = ACCESS_LOG
 PURPOSES: dict[str, str] = {
     "bias_audit": "fairness metrics by protected attribute (audit_bias)",
     "model_training": "building a training set or fitting a model (train_model)",

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import yaml
 
-from mlscale.contracts import CONTRACTS_DIR, load_contract
+from mlscale.contracts import load_contract
 from mlscale.lake import PartitionRef
+from mlscale.layout import config_dir
 from mlscale.lineage.node import key_parts
 
 logger = logging.getLogger(__name__)
@@ -65,9 +66,10 @@ def _zone_dataset(ref: PartitionRef | str) -> tuple[str, str, str]:
     return key_parts(ref)
 
 
-def load_policy(contracts_dir: str | Path = CONTRACTS_DIR) -> SensitivityPolicy:
-    """The policy declared by the contracts in ``contracts_dir`` (cached per directory)."""
-    return _load_policy(str(contracts_dir))
+def load_policy(contracts_dir: str | Path | None = None) -> SensitivityPolicy:
+    """The policy declared by the contracts in ``contracts_dir`` (default: the configuration folder's
+    ``contracts/``; cached per directory)."""
+    return _load_policy(str(contracts_dir if contracts_dir is not None else config_dir("contracts")))
 
 
 @functools.lru_cache(maxsize=8)

@@ -41,10 +41,10 @@ from mlscale.feature_store.definitions import (
     platform_permissions,
     view_ttl,
 )
+from mlscale.feature_store.local_dask import local_dask
 from mlscale.feature_store.offline import PublishResult, committed_days, event_timestamp, publish_offline
 from mlscale.feature_store.serving import (
     feature_refs,
-    local_dask,
     materialize,
     materialize_incremental,
     online_features,

@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from mlscale.feature_store.config import FeatureStoreError, store_paths
+from mlscale.feature_store.local_dask import local_dask
 
 logger = logging.getLogger(__name__)
 
@@ -153,8 +154,6 @@ def apply_definitions(store: Any, feature_sets: Iterable[Any], *, sensitive: Ite
     must have at least one published day (:func:`mlscale.feature_store.publish_offline`). Returns the view
     names.
     """
-    from mlscale.feature_store.serving import local_dask
-
     objects: list[Any] = []
     entities: dict[str, Any] = {}
     views = []

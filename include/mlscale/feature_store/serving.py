@@ -27,23 +27,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from mlscale.feature_store.config import FeatureStoreError, feature_store_for
 from mlscale.feature_store.definitions import TIMESTAMP_FIELD
+from mlscale.feature_store.local_dask import local_dask
 
 logger = logging.getLogger(__name__)
-
-
-@contextmanager
-def local_dask() -> Iterator[None]:
-    """Run Dask work on local threads with task-based shuffles, whatever client is the default."""
-    import dask
-
-    with dask.config.set({"scheduler": "threads", "dataframe.shuffle.method": "tasks"}):
-        yield
 
 
 def _store(lake_or_store: Any) -> Any:

@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 
 from mlscale.errors import NotRetryable
+from mlscale.layout import config_dir
 
-REPO = Path(__file__).resolve().parents[2] / "feature_repo"
 WINDOWED_KINDS = ("sum", "count", "mean", "max", "min", "share", "distinct", "quantile", "category_share",
                   "share_of_parent")
 ENCODINGS = ("onehot", "hash")
@@ -100,12 +100,17 @@ class FeatureSet:
         return sorted(cols)
 
 
+def feature_set_names() -> list[str]:
+    """The feature sets declared in the configuration folder (``feature_repo/*.yaml``), by name."""
+    return sorted(p.stem for p in config_dir("feature_repo").glob("*.yaml"))
+
+
 def load_feature_set(name_or_path: str | Path) -> FeatureSet:
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
-        path = REPO / f"{name_or_path}.yaml"
+        path = config_dir("feature_repo") / f"{name_or_path}.yaml"
     if not path.exists():
-        available = ", ".join(sorted(p.stem for p in REPO.glob("*.yaml")))
+        available = ", ".join(feature_set_names())
         raise FeatureDefinitionError(f"no feature set {str(name_or_path)!r} ({path}); available: {available}")
     text = path.read_bytes()
     doc = yaml.safe_load(text)
@@ -157,4 +162,4 @@ def _feature(where: str, name: str, spec: dict[str, Any], kinds: tuple[str, ...]
 
 
 def all_feature_sets() -> list[FeatureSet]:
-    return [load_feature_set(p) for p in sorted(REPO.glob("*.yaml"))]
+    return [load_feature_set(name) for name in feature_set_names()]

@@ -7,11 +7,12 @@ X; its ``event_timestamp`` is X + 1 day 00:00 UTC, the moment from which the val
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlscale.features.definitions import KEY_SEPARATOR, FeatureSet
+from mlscale.features.definitions import KEY_SEPARATOR, Feature, FeatureSet
 from mlscale.features.partials import UTC_TS, partial_columns
 
 
@@ -47,73 +48,104 @@ def as_of_table(partials_by_day: dict[dt.date, pa.Table], fs: FeatureSet, day: d
 
     ``first_seen`` (entity, first_seen) covers every entity ever seen up to ``day``.
     """
-    from mlscale.features import sketch_columns as sketches
-
     entity = fs.entity
-    windows = sorted(set(fs.windows) | {w for f in fs.features for w in f.windows}
-                     | {f.baseline_window for f in fs.point_features if f.baseline_window} | {1})
+    windows = _all_windows(fs)
+    merged = _merge_nested(partials_by_day, fs, day, windows)
+    base = merged[max(windows)].select([entity])
+    columns: dict[str, pa.Array] = {entity: base.column(entity)}
+    for w in windows:
+        columns.update(_window_columns(merged, w, base.column(entity), fs))
+    for f in fs.point_features:
+        if f.kind == "days_since_first_seen":
+            columns[f.name] = _days_since_first_seen(base.column(entity), first_seen, entity, day)
+    stamp = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+    columns["event_timestamp"] = pa.array([stamp] * base.num_rows, UTC_TS)
+    ordered = [entity, "event_timestamp", *fs.feature_columns()]
+    return pa.table(columns).select(ordered)
+
+
+def _all_windows(fs: FeatureSet) -> list[int]:
+    """Every window the feature set needs merged, ascending; the 1-day one always (last-day ratios)."""
+    return sorted(set(fs.windows) | {w for f in fs.features for w in f.windows}
+                  | {f.baseline_window for f in fs.point_features if f.baseline_window} | {1})
+
+
+def _merge_nested(partials_by_day: dict[dt.date, pa.Table], fs: FeatureSet, day: dt.date,
+                  windows: list[int]) -> dict[int, pa.Table]:
+    """Window -> the merged partials of its days up to ``day``."""
     merged: dict[int, pa.Table] = {}
     previous = 0
     for w in windows:  # nested: the 30-day merge reuses the 7-day one, and so on
         fresh = [partials_by_day[d] for d in _days(day, w)[previous:] if d in partials_by_day]
         merged[w] = merge_window(([merged[previous]] if previous else []) + fresh, fs)
         previous = w
-    base = merged[max(windows)].select([entity])
-    columns: dict[str, pa.Array] = {entity: base.column(entity)}
-    for w in windows:
-        m = merged[w]
-        idx = pc.index_in(base.column(entity), value_set=m.column(entity))
+    return merged
 
-        def col(name: str, m: pa.Table = m, idx: pa.Array = idx) -> pa.Array:
-            return pc.take(m.column(name), idx) if m.num_rows else pa.nulls(len(idx), pa.float64())
 
-        n = pc.fill_null(pc.cast(col("n"), pa.float64()), 0.0)
-        for f in fs.features:
-            if w not in fs.windows_of(f):
-                continue
-            out = f"{f.name}_{w}d"
-            if f.kind == "category_share":
-                for label in f.labels():
-                    columns[f"{f.name}_{label}_{w}d"] = _ratio(pc.cast(col(f"cat_{f.name}_{label}"), pa.float64()), n)
-                continue
-            if f.kind == "share_of_parent":
-                columns[out] = pc.take(_share_of_parent(m, fs, f"sum_{f.column}"), idx) if m.num_rows else \
-                    pa.nulls(len(idx), pa.float64())
-                continue
-            if f.kind == "count":
-                columns[out] = pc.cast(n, pa.int64())
-            elif f.kind == "sum":
-                columns[out] = pc.fill_null(col(f"sum_{f.column}"), 0.0)
-            elif f.kind == "mean":
-                columns[out] = _ratio(col(f"sum_{f.column}"), n)
-            elif f.kind in ("max", "min"):
-                columns[out] = col(f"{f.kind}_{f.column}")
-            elif f.kind == "share":
-                columns[out] = _ratio(pc.cast(col(f"n_{f.predicate}"), pa.float64()), n)
-            elif f.kind == "distinct":
-                blobs = col(f"hll_{f.column}")
-                columns[out] = pa.array(sketches.hll_estimate_blobs(blobs), pa.float64())
-            elif f.kind == "quantile":
-                blobs = col(f"kll_{f.column}")
-                columns[out] = pa.array(sketches.kll_quantile_blobs(blobs, float(f.q or 0.5)), pa.float64())
-        for f in fs.point_features:
-            if f.kind == "last_day_ratio" and w == f.baseline_window:
-                last = pc.fill_null(pc.take(merged[1].column(f"sum_{f.column}"),
-                                            pc.index_in(base.column(entity), value_set=merged[1].column(entity)))
-                                    if merged[1].num_rows else pa.nulls(base.num_rows, pa.float64()), 0.0)
-                mean_daily = pc.divide(pc.fill_null(col(f"sum_{f.column}"), 0.0), float(w))
-                columns[f.name] = _ratio(last, mean_daily)
+def _window_columns(merged: dict[int, pa.Table], w: int, entities: pa.Array, fs: FeatureSet) -> dict[str, pa.Array]:
+    """The feature columns computed over window ``w``, aligned with ``entities``."""
+    m = merged[w]
+    idx = pc.index_in(entities, value_set=m.column(fs.entity))
+
+    def col(name: str) -> pa.Array:
+        return pc.take(m.column(name), idx) if m.num_rows else pa.nulls(len(idx), pa.float64())
+
+    n = pc.fill_null(pc.cast(col("n"), pa.float64()), 0.0)
+    columns: dict[str, pa.Array] = {}
+    for f in fs.features:
+        if w in fs.windows_of(f):
+            columns.update(_feature_columns(f, w, col, n, m, idx, fs))
     for f in fs.point_features:
-        if f.kind == "days_since_first_seen":
-            seen = pc.take(first_seen.column("first_seen"), pc.index_in(base.column(entity),
-                                                                         value_set=first_seen.column(entity)))
-            end = pa.scalar(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC), UTC_TS)
-            age_us = pc.cast(pc.subtract(end, seen), pa.int64())
-            columns[f.name] = pc.cast(pc.divide(age_us, 86_400_000_000), pa.int64())
-    stamp = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
-    columns["event_timestamp"] = pa.array([stamp] * base.num_rows, UTC_TS)
-    ordered = [entity, "event_timestamp", *fs.feature_columns()]
-    return pa.table(columns).select(ordered)
+        if f.kind == "last_day_ratio" and w == f.baseline_window:
+            last = _column_of(merged[1], f"sum_{f.column}", entities, fs.entity)
+            mean_daily = pc.divide(pc.fill_null(col(f"sum_{f.column}"), 0.0), float(w))
+            columns[f.name] = _ratio(last, mean_daily)
+    return columns
+
+
+def _feature_columns(f: Feature, w: int, col: Callable[[str], pa.Array], n: pa.Array, m: pa.Table,
+                     idx: pa.Array, fs: FeatureSet) -> dict[str, pa.Array]:
+    """One windowed feature's column(s) over window ``w`` (``col`` reads a merged column per entity, ``n`` is
+    the entities' event counts)."""
+    from mlscale.features import sketch_columns as sketches
+
+    out = f"{f.name}_{w}d"
+    if f.kind == "category_share":
+        return {f"{f.name}_{label}_{w}d": _ratio(pc.cast(col(f"cat_{f.name}_{label}"), pa.float64()), n)
+                for label in f.labels()}
+    if f.kind == "share_of_parent":
+        return {out: pc.take(_share_of_parent(m, fs, f"sum_{f.column}"), idx) if m.num_rows else
+                pa.nulls(len(idx), pa.float64())}
+    if f.kind == "count":
+        return {out: pc.cast(n, pa.int64())}
+    if f.kind == "sum":
+        return {out: pc.fill_null(col(f"sum_{f.column}"), 0.0)}
+    if f.kind == "mean":
+        return {out: _ratio(col(f"sum_{f.column}"), n)}
+    if f.kind in ("max", "min"):
+        return {out: col(f"{f.kind}_{f.column}")}
+    if f.kind == "share":
+        return {out: _ratio(pc.cast(col(f"n_{f.predicate}"), pa.float64()), n)}
+    if f.kind == "distinct":
+        return {out: pa.array(sketches.hll_estimate_blobs(col(f"hll_{f.column}")), pa.float64())}
+    if f.kind == "quantile":
+        return {out: pa.array(sketches.kll_quantile_blobs(col(f"kll_{f.column}"), float(f.q or 0.5)), pa.float64())}
+    return {}
+
+
+def _column_of(m: pa.Table, name: str, entities: pa.Array, entity: str) -> pa.Array:
+    """``m``'s column ``name`` aligned with ``entities``, 0.0 where an entity has no row."""
+    aligned = pc.take(m.column(name), pc.index_in(entities, value_set=m.column(entity))) if m.num_rows else \
+        pa.nulls(len(entities), pa.float64())
+    return pc.fill_null(aligned, 0.0)
+
+
+def _days_since_first_seen(entities: pa.Array, first_seen: pa.Table, entity: str, day: dt.date) -> pa.Array:
+    """Whole days from each entity's first event to the end of ``day``."""
+    seen = pc.take(first_seen.column("first_seen"), pc.index_in(entities, value_set=first_seen.column(entity)))
+    end = pa.scalar(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC), UTC_TS)
+    age_us = pc.cast(pc.subtract(end, seen), pa.int64())
+    return pc.cast(pc.divide(age_us, 86_400_000_000), pa.int64())
 
 
 def update_first_seen(previous: pa.Table | None, partial: pa.Table, fs: FeatureSet) -> pa.Table:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlscale.lake import Lake, PartitionRef, parse_day
+from mlscale.layout import bias_report_key as layout_bias_report_key
 from mlscale.reports.catalog import report_url
 from mlscale.training.dataset import LABEL
 from mlscale.training.model import SCORE, StoredModel
@@ -36,7 +37,7 @@ class AuditResult:
 
 
 def bias_report_key(model: str, version: str) -> str:
-    return f"reports/bias/{model}/{version}/report.json"
+    return layout_bias_report_key(model, version)
 
 
 def holdout_of(lake: Lake, spec: Any, stored: StoredModel) -> Any:
@@ -81,7 +82,7 @@ def audit_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detecto
 
     ``risk_policy``: the model risk policy file (default ``include/policies/model_risk.yaml``).
     """
-    from mlscale.governance.bias import BiasThresholds, audit_bias
+    from mlscale.governance.bias import audit_bias
     from mlscale.governance.bias_report import render_bias_html
     from mlscale.governance.risk_policy import load_risk_policy
     from mlscale.training import load_model_spec, registry
@@ -94,7 +95,7 @@ def audit_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detecto
     attributes = protected_attributes(lake, spec, dt, actor)
     frame = holdout.merge(attributes, on=spec.protected_key, how="left", validate="many_to_one")
     tier = load_risk_policy(risk_policy or None).tier_for(model)
-    thresholds = BiasThresholds.from_tier(tier)
+    thresholds = tier.bias
 
     def audited(candidate: StoredModel) -> Any:
         scored = frame.assign(**{SCORE: candidate.predict(frame)})

@@ -27,11 +27,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlscale.governance.bias_thresholds import INSUFFICIENT, JUDGED_ON, BiasAuditError, BiasThresholds
 from mlscale.governance.bootstrap import (
     average_precision_bootstrap,
     average_precision_draws,
@@ -41,9 +42,6 @@ from mlscale.governance.bootstrap import (
     seeded_rng,
     spread,
 )
-
-if TYPE_CHECKING:
-    from mlscale.governance.risk_policy import RiskTier
 
 logger = logging.getLogger(__name__)
 
@@ -58,45 +56,6 @@ _EPS = 1e-12  # thresholds are compared with this slack so that 0.4 - 0.3 does n
 #: pandas inputs up to this many rows get their count metrics from fairlearn's MetricFrame (whose cost
 #: grows with the rows); larger and Dask inputs from per-group confusion counts (equal numbers)
 METRICFRAME_MAX_ROWS = 250_000
-
-
-class BiasAuditError(ValueError):
-    """The audit input is unusable; the message names the column and what to fix."""
-
-
-JUDGED_ON = ("interval", "point")
-INSUFFICIENT = "insufficient_data"   # the verdict when no attribute had two groups with enough data to judge
-
-
-@dataclass(frozen=True)
-class BiasThresholds:
-    """The bias settings of a risk tier (see ``include/policies/model_risk.yaml`` for their meaning)."""
-
-    max_demographic_parity_difference: float = 0.1
-    min_demographic_parity_ratio: float = 0.8
-    max_equalized_odds_difference: float = 0.1
-    min_group_size: int = 100
-    min_class_count: int = 1
-    ci_level: float = 0.95
-    bootstrap_samples: int = 1000
-    judged_on: str = "interval"   # "interval": fail on a disparity its whole interval confirms; "point": on estimates
-
-    def __post_init__(self) -> None:
-        if self.judged_on not in JUDGED_ON:
-            raise BiasAuditError(f"judged_on must be one of {JUDGED_ON}, got {self.judged_on!r}")
-        shares = (self.max_demographic_parity_difference, self.min_demographic_parity_ratio,
-                  self.max_equalized_odds_difference)
-        if not (0 < self.ci_level < 1 and all(0 <= x <= 1 for x in shares)
-                and min(self.bootstrap_samples, self.min_group_size, self.min_class_count) >= 1):
-            raise BiasAuditError(f"invalid {self}: ci_level must lie in (0, 1), gaps and ratios in [0, 1], "
-                                 "sizes >= 1")
-
-    @classmethod
-    def from_tier(cls, tier: RiskTier) -> BiasThresholds:
-        return tier.bias
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from typing import Any
 
 from mlscale.governance.bias import INSUFFICIENT
 from mlscale.lake import Lake, parse_day
+from mlscale.layout import GOVERNANCE_AUDIT, day_prefix
+from mlscale.layout import approval_key as layout_approval_key
 from mlscale.training.model import StoredModel
 
 logger = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ class GateDecision:
 
 
 def approval_key(model: str, version: str) -> str:
-    return f"_meta/approvals/{model}/{version}.json"
+    return layout_approval_key(model, version)
 
 
 def record_approval(lake: Lake, *, model: str, version: str, approved_by: str, note: str = "",
@@ -151,7 +153,7 @@ def _reference_drift(lake: Lake, spec: Any, candidate: StoredModel, day: str, ti
 def _record(lake: Lake, mlflow: Any, result: GateDecision, day: str, run_id: str) -> None:
     stamp = dt.datetime.now(dt.UTC)
     doc = result.as_dict() | {"run_id": run_id, "dt": day, "decided_at": stamp.isoformat(timespec="seconds")}
-    key = (f"_meta/governance_audit/dt={parse_day(day).isoformat()}/"
+    key = (f"{day_prefix(GOVERNANCE_AUDIT, parse_day(day).isoformat())}/"
            f"{stamp:%H%M%S%f}-{result.model}-{result.version}-{uuid.uuid4().hex[:8]}.json")
     lake.write_json(key, doc)  # a new object per decision: the audit log is append-only
     tags = {"gate_decision": result.decision, "gate_reasons": json.dumps(list(result.reasons))[:4000],

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from mlscale.lake import Lake
+from mlscale.layout import GOVERNANCE_AUDIT, model_card_key, report_prefix
 from mlscale.rendering import render
 from mlscale.training.model import StoredModel, model_prefix
 
@@ -24,12 +25,12 @@ def _read(lake: Lake, key: str) -> Any:
 
 
 def _latest_drift(lake: Lake) -> Any:
-    keys = sorted(f.key for f in lake.list_files("reports/drift") if f.key.endswith("/report.json"))
+    keys = sorted(f.key for f in lake.list_files(report_prefix("drift")) if f.key.endswith("/report.json"))
     return _read(lake, keys[-1]) if keys else None
 
 
 def _decisions(lake: Lake, model: str, version: str) -> list[dict[str, Any]]:
-    docs = [_read(lake, f.key) for f in lake.list_files("_meta/governance_audit") if f.key.endswith(".json")]
+    docs = [_read(lake, f.key) for f in lake.list_files(GOVERNANCE_AUDIT) if f.key.endswith(".json")]
     return sorted((d for d in docs if d and d.get("model") == model and d.get("version") == version),
                   key=lambda d: d.get("decided_at", ""))
 
@@ -75,8 +76,8 @@ def write_model_card(lake: Lake, model: str, version: str) -> str:
         for k in ("lineage", "metrics", "bias", "drift", "approval", "gate_decisions", "training")]
     page = render("model_card.html.j2", title=f"Model card: {model} version {version}", description=spec.description,
                   sections=sections)
-    key = f"reports/model_card/{model}/{version}.html"
+    key = model_card_key(model, version)
     lake.write_bytes(key, page.encode())
-    lake.write_json(f"reports/model_card/{model}/{version}.json", card)
+    lake.write_json(model_card_key(model, version, "json"), card)
     lake.write_bytes(f"{model_prefix(model, version)}/model_card.html", page.encode())
     return lake.uri(key)

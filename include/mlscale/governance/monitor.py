@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlscale.lake import Lake, PartitionRef, parse_day
+from mlscale.layout import INGESTION_RUNS, day_prefix, drift_report_prefix
 from mlscale.reports.catalog import report_url
 from mlscale.training.model import SCORE, StoredModel, read_reference_profile
 
@@ -95,7 +96,7 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detec
     frame = day_inputs(lake, store, spec, dt)
     data = stored.scored(frame)
     result, current = drift_against_reference(reference, data, load_risk_policy(risk_policy or None).tier_for(model))
-    prefix = f"reports/drift/{parse_day(dt).isoformat()}"
+    prefix = drift_report_prefix(parse_day(dt).isoformat())
     lake.write_bytes(f"{prefix}/profile.json", current.to_json().encode())
     evidently = _evidently(lake, spec, stored, data, prefix, evidently_drift_report, store)
     performance = _labelled_performance(lake, store, spec, stored, dt)
@@ -163,7 +164,7 @@ def _labelled_performance(lake: Lake, store: Any, spec: Any, stored: StoredModel
 def ingestion_quality(lake: Lake, dataset: str, day: str) -> dict[str, Any]:
     """Rows written/quarantined for the day and the volume change against the day before (run log)."""
     def latest(d: str) -> dict[str, Any] | None:
-        files = [f for f in lake.list_files(f"_meta/ingestion_runs/dt={d}") if f.key.rsplit("/", 1)[-1].startswith(f"{dataset}__")]
+        files = [f for f in lake.list_files(day_prefix(INGESTION_RUNS, d)) if f.key.rsplit("/", 1)[-1].startswith(f"{dataset}__")]
         runs = [lake.read_json(f.key) for f in sorted(files, key=lambda f: f.key)]
         runs = [r for r in runs if not r.get("dry_run")]
         return runs[-1] if runs else None

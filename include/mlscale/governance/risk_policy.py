@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from mlscale.errors import NotRetryable
-from mlscale.governance.bias import BiasThresholds
+from mlscale.governance.bias_thresholds import JUDGED_ON, BiasThresholds
+from mlscale.layout import config_dir
 
 logger = logging.getLogger(__name__)
 
-POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
-DEFAULT_RISK_POLICY_PATH = POLICIES_DIR / "model_risk.yaml"
 
 #: holdout metrics where smaller is better; every other primary metric is higher-is-better
 LOWER_IS_BETTER = frozenset({"log_loss", "brier_score"})
@@ -118,8 +117,6 @@ def _mapping(value: Any, where: str, keys: set[str]) -> Mapping[str, Any]:
 
 
 def _judged_on(value: Any, where: str) -> str:
-    from mlscale.governance.bias import JUDGED_ON
-
     if value not in JUDGED_ON:
         raise RiskPolicyError(f"{where} must be one of {list(JUDGED_ON)}, got {value!r}")
     return str(value)
@@ -210,11 +207,15 @@ def parse_risk_policy(doc: Any, source: str = "<model risk policy>") -> RiskPoli
     return RiskPolicy(tiers=tiers, models=models, default_tier=default, source=source)
 
 
+def default_risk_policy_path() -> Path:
+    return config_dir("policies") / "model_risk.yaml"
+
+
 def load_risk_policy(path: str | Path | None = None) -> RiskPolicy:
     """Read and validate a risk policy file (default: the project's ``include/policies/model_risk.yaml``)."""
     import yaml
 
-    path = Path(path) if path is not None else DEFAULT_RISK_POLICY_PATH
+    path = Path(path) if path is not None else default_risk_policy_path()
     try:
         doc = yaml.safe_load(path.read_text())
     except FileNotFoundError as exc:

@@ -24,9 +24,10 @@ from mlscale.ingest.pseudonymise import check_key
 from mlscale.ingest.quarantine import QUARANTINE_SCHEMA
 from mlscale.ingest.report import IngestionResult, QuarantineRateExceeded, RowsUnaccounted, log_summary
 from mlscale.lake import Lake, PartitionRef, file_name_of, new_attempt_id, parse_day
+from mlscale.layout import INGESTION_RUNS
 
 logger = logging.getLogger(__name__)
-RUN_LOG = "_meta/ingestion_runs"
+RUN_LOG = INGESTION_RUNS
 DEDUPE_BUCKET_KEYS = 1_000_000
 
 

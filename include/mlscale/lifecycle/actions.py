@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mlscale.lake import file_name_of
+from mlscale.layout import LIFECYCLE_PLANS
 
-PLANS_PREFIX = "_meta/lifecycle_plans"
+PLANS_PREFIX = LIFECYCLE_PLANS
 
 # what an action does
 DELETE_PARTITION = "delete_partition"   # retention: a committed partition, manifest first (hot and cold files)

@@ -20,11 +20,12 @@ import uuid
 from typing import Any
 
 from mlscale.lake import Lake
+from mlscale.layout import LIFECYCLE_AUDIT
 from mlscale.lifecycle.actions import Action, safe_name
 
 logger = logging.getLogger(__name__)
 
-AUDIT_PREFIX = "_meta/lifecycle_audit"
+AUDIT_PREFIX = LIFECYCLE_AUDIT
 
 
 class AuditLog:

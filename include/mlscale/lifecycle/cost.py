@@ -18,13 +18,14 @@ from markupsafe import Markup
 
 from mlscale.lake import Lake
 from mlscale.lake.lake import COLD_ROOT
+from mlscale.layout import report_prefix
 from mlscale.lifecycle.listing import LakeLister
 from mlscale.lifecycle.policy import Policy
 from mlscale.rendering import render, render_macro
 
 logger = logging.getLogger(__name__)
 
-REPORTS_PREFIX = "reports/cost"
+REPORTS_PREFIX = report_prefix("cost")
 GB = 2**30
 HOT_CLASSES = ("", "STANDARD")
 

@@ -21,13 +21,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mlscale.layout import LEGAL_HOLDS, config_dir
 from mlscale.lifecycle.keys import day_of, home_key, overlaps
-from mlscale.lifecycle.policy import POLICIES_DIR
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_HOLDS_PATH = POLICIES_DIR / "legal_holds.yaml"
-HOLDS_PREFIX = "_meta/legal_holds"
+HOLDS_PREFIX = LEGAL_HOLDS
 
 
 class HoldError(ValueError):
@@ -124,9 +123,19 @@ def _records(doc: Any) -> list[Any]:
     return [doc]
 
 
-def load_holds(path: str | Path | None = DEFAULT_HOLDS_PATH, lake: Any = None,
+def default_holds_path() -> Path:
+    return config_dir("policies") / "legal_holds.yaml"
+
+
+DEFAULT_HOLDS_FILE = "default"
+
+
+def load_holds(path: str | Path | None = DEFAULT_HOLDS_FILE, lake: Any = None,
                extra: Iterable[Mapping[str, Any]] = ()) -> HoldSet:
     """Active holds from the YAML file, the lake's ``_meta/legal_holds/*.json`` and ``extra`` records.
+
+    ``path``: the holds file (by default ``policies/legal_holds.yaml`` of the configuration folder; None: no
+    file).
 
     Raises :class:`HoldError` on any malformed record: deleting data while a hold cannot be read is worse
     than a failed run.
@@ -134,6 +143,8 @@ def load_holds(path: str | Path | None = DEFAULT_HOLDS_PATH, lake: Any = None,
     import yaml
 
     holds: list[LegalHold] = []
+    if path == DEFAULT_HOLDS_FILE:
+        path = default_holds_path()
     if path is not None and Path(path).exists():
         try:
             doc = yaml.safe_load(Path(path).read_text()) or {}

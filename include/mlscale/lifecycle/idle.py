@@ -60,11 +60,21 @@ def stopped_since(instance: dict[str, Any]) -> dt.datetime:
 
 def find_idle(ec2: Any, *, now: dt.datetime, policy: IdlePolicy, prices: Prices) -> list[IdleResource]:
     """Idle volumes, stopped worker instances and old snapshots (read-only calls, paginated)."""
+    found = [*_idle_volumes(ec2, now, policy, prices), *_idle_instances(ec2, now, policy),
+             *_old_snapshots(ec2, now, policy, prices)]
+    for r in found:
+        logger.info("idle %s %s: %s (%s, ~%.2f/month)", r.kind, r.id, r.reason,
+                    "actionable" if r.actionable else "report only: not tagged as the platform's", r.monthly_cost)
+    return found
+
+
+def _owned(tags: dict[str, str], policy: IdlePolicy) -> bool:
+    return tags.get(policy.owner_tag_key) == policy.owner_tag_value
+
+
+def _idle_volumes(ec2: Any, now: dt.datetime, policy: IdlePolicy, prices: Prices) -> list[IdleResource]:
+    """Unattached EBS volumes older than ``volume_min_age_days``."""
     found: list[IdleResource] = []
-
-    def owned(tags: dict[str, str]) -> bool:
-        return tags.get(policy.owner_tag_key) == policy.owner_tag_value
-
     for page in ec2.get_paginator("describe_volumes").paginate(Filters=[{"Name": "status", "Values": ["available"]}]):
         for vol in page.get("Volumes", []):
             age = _age_days(now, vol["CreateTime"])
@@ -72,7 +82,13 @@ def find_idle(ec2: Any, *, now: dt.datetime, policy: IdlePolicy, prices: Prices)
                 tags = _tags(vol)
                 found.append(IdleResource("volume", vol["VolumeId"], f"unattached for {age:g} d (created)", age,
                                           vol.get("Size", 0), round(vol.get("Size", 0) * prices.ebs_gb_month, 2),
-                                          owned(tags), tags))
+                                          _owned(tags, policy), tags))
+    return found
+
+
+def _idle_instances(ec2: Any, now: dt.datetime, policy: IdlePolicy) -> list[IdleResource]:
+    """The platform's worker instances stopped for longer than ``instance_idle_days``."""
+    found: list[IdleResource] = []
     filters = [{"Name": "instance-state-name", "Values": ["stopped"]},
                {"Name": f"tag:{policy.worker_tag_key}", "Values": list(policy.worker_tag_values)}]
     for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
@@ -84,11 +100,23 @@ def find_idle(ec2: Any, *, now: dt.datetime, policy: IdlePolicy, prices: Prices)
                     found.append(IdleResource("instance", inst["InstanceId"],
                                               f"{tags.get(policy.worker_tag_key)} stopped for {age:g} d", age,
                                               actionable=True, tags=tags))
+    return found
+
+
+def _snapshots_in_use(ec2: Any) -> set[str]:
+    """The snapshots behind the account's own AMIs."""
     in_use: set[str] = set()
     for image in ec2.describe_images(Owners=["self"]).get("Images", []):
         for mapping in image.get("BlockDeviceMappings", []):
             if mapping.get("Ebs", {}).get("SnapshotId"):
                 in_use.add(mapping["Ebs"]["SnapshotId"])
+    return in_use
+
+
+def _old_snapshots(ec2: Any, now: dt.datetime, policy: IdlePolicy, prices: Prices) -> list[IdleResource]:
+    """The account's snapshots older than ``snapshot_max_age_days`` that no AMI of the account uses."""
+    found: list[IdleResource] = []
+    in_use = _snapshots_in_use(ec2)
     for page in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"]):
         for snap in page.get("Snapshots", []):
             age = _age_days(now, snap["StartTime"])
@@ -97,10 +125,7 @@ def find_idle(ec2: Any, *, now: dt.datetime, policy: IdlePolicy, prices: Prices)
                 found.append(IdleResource("snapshot", snap["SnapshotId"], f"{age:g} d old, used by no AMI", age,
                                           snap.get("VolumeSize", 0),
                                           round(snap.get("VolumeSize", 0) * prices.snapshot_gb_month, 2),
-                                          owned(tags), tags))
-    for r in found:
-        logger.info("idle %s %s: %s (%s, ~%.2f/month)", r.kind, r.id, r.reason,
-                    "actionable" if r.actionable else "report only: not tagged as the platform's", r.monthly_cost)
+                                          _owned(tags, policy), tags))
     return found
 
 

@@ -30,11 +30,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mlscale.layout import LINEAGE_REFS
 from mlscale.lifecycle.keys import overlaps
 
 logger = logging.getLogger(__name__)
 
-LINEAGE_PREFIX = "_meta/lineage_refs"
+LINEAGE_PREFIX = LINEAGE_REFS
 RELEASED_STATUSES = ("deleted",)
 
 

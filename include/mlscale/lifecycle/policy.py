@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from mlscale.errors import NotRetryable
+from mlscale.layout import config_dir
 
 logger = logging.getLogger(__name__)
 
-POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
-DEFAULT_POLICY_PATH = POLICIES_DIR / "retention.yaml"
 
 #: zones whose day partitions are committed by manifests (retention deletes through the manifest)
 PARTITIONED_ZONES = ("raw", "quarantine", "features", "training", "predictions")
@@ -273,11 +272,15 @@ def parse_policy(doc: Any, source: str = "<policy>") -> Policy:
     )
 
 
-def load_policy(path: str | Path = DEFAULT_POLICY_PATH) -> Policy:
+def default_policy_path() -> Path:
+    return config_dir("policies") / "retention.yaml"
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
     """Read and validate a policy file (default ``include/policies/retention.yaml``)."""
     import yaml
 
-    path = Path(path)
+    path = Path(path) if path is not None else default_policy_path()
     try:
         doc = yaml.safe_load(path.read_text())
     except FileNotFoundError as exc:

@@ -1,6 +1,6 @@
 """Reports in the lake (``reports/<kind>/<key>/``) and the view that serves them inside the Airflow UI.
 
-:mod:`mlscale.reports.catalog` finds and reads reports (no Airflow imports); :mod:`mlscale.reports.app`
+:mod:`mlscale.reports.catalog` finds and reads reports (no Airflow imports); :mod:`mlscale.airflow.reports_app`
 is the FastAPI app the Airflow plugin ``plugins/mlscale_reports.py`` mounts at ``/mlscale-reports``.
 """
 

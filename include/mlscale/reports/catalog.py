@@ -28,10 +28,11 @@ from typing import Any
 from urllib.parse import quote
 
 from mlscale.lake import Lake, StoredFile
+from mlscale.layout import REPORTS
 
 logger = logging.getLogger(__name__)
 
-REPORTS_PREFIX = "reports"
+REPORTS_PREFIX = REPORTS
 DEFAULT_BASE_URL = "/mlscale-reports"
 
 #: Extensions the catalog lists and serves, with the ``Content-Type`` each is served with.

@@ -11,8 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlscale.lake import Lake, file_name_of
-
-TASK_FAILURES = "_meta/task_failures"
+from mlscale.layout import TASK_FAILURES
 
 
 @dataclass(frozen=True)

@@ -13,18 +13,18 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from mlscale.reports.health import (
+from mlscale.layout import LIFECYCLE_AUDIT
+from mlscale.reports.health_runs import FAILED, UNAUDITED, failure_message, unaudited_message
+from mlscale.reports.health_types import (
     CRITICAL,
     CRITICAL_FLAGS,
     DAILY,
-    LIFECYCLE_AUDIT,
     NO_DATA,
     WARNING,
     AttentionItem,
     HealthThresholds,
     PipelineDay,
 )
-from mlscale.reports.health_runs import FAILED, UNAUDITED, failure_message, unaudited_message
 
 
 def mark_missing(pipelines: dict[str, list[PipelineDay]]) -> None:

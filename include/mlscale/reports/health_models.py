@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from mlscale.reports.health import GOVERNANCE_AUDIT, NO_DATA, HealthThresholds, PipelineDay
+from mlscale.layout import GOVERNANCE_AUDIT, drift_report_prefix, report_prefix
 from mlscale.reports.health_sources import (
     SourceReader,
     as_float,
@@ -22,6 +22,7 @@ from mlscale.reports.health_sources import (
     pipeline_row,
     report_link,
 )
+from mlscale.reports.health_types import NO_DATA, HealthThresholds, PipelineDay
 
 
 def _version_order(version: str) -> tuple[int, str]:
@@ -34,7 +35,7 @@ def registered_models(src: SourceReader, day: str, window: Sequence[str],
     """Every registered version up to ``day``: holdout metrics, training time, bias verdict, gate decision."""
     docs: dict[tuple[str, str], dict[str, Any]] = {}
     report_keys: dict[tuple[str, str], str] = {}
-    for stored in src.listing("reports/training"):
+    for stored in src.listing(report_prefix("training")):
         parts = stored.key.split("/")
         if len(parts) == 5 and parts[4] == "report.json":
             report_keys[(parts[2], parts[3])] = stored.key
@@ -94,7 +95,7 @@ def registered_models(src: SourceReader, day: str, window: Sequence[str],
 
 def bias_reports(src: SourceReader) -> dict[tuple[str, str], dict[str, Any]]:
     found = {}
-    for stored in src.listing("reports/bias"):
+    for stored in src.listing(report_prefix("bias")):
         parts = stored.key.split("/")
         if len(parts) == 5 and parts[4] == "report.json":
             doc = src.json("bias_reports", stored.key)
@@ -176,12 +177,12 @@ def drift_rows(src: SourceReader, days: Sequence[str], models: list[dict[str, An
                ) -> tuple[list[PipelineDay], list[dict[str, Any]], list[dict[str, Any]]]:
     """``monitor_drift`` rows, the drift status per day and the labelled performance per day."""
     holdout = {(m["model"], m["version"]): m["pr_auc"] for m in models}
-    present = {s.key for s in src.listing("reports/drift")}
+    present = {s.key for s in src.listing(report_prefix("drift"))}
     rows: list[PipelineDay] = []
     drift: list[dict[str, Any]] = []
     performance: list[dict[str, Any]] = []
     for day in days:
-        key = f"reports/drift/{day}/report.json"
+        key = f"{drift_report_prefix(day)}/report.json"
         doc = src.json("drift_reports", key) if key in present else None
         result = doc.get("drift") if isinstance(doc, dict) else None
         if not isinstance(doc, dict) or not isinstance(result, dict):

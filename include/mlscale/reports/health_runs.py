@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlscale.reports.failures import TASK_FAILURES
-from mlscale.reports.health import ATTENTION, NO_DATA, PipelineDay
 from mlscale.reports.health_sources import SourceReader, pipeline_row
+from mlscale.reports.health_types import ATTENTION, NO_DATA, PipelineDay
 
 FAILED, UNAUDITED = "failed_runs", "unaudited_versions"
 

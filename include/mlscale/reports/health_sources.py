@@ -17,16 +17,15 @@ import posixpath
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlscale.lake import Lake, StoredFile, parse_day
+from mlscale.layout import COMPACTION_RUNS, INGESTION_RUNS, LIFECYCLE_AUDIT, report_prefix
 from mlscale.reports.catalog import InvalidReportPath, report_url
-from mlscale.reports.health import (
+from mlscale.reports.health_types import (
     ATTENTION,
-    COMPACTION_RUNS,
     DRY_RUN,
-    INGESTION_RUNS,
-    LIFECYCLE_AUDIT,
     NO_DATA,
     OK,
     FeatureFreshness,
@@ -215,57 +214,63 @@ def compaction_rows(src: SourceReader, days: Sequence[str]) -> list[PipelineDay]
     return rows
 
 
-def feature_rows(src: SourceReader, days: Sequence[str], feature_sets: Iterable[str],
-                 th: HealthThresholds) -> tuple[list[PipelineDay], list[FeatureFreshness]]:
-    """``build_features`` rows from the as-of tables' manifests, and each set's freshness at D."""
-    committed: dict[str, set[str]] = defaultdict(set)  # table -> days with a manifest
-    for stored in src.listing("features"):
-        parts = stored.key.split("/")
-        if len(parts) == 4 and parts[3] == "_manifest.json" and parts[2].startswith("dt=") \
-                and _AS_OF_TABLE.match(parts[1]):
-            committed[parts[1]].add(parts[2][3:])
-    by_set: dict[str, list[str]] = defaultdict(list)
-    for table in committed:
-        match = _AS_OF_TABLE.match(table)
-        if match is not None:
-            by_set[match.group("name")].append(table)
-    names = sorted(set(by_set) | set(feature_sets))
-    quarantined: dict[str, set[str]] = defaultdict(set)
-    for table in committed:
-        for stored in src.listing(f"quarantine/{table}"):
-            day = day_of(stored.key)
-            if day and stored.key.endswith("/_manifest.json"):
-                quarantined[day].add(table)
+@dataclass
+class _FeatureTables:
+    """The as-of feature tables in the lake: which days each has committed, grouped by feature set."""
 
-    def newest(name: str, day: str) -> tuple[str | None, str | None]:
+    committed: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # table -> days
+    by_set: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # feature set -> tables
+
+    @classmethod
+    def read(cls, src: SourceReader) -> _FeatureTables:
+        tables = cls()
+        for stored in src.listing("features"):
+            parts = stored.key.split("/")
+            if len(parts) == 4 and parts[3] == "_manifest.json" and parts[2].startswith("dt=") \
+                    and _AS_OF_TABLE.match(parts[1]):
+                tables.committed[parts[1]].add(parts[2][3:])
+        for table in tables.committed:
+            match = _AS_OF_TABLE.match(table)
+            if match is not None:
+                tables.by_set[match.group("name")].append(table)
+        return tables
+
+    def newest(self, name: str, day: str) -> tuple[str | None, str | None]:
+        """The newest day up to ``day`` any table of feature set ``name`` committed, and that table."""
         best: tuple[str | None, str | None] = (None, None)
-        for table in by_set.get(name, []):
-            upto = [d for d in committed[table] if d <= day]
+        for table in self.by_set.get(name, []):
+            upto = [d for d in self.committed[table] if d <= day]
             if upto and (best[0] is None or max(upto) > best[0]):
                 best = (max(upto), table)
         return best
 
-    def lag(name: str, day: str) -> int | None:
-        newest_day = newest(name, day)[0]
+    def lag(self, name: str, day: str) -> int | None:
+        newest_day = self.newest(name, day)[0]
         return (parse_day(day) - parse_day(newest_day)).days if newest_day else None
 
+    def quarantined(self, src: SourceReader) -> dict[str, set[str]]:
+        """Day -> the tables whose partition of that day failed validation."""
+        quarantined: dict[str, set[str]] = defaultdict(set)
+        for table in self.committed:
+            for stored in src.listing(f"quarantine/{table}"):
+                day = day_of(stored.key)
+                if day and stored.key.endswith("/_manifest.json"):
+                    quarantined[day].add(table)
+        return quarantined
+
+
+def feature_rows(src: SourceReader, days: Sequence[str], feature_sets: Iterable[str],
+                 th: HealthThresholds) -> tuple[list[PipelineDay], list[FeatureFreshness]]:
+    """``build_features`` rows from the as-of tables' manifests, and each set's freshness at D."""
+    tables = _FeatureTables.read(src)
+    names = sorted(set(tables.by_set) | set(feature_sets))
+    quarantined = tables.quarantined(src)
     rows = []
     reads = 0
     for day in days:
-        sets: dict[str, dict[str, Any]] = {}
-        for name in names:
-            for table in sorted(by_set.get(name, [])):
-                if day not in committed[table]:
-                    continue
-                doc = src.json("feature_manifests", f"features/{table}/dt={day}/_manifest.json")
-                reads += 1
-                if isinstance(doc, dict):
-                    extra = doc.get("extra") or {}
-                    findings = extra.get("findings") or []
-                    sets[table] = {"feature_set": name, "rows": as_int(doc.get("rows")), "run_id": doc.get("run_id"),
-                                  "version": extra.get("version"), "findings": len(findings),
-                                  "warnings": [str(f.get("rule", f)) for f in findings[:5] if isinstance(f, dict)]}
-        lags = {n: lag(n, day) for n in by_set}
+        sets, day_reads = _feature_manifests(src, tables, names, day)
+        reads += day_reads
+        lags = {n: tables.lag(n, day) for n in tables.by_set}
         behind = {n: v for n, v in lags.items() if v is not None and v > th.max_feature_lag_days}
         flags = []
         if behind:
@@ -281,19 +286,39 @@ def feature_rows(src: SourceReader, days: Sequence[str], feature_sets: Iterable[
                                  detail={"feature_sets": sets, "lag_days": lags,
                                          "quarantined": sorted(quarantined.get(day, ()))}))
     src.note("feature_manifests", reads)
-    last = days[-1]
-    freshness = []
+    return rows, [_freshness(tables, name, days[-1], th) for name in names]
+
+
+def _feature_manifests(src: SourceReader, tables: _FeatureTables, names: Sequence[str],
+                       day: str) -> tuple[dict[str, dict[str, Any]], int]:
+    """Table -> a summary of its manifest of ``day``, for the tables that committed that day; and how many
+    manifests were read."""
+    sets: dict[str, dict[str, Any]] = {}
+    reads = 0
     for name in names:
-        newest_day, newest_table = newest(name, last)
-        versions = tuple(sorted(t[len(name) + 2:] for t in by_set.get(name, [])))
-        if newest_day is None:
-            freshness.append(FeatureFreshness(name, NO_DATA, versions=versions))
-            continue
-        behind_days = (parse_day(last) - parse_day(newest_day)).days
-        freshness.append(FeatureFreshness(name, "stale" if behind_days > th.max_feature_lag_days else "fresh",
-                                          table=newest_table, newest_day=newest_day, lag_days=behind_days,
-                                          versions=versions))
-    return rows, freshness
+        for table in sorted(tables.by_set.get(name, [])):
+            if day not in tables.committed[table]:
+                continue
+            doc = src.json("feature_manifests", f"features/{table}/dt={day}/_manifest.json")
+            reads += 1
+            if isinstance(doc, dict):
+                extra = doc.get("extra") or {}
+                findings = extra.get("findings") or []
+                sets[table] = {"feature_set": name, "rows": as_int(doc.get("rows")), "run_id": doc.get("run_id"),
+                              "version": extra.get("version"), "findings": len(findings),
+                              "warnings": [str(f.get("rule", f)) for f in findings[:5] if isinstance(f, dict)]}
+    return sets, reads
+
+
+def _freshness(tables: _FeatureTables, name: str, last: str, th: HealthThresholds) -> FeatureFreshness:
+    """How far behind ``last`` feature set ``name``'s newest committed day is."""
+    newest_day, newest_table = tables.newest(name, last)
+    versions = tuple(sorted(t[len(name) + 2:] for t in tables.by_set.get(name, [])))
+    if newest_day is None:
+        return FeatureFreshness(name, NO_DATA, versions=versions)
+    behind_days = (parse_day(last) - parse_day(newest_day)).days
+    return FeatureFreshness(name, "stale" if behind_days > th.max_feature_lag_days else "fresh",
+                            table=newest_table, newest_day=newest_day, lag_days=behind_days, versions=versions)
 
 
 def lifecycle_rows(src: SourceReader, days: Sequence[str]) -> tuple[list[PipelineDay], dict[str, Any]]:
@@ -304,16 +329,16 @@ def lifecycle_rows(src: SourceReader, days: Sequence[str]) -> tuple[list[Pipelin
         if day is not None and day in days and stored.key.endswith(".jsonl"):
             lines[day] += [r for r in src.jsonl("lifecycle_audit", stored.key) if isinstance(r, dict)]
     src.note("lifecycle_audit", sum(len(v) for v in lines.values()))
-    reports = sorted({s.key.split("/")[2] for s in src.listing("reports/cost")
+    reports = sorted({s.key.split("/")[2] for s in src.listing(report_prefix("cost"))
                       if s.key.count("/") == 3 and s.key.endswith("/report.json")})
     costs: dict[str, dict[str, Any]] = {}
     for day in [d for d in reports if d in days]:
-        doc = src.json("cost_reports", f"reports/cost/{day}/report.json")
+        doc = src.json("cost_reports", f"{report_prefix('cost')}/{day}/report.json")
         if isinstance(doc, dict):
             costs[day] = doc
     newest = max((d for d in reports if d <= days[-1]), default=None)
     if newest is not None and newest not in costs:
-        doc = src.json("cost_reports", f"reports/cost/{newest}/report.json")
+        doc = src.json("cost_reports", f"{report_prefix('cost')}/{newest}/report.json")
         if isinstance(doc, dict):
             costs[newest] = doc
     src.note("cost_reports", len(costs))

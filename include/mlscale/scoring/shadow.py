@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from mlscale.audit.access import ActorLike, read_sensitive
 from mlscale.lake import Lake, PartitionNotFound, parse_day
+from mlscale.layout import report_prefix as zone_report_prefix
 from mlscale.scoring.layout import predictions_ref
 from mlscale.scoring.models import CHAMPION_ROLE, SHADOW_ROLE
 from mlscale.scoring.shadow_html import render_shadow_html
@@ -36,7 +37,7 @@ from mlscale.training.spec import ModelSpec, load_model_spec
 
 logger = logging.getLogger(__name__)
 
-REPORTS_PREFIX = "reports/shadow"
+REPORTS_PREFIX = zone_report_prefix("shadow")
 PURPOSE = "shadow_comparison"
 DEFAULT_LABEL_DAYS = 30
 

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mlscale.layout import GENERATOR
 from mlscale.synthetic.entities import REGIONS, build_customers, build_merchants, epoch_day
 from mlscale.synthetic.faults import (
     LABEL_FAULT_ROWS,
@@ -231,10 +232,10 @@ def clear_caches() -> None:
 def report_key(dt: datetime.date | str) -> str:
     """Key of a day's generator report."""
     iso = dt if isinstance(dt, str) else dt.isoformat()
-    return f"_meta/generator/dt={iso}/report.json"
+    return f"{GENERATOR}/dt={iso}/report.json"
 
 
-WORLD_KEY = "_meta/generator/world.json"
+WORLD_KEY = f"{GENERATOR}/world.json"
 
 
 def generate_world(write_bytes: Callable[[str, bytes], None], *, start: datetime.date, days: int,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlscale.lake import Lake, PartitionRef
+from mlscale.layout import LINEAGE_REFS
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def _log_booster(algorithm: str, raw: bytes) -> Any:
 
 def write_lineage_record(lake: Lake, *, model: str, version: str, references: list[str], artifacts: list[str]) -> str:
     """The lifecycle's protection record of a registered version (see :mod:`mlscale.lifecycle.lineage`)."""
-    key = f"_meta/lineage_refs/{model}-{version}.json"
+    key = f"{LINEAGE_REFS}/{model}-{version}.json"
     lake.write_json(key, {"model": model, "version": version, "status": "registered",
                           "references": sorted(set(references)), "artifacts": artifacts,
                           "updated_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})

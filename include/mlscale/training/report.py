@@ -12,13 +12,14 @@ from typing import Any
 from markupsafe import Markup
 
 from mlscale.lake import Lake
+from mlscale.layout import training_report_prefix
 from mlscale.rendering import render as render_template
 from mlscale.rendering import render_macro
 
 
 def write_training_report(lake: Lake, spec: Any, version: str, metrics: Any, outcome: Any, plan: Any,
                           training_set: Any, vs_champion: dict[str, Any], champion_version: str | None) -> str:
-    prefix = f"reports/training/{spec.name}/{version}"
+    prefix = training_report_prefix(spec.name, version)
     doc = {"model": spec.name, "version": version, "holdout": metrics.as_dict(), "training": outcome.summary(),
            "plan": plan.as_dict(), "training_set": training_set.as_dict(), "champion_version": champion_version,
            "vs_champion": vs_champion}

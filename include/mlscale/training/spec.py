@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from mlscale.errors import NotRetryable
+from mlscale.layout import config_dir
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 EVENT_FEATURE_KINDS = ("numeric", "log1p", "hour", "one_hot", "ratio")
 SPLITS = ("train", "validation", "holdout")
 
@@ -88,16 +88,21 @@ class ModelSpec:
                 "events": self.events_dataset, "label": f"{self.label_dataset}.{self.label_column}"}
 
 
+def model_names() -> list[str]:
+    """The models declared in the configuration folder (``models/*.yaml``), by name."""
+    return sorted(p.stem for p in config_dir("models").glob("*.yaml"))
+
+
 def model_spec_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
-    return path if path.suffix in (".yaml", ".yml") else MODELS_DIR / f"{name_or_path}.yaml"
+    return path if path.suffix in (".yaml", ".yml") else config_dir("models") / f"{name_or_path}.yaml"
 
 
 def load_model_spec(name_or_path: str | Path) -> ModelSpec:
     """Load and validate a model specification by name (``include/models/<name>.yaml``) or path."""
     path = model_spec_path(name_or_path)
     if not path.exists():
-        available = ", ".join(sorted(p.stem for p in MODELS_DIR.glob("*.yaml")))
+        available = ", ".join(model_names())
         raise ModelSpecError(f"no model specification {str(name_or_path)!r} ({path}); available: {available}")
     text = path.read_bytes()
     doc = yaml.safe_load(text) or {}

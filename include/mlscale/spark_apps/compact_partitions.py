@@ -1,6 +1,6 @@
 """spark-submit application: rewrite the partitions of a compaction plan into few, sorted files.
 
-    spark-submit include/spark/compact_partitions.py --plan _meta/compaction_plans/<run>.json --lake <root>
+    spark-submit include/mlscale/spark_apps/compact_partitions.py --plan _meta/compaction_plans/<run>.json --lake <root>
 
 For each planned partition: read exactly the files its manifest lists, rewrite each planned
 sub-directory into the planned number of files sorted by the declared columns, verify row count and an

@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow.sdk import CronPartitionTimetable, Param
 
-from mlscale.operators.alerts import record_task_failure
+from mlscale.airflow.alerts import record_task_failure
 
 OWNER = "ml-platform"
 START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

@@ -70,8 +70,9 @@ def run_day(context: Mapping[str, Any], *, days_before_logical_date: int = 0) ->
     if params.get("dt"):
         return _as_day(params["dt"])
     dag_run = context.get("dag_run")
-    if getattr(dag_run, "partition_key", None):
-        return _as_day(dag_run.partition_key)
+    partition_key = getattr(dag_run, "partition_key", None)
+    if partition_key:
+        return _as_day(partition_key)
     from_event = _event_day(context)
     if from_event:
         return from_event

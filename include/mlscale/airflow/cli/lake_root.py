@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from mlscale.lake import Lake
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlscale.lake import Lake
 
 
 def lake_for_cli(root: str | None) -> Lake:
-    from mlscale.hooks.lake_hook import LakeHook
+    from mlscale.airflow.hooks.lake_hook import LakeHook
 
     return LakeHook(root=root).get_lake()

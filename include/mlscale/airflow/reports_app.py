@@ -81,38 +81,23 @@ _lakes_lock = threading.Lock()
 
 
 def airflow_lake() -> Lake:
-    """The lake named by the Airflow Variable ``mlscale_lake_root``, resolved on each call.
+    """The platform's lake (:func:`mlscale.airflow.settings.platform`), resolved on each call.
 
-    Same resolution as :class:`mlscale.hooks.lake_hook.LakeHook` (``AIRFLOW_VAR_MLSCALE_LAKE_ROOT``, then the
-    Variable, then ``data/lake`` in the project; ``s3://`` roots take credentials from ``aws_default``), but
-    through Airflow's server-side models: the api-server is not a task and has no task-SDK supervisor.
+    Same settings and connection reader as the tasks' :class:`~mlscale.airflow.hooks.lake_hook.LakeHook`
+    (``s3://`` roots take credentials from ``aws_default`` through :func:`mlscale.airflow.aws.s3_options`),
+    read through Airflow's server-side secrets backends: the api-server is not a task.
     """
-    from airflow.models.variable import Variable
+    from mlscale.airflow.aws import s3_options
+    from mlscale.airflow.settings import platform
 
-    from mlscale.hooks.lake_hook import DEFAULT_LAKE_ROOT, LAKE_ROOT_VARIABLE, resolve_root
-
-    root = resolve_root(Variable.get(LAKE_ROOT_VARIABLE, default_var=DEFAULT_LAKE_ROOT))
-    s3 = _s3_options("aws_default") if root.startswith("s3://") else None
+    root = platform().lake_root
+    s3 = s3_options() if root.startswith("s3://") else None
     with _lakes_lock:
         lake = _lakes.get((root, s3))
         if lake is None:
             lake = _lakes[(root, s3)] = Lake(root, s3)
             logger.info("reports view reads the lake at %s", root)
         return lake
-
-
-def _s3_options(conn_id: str) -> S3Options:
-    from airflow.models.connection import Connection
-
-    try:
-        conn = Connection.get_connection_from_secrets(conn_id)
-    except Exception:  # the connection is optional: the AWS credential chain applies without it
-        logger.warning("connection %s not found; using the default AWS credential chain", conn_id)
-        return S3Options()
-    extra = conn.extra_dejson
-    return S3Options(endpoint_url=extra.get("endpoint_url", ""), access_key=conn.login or "",
-                     secret_key=conn.password or "", session_token=extra.get("aws_session_token", ""),
-                     region=extra.get("region_name", "us-east-1"))
 
 
 # -- the app --------------------------------------------------------------------------------------

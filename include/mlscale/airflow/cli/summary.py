@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from mlscale.cli.lake_root import lake_for_cli
-from mlscale.lake import MANIFEST_NAME, Manifest
+from mlscale.airflow.cli.lake_root import lake_for_cli
 
 
 def lake_summary(root: str | None) -> dict[str, dict[str, dict[str, int]]]:
     """rows, files, bytes and partitions per zone and dataset (committed data only)."""
+    from mlscale.lake import MANIFEST_NAME, Manifest
+
     lake = lake_for_cli(root)
     summary: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
     for stored in lake.list_files(""):

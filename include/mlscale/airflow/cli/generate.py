@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from mlscale.cli.lake_root import lake_for_cli
+from mlscale.airflow.cli.lake_root import lake_for_cli
 
 
 def generate_command(root: str | None, *, start: dt.date, days: int, rows_per_day: int, seed: int,

@@ -6,9 +6,9 @@ import datetime as dt
 import logging
 from typing import Any
 
+from mlscale.airflow.run_context import run_day
 from mlscale.compaction import RUNS, plan_compaction
 from mlscale.lake import Lake, parse_day
-from mlscale.operators.run_context import run_day
 from mlscale.sizing import MB, ClusterResources, CompactionPolicy
 
 logger = logging.getLogger(__name__)

@@ -11,12 +11,14 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from mlscale.airflow.fail_fast import failing_fast
+from mlscale.airflow.hooks.dask_hook import DaskHook
+from mlscale.airflow.run_context import run_day
+from mlscale.airflow.settings import platform
 from mlscale.compute import GPU_RESOURCE
-from mlscale.hooks.dask_hook import DaskHook
-from mlscale.operators.fail_fast import failing_fast
-from mlscale.operators.run_context import run_day
+from mlscale.settings import INJECTED
 
-INJECTABLE = ("client", "lake", "dt", "run_id", "try_number")
+INJECTABLE = ("client", "lake", "dt", "run_id", "try_number", "platform")
 
 
 def resolve_callable(target: str | Callable[..., Any]) -> Callable[..., Any]:
@@ -40,9 +42,10 @@ class DaskOperator(BaseOperator):
 
     Besides ``op_kwargs`` (templated), the callable receives, when it declares a parameter of that name
     and ``op_kwargs`` does not set it: ``client`` (the Dask client), ``lake`` (the project's lake, from
-    :class:`~mlscale.hooks.lake_hook.LakeHook`), ``dt`` (the run's day, see
-    :func:`~mlscale.operators.run_context.run_day`; ``days_before_logical_date`` is passed to it), ``run_id`` and
-    ``try_number``.
+    :class:`~mlscale.airflow.hooks.lake_hook.LakeHook`), ``dt`` (the run's day, see
+    :func:`~mlscale.airflow.run_context.run_day`; ``days_before_logical_date`` is passed to it), ``run_id`` and
+    ``try_number``, ``platform`` (the :class:`~mlscale.settings.Platform`), and each platform setting by its
+    name (``tracking_uri``, ``feast_root``, ``online_store``, ``redis_connection_string``, ``code_version``).
     ``secret_kwargs`` maps a parameter name to a connection id whose password is passed in that
     parameter (read at run time: never templated, rendered or logged).
     A result with ``as_dict()`` goes to XCom as that dict; one with ``asset_extra()`` also puts those
@@ -154,17 +157,22 @@ class DaskOperator(BaseOperator):
             "dt": lambda: run_day(context, days_before_logical_date=self.days_before_logical_date),
             "run_id": lambda: context["run_id"],
             "try_number": lambda: context["ti"].try_number,
+            "platform": platform,
         }
         for name in INJECTABLE:
             if name in wanted and name not in kwargs:
                 kwargs[name] = providers[name]()
+        settings = kwargs.get("platform") or (platform() if set(wanted) & set(INJECTED) else None)
+        for name, value in (settings.injectable() if settings else {}).items():
+            if name in wanted and name not in kwargs:
+                kwargs[name] = value
         for name, conn_id in self.secret_kwargs.items():
             kwargs[name] = DaskHook.get_connection(conn_id).password
         return kwargs
 
     @staticmethod
     def _lake() -> Any:
-        from mlscale.hooks.lake_hook import LakeHook
+        from mlscale.airflow.hooks.lake_hook import LakeHook
 
         return LakeHook().get_lake()
 

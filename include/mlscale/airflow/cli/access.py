@@ -2,53 +2,40 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
 import json
 import sys
 from typing import Any
 
-from mlscale.cli.lake_root import lake_for_cli
+from mlscale.airflow.cli.lake_root import lake_for_cli
 
 DEFAULT_DAYS = 7
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlscale access-report",
-                                     description="Summarise the sensitive-data access log (_meta/access_log/).")
-    parser.add_argument("--from", dest="first", type=dt.date.fromisoformat, default=None,
-                        help=f"first UTC day, YYYY-MM-DD (default: {DEFAULT_DAYS - 1} days before --to)")
-    parser.add_argument("--to", dest="last", type=dt.date.fromisoformat, default=None,
-                        help="last UTC day, YYYY-MM-DD (default: today)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--records", action="store_true", help="also list every record (who, what, why, when)")
-    parser.add_argument("--lake", default=None, help="lake root URI (default: the Airflow Variable / data/lake)")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
+def access_report_command(first: dt.date | None, last: dt.date | None, *, as_json: bool, records: bool,
+                          lake: str | None) -> int:
+    """Print the report of ``first`` .. ``last`` (default: the last 7 UTC days up to today); the exit code."""
     from mlscale.audit.access_report import access_report, read_access_log
 
-    args = build_parser().parse_args(argv)
-    last = args.last or dt.datetime.now(dt.UTC).date()
-    first = args.first or last - dt.timedelta(days=DEFAULT_DAYS - 1)
+    last = last or dt.datetime.now(dt.UTC).date()
+    first = first or last - dt.timedelta(days=DEFAULT_DAYS - 1)
     if last < first:
         print(f"access-report: --to {last} is before --from {first}", file=sys.stderr)
         return 2
     with contextlib.redirect_stdout(sys.stderr):  # Airflow's log handler writes to stdout: keep it for results
-        lake = lake_for_cli(args.lake)
-        report = access_report(lake, first, last)
-        records = read_access_log(lake, first, last) if args.records else []
-    if args.json:
-        if args.records:
-            report["records"] = [r.as_dict() for r in records]
+        the_lake = lake_for_cli(lake)
+        report = access_report(the_lake, first, last)
+        listed = read_access_log(the_lake, first, last) if records else []
+    if as_json:
+        if records:
+            report["records"] = [r.as_dict() for r in listed]
         print(json.dumps(report, indent=1, sort_keys=True))
         return 0
     print("\n".join(format_report(report)))
-    if args.records:
+    if records:
         print("records:")
-    for r in records:
+    for r in listed:
         print(f"  {r.at}  {_who(r.actor)}  {r.purpose}  {r.uri}  {r.rows:,} rows  columns: {', '.join(r.columns)}")
     return 0
 
@@ -76,6 +63,3 @@ def _who(actor: dict[str, str]) -> str:
         return f"{actor['dag_id']}.{actor['task_id']} ({actor['run_id']})"
     return actor.get("name", "?")
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,7 +25,7 @@ def record_task_failure(context: dict[str, Any]) -> None:
     retried), so ``pipeline_health`` can flag failed runs without reading Airflow's database. A record that
     cannot be written (the lake itself is what failed) is logged and skipped: the callback never raises.
     """
-    from mlscale.operators.run_context import RunDayError, run_day
+    from mlscale.airflow.run_context import RunDayError, run_day
     from mlscale.reports.failures import TaskFailure, record_failure
 
     ti, dag_run = context.get("ti"), context.get("dag_run")
@@ -43,7 +43,7 @@ def record_task_failure(context: dict[str, Any]) -> None:
     logger.error("TASK FAILED: %s.%s run %s (day %s, try %d): %s", failure.dag_id, failure.task_id, failure.run_id,
                  failure.day, failure.try_number, failure.error)
     try:
-        from mlscale.hooks.lake_hook import LakeHook
+        from mlscale.airflow.hooks.lake_hook import LakeHook
 
         record_failure(LakeHook().get_lake(), failure)
     except Exception as exc:  # the lake may be what failed: never mask the task's own error

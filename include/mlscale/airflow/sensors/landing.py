@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator
 
-from mlscale.operators.run_context import run_day
+from mlscale.airflow.run_context import run_day
 
 
 class LandingDropSensor(BaseSensorOperator):
@@ -31,8 +31,8 @@ class LandingDropSensor(BaseSensorOperator):
         self.wait_for_earlier_days = wait_for_earlier_days
 
     def poke(self, context: Any) -> bool:
+        from mlscale.airflow.hooks.lake_hook import LakeHook
         from mlscale.contracts import load_contract
-        from mlscale.hooks.lake_hook import LakeHook
         from mlscale.ingest.run import landing_files
         from mlscale.lake import PartitionRef, parse_day
 

@@ -14,14 +14,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from mlscale.airflow.aws import AWS_CONN_ID
+from mlscale.airflow.run_context import RunDayError, run_day
 from mlscale.errors import NotRetryable
-from mlscale.lake import Lake, S3Options, parse_day
-from mlscale.operators.run_context import RunDayError, run_day
+from mlscale.lake import Lake, parse_day
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ZONES = ["landing", "raw", "quarantine", "features", "training", "predictions", "checkpoints", "models"]
-AWS_CONN_ID = "aws_default"
 
 
 class LifecycleParamError(ValueError, NotRetryable):
@@ -85,7 +85,7 @@ def run_times(context: Mapping[str, Any]) -> tuple[dt.date, dt.datetime]:
 
 
 def _lake() -> Lake:
-    from mlscale.hooks.lake_hook import LakeHook
+    from mlscale.airflow.hooks.lake_hook import LakeHook
 
     return LakeHook().get_lake()
 
@@ -96,23 +96,18 @@ def ec2_client(conn_id: str = AWS_CONN_ID) -> tuple[Any, str]:
     Credentials: the connection's login/password, else boto3's default chain; the endpoint is
     ``extra.ec2_endpoint_url`` (moto, LocalStack) or AWS's own (``extra.endpoint_url`` is S3/MinIO's).
     """
-    from airflow.sdk import BaseHook
-
+    from mlscale.airflow.aws import aws_connection, s3_options
     from mlscale.lifecycle.listing import aws_client
 
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except Exception as exc:  # noqa: BLE001 - a missing connection only disables the idle check
-        return None, f"connection {conn_id} is not defined ({type(exc).__name__})"
-    extra = conn.extra_dejson
+    conn = aws_connection(conn_id)
+    if conn is None:
+        return None, f"connection {conn_id} is not defined"
     if not conn.login:
         import boto3
 
         if boto3.Session().get_credentials() is None:
             return None, f"connection {conn_id} has no credentials and none are in the environment"
-    options = S3Options(endpoint_url=extra.get("ec2_endpoint_url", ""), access_key=conn.login or "",
-                        secret_key=conn.password or "", session_token=extra.get("aws_session_token", ""),
-                        region=extra.get("region_name", "us-east-1"))
+    options = s3_options(conn_id, service="ec2")
     return aws_client("ec2", options), ""
 
 

@@ -1,0 +1,213 @@
+"""The ``mlscale`` command line: one click group, a subcommand per task.
+
+Each command's work lives in its module (``generate``, ``apply_settings``, ``summary``, ``runs``, ``lineage``,
+``access``, ``approve``, ``rollback``); this module only declares the interface. Those modules, pandas, pyarrow
+and Airflow are imported inside the command functions, so ``mlscale --help`` answers at once.
+
+Exit codes: 0 success, 1 when a command reports failure, 2 for usage errors (and a lineage lookup that finds
+nothing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from typing import Any
+
+import click
+
+# commands whose stdout is a result (JSON, a report): they log warnings only
+QUIET_COMMANDS = frozenset({"lineage", "access-report", "approve", "rollback"})
+# mlscale.lineage.DIRECTIONS, mlscale.governance.gate.ACCEPT_INSUFFICIENT_BIAS (spelled out here so that
+# --help imports neither; tests/unit/test_cli.py checks they agree)
+LINEAGE_DIRECTIONS = ("up", "down", "both")
+APPROVAL_GAPS = ("insufficient_bias_evidence",)
+
+
+class IsoDate(click.ParamType):
+    """A calendar day, ``YYYY-MM-DD``."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a day (YYYY-MM-DD)", param, ctx)
+
+
+ISO_DATE = IsoDate()
+
+lake_option = click.option("--lake", default=None, metavar="URI",
+                           help="lake root URI (default: the Airflow Variable mlscale_lake_root / data/lake)")
+
+
+@click.group(name="mlscale", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.pass_context
+def mlscale(ctx: click.Context) -> None:
+    """mlscale: generate demo data, apply the local Airflow settings, inspect the lake, its lineage and access
+    log, and approve or roll back model versions.
+
+    `mlscale COMMAND --help` documents a command's options.
+    """
+    quiet = ctx.invoked_subcommand in QUIET_COMMANDS
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@mlscale.command("generate", short_help="write synthetic card-payment drops to landing/")
+@lake_option
+@click.option("--start", required=True, type=ISO_DATE, help="the first day")
+@click.option("--days", type=int, default=3, show_default=True, help="how many days")
+@click.option("--rows-per-day", type=int, default=20_000, show_default=True, help="transactions a day")
+@click.option("--seed", type=int, default=7, show_default=True, help="random seed (the world is deterministic)")
+@click.option("--drift-from", type=ISO_DATE, default=None, help="inject drift from this day on")
+def generate_cmd(lake: str | None, start: dt.date, days: int, rows_per_day: int, seed: int,
+                 drift_from: dt.date | None) -> None:
+    """Write synthetic card-payment drops (customers, transactions, labels) to landing/."""
+    from mlscale.airflow.cli.generate import generate_command
+
+    reports = generate_command(lake, start=start, days=days, rows_per_day=rows_per_day, seed=seed,
+                               drift_from=drift_from)
+    print(f"{reports['rows']:,} records for {len(reports['days'])} days "
+          f"({reports['days'][0]} .. {reports['days'][-1]}) in {reports['lake']}/landing")
+
+
+@mlscale.command("apply-settings", short_help="apply airflow_settings.yaml to the local Airflow")
+@click.argument("path", default="airflow_settings.yaml", required=False, type=click.Path(dir_okay=False))
+def apply_settings_cmd(path: str) -> None:
+    """Apply PATH (an Astro-format airflow_settings.yaml; default ./airflow_settings.yaml) to the local Airflow:
+    connections, pools and variables, idempotently. Prints the counts as JSON."""
+    from mlscale.airflow.cli.apply_settings import SettingsError, apply_settings
+
+    if not os.path.isfile(path):  # checked here, not by the parser: a command line parses wherever it is read
+        raise click.BadParameter(f"{path!r} is not a file", param_hint="PATH")
+    try:
+        counts = apply_settings(path)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    print(json.dumps(counts))
+
+
+@mlscale.command("summary", short_help="rows and files per zone of the lake")
+@lake_option
+def summary_cmd(lake: str | None) -> None:
+    """Rows, files, bytes and partitions per zone and dataset of the lake (from its manifests)."""
+    from mlscale.airflow.cli.summary import print_summary
+
+    print_summary(lake)
+
+
+@mlscale.command("lifecycle-summary", short_help="the newest lifecycle plan and cost report")
+@lake_option
+def lifecycle_summary_cmd(lake: str | None) -> None:
+    """The newest lifecycle plan's actions and the newest cost report's totals."""
+    from mlscale.airflow.cli.summary import print_lifecycle
+
+    print_lifecycle(lake)
+
+
+@mlscale.command("wait-runs", short_help="wait for DAG runs of a range of days to finish")
+@click.option("--dags", required=True, metavar="ID[,ID...]", help="comma-separated DAG ids")
+@click.option("--from-day", required=True, type=ISO_DATE, help="the first day (partition key)")
+@click.option("--to-day", required=True, type=ISO_DATE, help="the last day (partition key)")
+@click.option("--timeout", type=float, default=1800, show_default=True, help="seconds to wait at most")
+@click.pass_context
+def wait_runs_cmd(ctx: click.Context, dags: str, from_day: dt.date, to_day: dt.date, timeout: float) -> None:
+    """Wait until every listed DAG has a finished run for each day in range; exit 1 if any failed (its failed
+    tasks are listed) or the wait timed out."""
+    from mlscale.airflow.cli.runs import wait_for_runs
+
+    dag_ids = [d.strip() for d in dags.split(",") if d.strip()]
+    if not dag_ids:
+        raise click.BadParameter("no DAG ids", param_hint="--dags")
+    if not wait_for_runs(dag_ids, from_day.isoformat(), to_day.isoformat(), timeout_s=timeout):
+        ctx.exit(1)
+
+
+@mlscale.command("lineage", short_help="what a partition/file came from and influenced")
+@click.argument("uri")
+@click.option("--direction", type=click.Choice(LINEAGE_DIRECTIONS), default="both", show_default=True,
+              help="up: what it was built from (to the landing files); down: what it influenced")
+@click.option("--json", "as_json", is_flag=True, help="print nodes, depths and edges as JSON")
+@lake_option
+@click.pass_context
+def lineage_cmd(ctx: click.Context, uri: str, direction: str, as_json: bool, lake: str | None) -> None:
+    """Walk the lake's lineage (partition manifests' inputs, model versions' training sets) from URI: a lake
+    URI, key or local path, e.g. predictions/fraud_xgb/dt=2026-11-25, s3://lake/raw/..., data/lake/landing/...
+    A file inside a partition stands for its partition. Exit 2 when URI names nothing in the lake."""
+    from mlscale.airflow.cli.lineage import lineage_command
+
+    ctx.exit(lineage_command(uri, direction=direction, as_json=as_json, lake=lake))
+
+
+@mlscale.command("access-report", short_help="sensitive-data accesses per purpose, actor, dataset")
+@click.option("--from", "first", type=ISO_DATE, default=None,
+              help="the first UTC day (default: 6 days before --to)")
+@click.option("--to", "last", type=ISO_DATE, default=None, help="the last UTC day (default: today)")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@click.option("--records", is_flag=True, help="also list every record (who, what, why, when)")
+@lake_option
+@click.pass_context
+def access_report_cmd(ctx: click.Context, first: dt.date | None, last: dt.date | None, as_json: bool,
+                      records: bool, lake: str | None) -> None:
+    """Summarise the sensitive-data access log (_meta/access_log/): accesses per purpose, actor and dataset."""
+    from mlscale.airflow.cli.access import access_report_command
+
+    ctx.exit(access_report_command(first, last, as_json=as_json, records=records, lake=lake))
+
+
+@mlscale.command("approve", short_help="record a human approval of a model version for the promotion gate")
+@click.option("--model", default="fraud_detector", show_default=True, help="the registered model")
+@click.option("--version", required=True, help="the model version approved")
+@click.option("--by", required=True, help="the approver's name")
+@click.option("--note", default="", help="why (recorded with the approval)")
+@click.option("--accept", "accepts", multiple=True, type=click.Choice(APPROVAL_GAPS),
+              help="a gap the approver accepts explicitly (repeatable): insufficient_bias_evidence (the bias "
+                   "audit could not judge any protected attribute for lack of data)")
+@lake_option
+def approve_cmd(model: str, version: str, by: str, note: str, accepts: tuple[str, ...], lake: str | None) -> None:
+    """Record a human approval of a model version for the promotion gate
+    (_meta/approvals/<model>/<version>.json); prints it as JSON. The next audit_bias run of the version
+    can then promote it."""
+    from mlscale.airflow.cli.approve import approve
+
+    try:
+        approve(model=model, version=version, by=by, note=note, accepts=accepts, lake=lake)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@mlscale.command("rollback", short_help="point champion back at an earlier version (recorded)")
+@click.option("--model", default="fraud_detector", show_default=True, help="the registered model")
+@click.option("--version", required=True, help="the registered version to serve again")
+@click.option("--by", required=True, help="who decides the rollback")
+@click.option("--reason", required=True, help="why (recorded in the version's tags and the audit log)")
+@lake_option
+@click.option("--tracking-uri", default="", metavar="URI",
+              help="an MLflow server (default: the lake's embedded registry)")
+def rollback_cmd(model: str, version: str, by: str, reason: str, lake: str | None, tracking_uri: str) -> None:
+    """Point the champion alias back at an earlier registered version; recorded like a gate decision.
+    Prints the decision as JSON."""
+    from mlscale.airflow.cli.rollback import rollback
+
+    try:
+        rollback(model=model, version=version, by=by, reason=reason, lake=lake, tracking_uri=tracking_uri)
+    except FileNotFoundError as exc:
+        raise click.ClickException(f"version {version} of {model} has no stored model files: {exc}") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console entry point (``mlscale``, ``python -m mlscale.airflow.cli``): run one command from ``argv``
+    (default: the command line) and return its exit code."""
+    try:
+        mlscale.main(args=argv, prog_name="mlscale")
+    except SystemExit as exc:  # standalone mode always ends with one: --help, usage errors, ctx.exit, success
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        raise
+    return 0
