@@ -247,7 +247,11 @@ def test_health_flags_failed_runs_and_unaudited_versions(stack) -> None:
     # a version registered without its audit (the chain broken), and a run that fails for good
     from mlscale.reports.health import build_health_report
 
-    newest = str(_versions(lake)[-1])
+    versions = [str(v) for v in _versions(lake)]  # train_model is paused: no more versions come
+    deadline = time.time() + 900
+    while not all(lake.exists(f"reports/bias/{MODEL}/{v}/report.json") for v in versions) and time.time() < deadline:
+        time.sleep(5)  # the audits of the last versions may still run
+    newest = versions[-1]
     report_key = f"reports/bias/{MODEL}/{newest}/report.json"
     saved = lake.read_bytes(report_key)
     lake.delete(report_key)
