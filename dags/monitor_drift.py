@@ -25,7 +25,10 @@ training reference of the serving version (`champion`, else `challenger`) of `{M
 * **label-based performance** for D-5 (labels arrive late), and the **upstream ingestion quality** of D
   (quarantine rate, volume change) in the same report: `reports/drift/D/report.html|json`.
 
-A drift verdict updates the `drift_alert` asset, which schedules `train_model`. Thresholds come from the model's
+A drift verdict updates the `drift_alert` asset, which schedules `train_model` — unless `retrain_allowed` holds it
+back: a drift-triggered retrain needs the last one to be `training.drift_retrain.cooldown_days` old and fewer than
+`max_per_30_days` in the last 30 days (the model specification); each decision and its reasons go to the log and
+`_meta/retrain_decisions/<model>/dt=D/`. Thresholds come from the model's
 risk tier (`include/policies/model_risk.yaml`). Reruns rewrite the day's report; backfill:
 `airflow backfill create --dag-id monitor_drift --from-date 2026-11-01 --to-date 2026-11-07T23:59:59`
 (after features exist for those days), or trigger with `dt`.
@@ -56,9 +59,18 @@ with DAG(
                              run_id=context["run_id"], model=params["model"],
                              tracking_uri=platform().tracking_uri, feast_root=platform().feast_root).as_dict()
 
-    @task.short_circuit
-    def drifted(result: dict) -> bool:
-        return bool(result["drift_detected"])
+    @task.short_circuit(execution_timeout=dt.timedelta(minutes=5))
+    @fail_fast
+    def retrain_allowed(result: dict) -> bool:
+        from mlscale.airflow.hooks.lake_hook import LakeHook
+        from mlscale.governance.retrain_policy import decide_retrain
+        from mlscale.training import load_model_spec
+
+        settings = load_model_spec(result["model"]).training
+        return decide_retrain(LakeHook().get_lake(), model=result["model"], dt_=result["dt"],
+                              drift_detected=bool(result["drift_detected"]), drifted=list(result["drifted_features"]),
+                              cooldown_days=settings.drift_retrain_cooldown_days,
+                              budget=settings.drift_retrain_budget).retrain
 
     @task(outlets=[DRIFT_ALERT])
     def raise_drift_alert(result: dict, **context) -> dict:
@@ -73,4 +85,4 @@ with DAG(
         return result
 
     result = check()
-    drifted(result) >> raise_drift_alert(result)
+    retrain_allowed(result) >> raise_drift_alert(result)

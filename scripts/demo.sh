@@ -88,6 +88,7 @@ for day in "$TRAIN_DAY" "$LAST_DAY"; do
     || { echo "monitor_drift failed; see $AIRFLOW_HOME/monitor_drift-$day.log"; status=1; }
   grep -o "drift fraud_detector v[0-9]* on [0-9-]*: [a-z_]* ([0-9]* rows; [0-9]* of [0-9]* features drifted" \
     "$AIRFLOW_HOME/monitor_drift-$day.log" | head -1
+  grep -o "drift retrain decision for [^:]*: [a-z]* ([^)]*" "$AIRFLOW_HOME/monitor_drift-$day.log" | cut -c1-200 | head -1
 done
 python - "$TRAIN_DAY" "$LAST_DAY" 2>/dev/null <<'PY' | tail -1
 import sys

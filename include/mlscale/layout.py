@@ -27,6 +27,7 @@ LIFECYCLE_PLANS = f"{META}/lifecycle_plans"
 LIFECYCLE_AUDIT = f"{META}/lifecycle_audit"
 LEGAL_HOLDS = f"{META}/legal_holds"
 TASK_FAILURES = f"{META}/task_failures"
+RETRAIN_DECISIONS = f"{META}/retrain_decisions"
 
 # -- reports/<kind>/...: what people read -------------------------------------------------------------------
 REPORTS = "reports"

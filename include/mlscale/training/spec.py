@@ -47,6 +47,8 @@ class TrainingSettings:
     early_stopping_rounds: int = 25
     checkpoint_every: int = 10
     params: dict[str, Any] = field(default_factory=dict)
+    drift_retrain_cooldown_days: int = 7    # no drift-triggered retrain within N days of the last one
+    drift_retrain_budget: int = 2           # drift-triggered retrains at most per 30 days
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,9 @@ def load_model_spec(name_or_path: str | Path) -> ModelSpec:
                 max_rounds=int(training.get("max_rounds", 400)),
                 early_stopping_rounds=int(training.get("early_stopping_rounds", 25)),
                 checkpoint_every=int(training.get("checkpoint_every", 10)),
-                params=dict(training.get("params") or {})),
+                params=dict(training.get("params") or {}),
+                drift_retrain_cooldown_days=int((training.get("drift_retrain") or {}).get("cooldown_days", 7)),
+                drift_retrain_budget=int((training.get("drift_retrain") or {}).get("max_per_30_days", 2))),
             path=where,
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -160,6 +164,8 @@ def _check(where: str, spec: ModelSpec) -> None:
         raise ModelSpecError(f"{where}: training.review_budget must be in (0, 1), got {t.review_budget}")
     if t.max_rounds < 1 or t.early_stopping_rounds < 1 or t.checkpoint_every < 1 or t.history_days < 1:
         raise ModelSpecError(f"{where}: training rounds, checkpoint interval and history_days must be positive")
+    if t.drift_retrain_cooldown_days < 0 or t.drift_retrain_budget < 0:
+        raise ModelSpecError(f"{where}: training.drift_retrain cooldown_days and max_per_30_days must be >= 0")
     if not spec.feature_sets and not spec.event_features:
         raise ModelSpecError(f"{where}: a model needs feature_sets or event_features")
     for f in spec.event_features:
