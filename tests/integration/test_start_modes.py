@@ -30,7 +30,7 @@ from mlscale.lake import Lake, PartitionRef
 from tests.integration.airflow_stack import MLSCALE, ROOT, AirflowStack
 from tests.integration.world import build_world
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1200)]  # a wave of runs through the scheduler
 
 NOW = dt.datetime.now(dt.UTC)
 YESTERDAY = NOW.date() - dt.timedelta(days=1)
