@@ -255,7 +255,7 @@ def sample(param: click.Parameter, lake: str) -> str:
     return {"uri": LANDING, "lake": lake, "model": "fraud_detector", "version": "2"}.get(param.name or "", "cli test")
 
 
-def concrete(words: list[str], lake: str = "/tmp/lake") -> list[str]:
+def concrete(words: list[str], lake: str) -> list[str]:
     """The command line with placeholders filled in, ``[optional]`` brackets dropped and, where it elides
     options (``mlscale approve ... --accept X``, or the bare ``mlscale approve`` of prose), the required
     options added."""
@@ -293,9 +293,9 @@ def test_the_project_names_command_lines() -> None:
 
 
 @pytest.mark.parametrize(("where", "words"), NAMED, ids=[f"{w} {' '.join(c)}" for w, c in NAMED])
-def test_named_command_line_parses(where: str, words: list[str]) -> None:
+def test_named_command_line_parses(where: str, words: list[str], tmp_path) -> None:
     assert words[0] in COMMANDS, f"{where}: mlscale {' '.join(words)}: no such command"
-    line = concrete(words)
+    line = concrete(words, str(tmp_path / "lake"))
     try:
         parse(line)
     except click.ClickException as exc:
