@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ENV := source scripts/env.sh &&
 
-DAYS ?= 5
+DAYS ?= 8
 ROWS_PER_DAY ?= 20000
 
 .PHONY: demo test up lint bench bench-smoke lock airflow clean-demo venv

@@ -9,14 +9,12 @@ from mlscale.airflow.assets import lake_asset
 from mlscale.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
 from mlscale.airflow.fail_fast import fail_fast
 
-MODEL = "fraud_detector"
-
-DOC = f"""
+DOC = """
 ### Audit a model and decide its promotion
 
-Runs after every `train_model` run (the `models_{MODEL}` asset: it audits each version those runs registered,
+Runs after every `train_model` run (the `models_registry` asset: it audits each version those runs registered,
 and the gate checks drift against the day each was trained for) and on demand from the UI (`version` empty: the
-current `challenger`; `dt`: the day whose data the drift condition checks, default the day before the run).
+current `challenger` of the `model` param's model, else of every declared model; `dt`: the day whose data the drift condition checks, default the day before the run).
 
 0. `targets` — the versions to audit: the `version` param, else those the triggering asset events name (runs
    that finished while an earlier audit ran are batched into one run; each version is audited), else the
@@ -41,7 +39,7 @@ with `version` (idempotent: the report is rewritten, the decision appended to th
 with DAG(
     dag_id="audit_bias",
     description="Bias audit and promotion gate of the challenger",
-    schedule=[lake_asset("models", MODEL)],
+    schedule=[lake_asset("models", "registry")],
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -50,7 +48,8 @@ with DAG(
     doc_md=DOC,
     params={
         "dt": day_param(),
-        "model": Param(MODEL, type="string", description="Model specification in include/models/"),
+        "model": Param("", type="string",
+                       description="Model specification in include/models/ (empty: every declared model)"),
         "version": Param("", type="string", description="Registry version to audit (empty: the challenger)"),
         "approval_timeout_hours": Param(24, type="number", minimum=0,
                                         description="How long to wait for a required human approval"),

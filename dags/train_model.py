@@ -13,21 +13,25 @@ from airflow.sdk import (
     DeadlineAlert,
     DeadlineReference,
     Param,
+    task,
 )
 from mlscale.airflow.assets import lake_asset
 from mlscale.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
 from mlscale.airflow.operators.dask_operator import DaskOperator
 
-MODEL = "fraud_detector"
+MODELS = lake_asset("models", "registry")
 # off-peak retraining: Sundays 03:00 UTC unless the deployment sets MLSCALE_TRAIN_CRON
 TRAIN_CRON = os.environ.get("MLSCALE_TRAIN_CRON", "0 3 * * 0")
 DRIFT_ALERT = lake_asset("monitoring", "drift_alert")
 
 DOC = f"""
-### Train the fraud model
+### Train the declared models
 
 Runs on the cron `{TRAIN_CRON}` (UTC, off-peak; set `MLSCALE_TRAIN_CRON` to change it) **and** whenever
-`monitor_drift` raises the `drift_alert` asset. For day D (the `dt` param, else the day before the run):
+`monitor_drift` raises the `drift_alert` asset. It trains the `model` param's model, else the model a drift
+alert names, else **every model declared in `include/models/`** (one mapped `train` task per model; a new
+specification there is trained on the next run, no code change). For day D (the `dt` param, else the day before
+the run):
 
 1. **training set** — labels reported before D+1 00:00 UTC joined to the events of the last `history_days`
    and, point in time, to the feature store (each event sees the feature tables published before it);
@@ -45,7 +49,9 @@ Runs on the cron `{TRAIN_CRON}` (UTC, off-peak; set `MLSCALE_TRAIN_CRON` to chan
    params), copied to `models/<model>/<version>/`, and gets the alias **`challenger`**. Only the promotion
    gate (`audit_bias`) moves `champion`. Report: `reports/training/<model>/<version>/report.html`.
 
-The model itself (events, label, feature sets, settings) is declared in `include/models/{MODEL}.yaml`.
+Each model (events, label, feature sets, settings) is declared in `include/models/<model>.yaml`. Every version
+registered updates the `models_registry` asset (its extra names the model, version and day), which starts
+`audit_bias`.
 Rerun a day: trigger with `dt`; the training set is rebuilt identically (same fingerprint). There is no
 catch-up (a model is trained for the latest day); to retrain as of past days, backfill:
 `airflow backfill create --dag-id train_model --from-date 2026-11-01 --to-date 2026-11-01T23:59:59`
@@ -55,7 +61,7 @@ Roll back: point `champion` at an earlier version (README, "Roll back a model").
 
 with DAG(
     dag_id="train_model",
-    description="Retrain the fraud model on Dask (CPU/GPU) and register it as the challenger",
+    description="Retrain the declared models on Dask (CPU/GPU) and register each as its challenger",
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(TRAIN_CRON, timezone="UTC"), assets=DRIFT_ALERT),
     start_date=START_DATE,
     catchup=False,
@@ -66,7 +72,8 @@ with DAG(
     render_template_as_native_obj=True,
     params={
         "dt": day_param(),
-        "model": Param(MODEL, type="string", description="Model specification in include/models/"),
+        "model": Param("", type="string",
+                       description="Model specification in include/models/ (empty: every declared model)"),
         "algorithm": Param("xgboost", enum=["xgboost", "lightgbm"], description="Gradient boosting library"),
         "device": Param("cpu", enum=["cpu", "gpu"],
                         description="cpu: dask_cpu_default; gpu: dask_gpu_default (XGBoost device=cuda)"),
@@ -82,20 +89,22 @@ with DAG(
                            callback=AsyncCallback("mlscale.airflow.alerts.log_missed_deadline",
                                                   kwargs={"dag_id": "train_model", "what": "the retrained model"})),
 ) as dag:
-    DaskOperator(
+
+    @task(execution_timeout=dt.timedelta(minutes=5))
+    def train_requests(params, **context) -> list[dict]:
+        """One set of training arguments per model this run trains."""
+        from mlscale.airflow.run_context import models_to_run
+
+        return [{"model": model, "algorithm": params["algorithm"], "gpu": params["device"] == "gpu",
+                 "class_weight": params["class_weight"], "max_rounds": params["max_rounds"], "mode": params["mode"]}
+                for model in models_to_run({**context, "params": params})]
+
+    DaskOperator.partial(
         task_id="train",
         python_callable="mlscale.training:train_model",
-        op_kwargs={
-            "model": "{{ params.model }}",
-            "algorithm": "{{ params.algorithm }}",
-            "gpu": "{{ params.device == 'gpu' }}",
-            "class_weight": "{{ params.class_weight }}",
-            "max_rounds": "{{ params.max_rounds }}",
-            "mode": "{{ params.mode }}",
-        },
         dask_conn_id="{{ 'dask_gpu_default' if params.device == 'gpu' else 'dask_cpu_default' }}",
         days_before_logical_date=1,  # the cron fires on D+1 for D; a drift alert names its day
         pool="dask_cpu",
-        outlets=[lake_asset("models", MODEL)],
+        outlets=[MODELS],
         execution_timeout=dt.timedelta(hours=4),
-    )
+    ).expand(op_kwargs=train_requests())

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The demo: generate DAYS days of card payments, then run every pipeline through Airflow itself
-# (scheduler + api-server, backfills), and print where everything is. Run it with `make demo`.
+# The demo: generate DAYS days of card payments, then run every pipeline through Airflow's scheduler (backfills,
+# triggers and the runs assets start, as a user would), and print where everything is. Run it with `make demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 source scripts/airflow_services.sh
 
-DAYS="${DAYS:-5}"
+DAYS="${DAYS:-8}"
 ROWS_PER_DAY="${ROWS_PER_DAY:-20000}"
 LAST_DAY="$(date -u -d yesterday +%F)"             # the latest complete day: the scheduler's own next run
 FIRST_DAY="$(date -u -d "$LAST_DAY -$((DAYS - 1)) days" +%F)"
@@ -26,10 +26,13 @@ echo "-- generating third-party drops into landing/"
 mlscale generate --start "$FIRST_DAY" --days "$DAYS" --rows-per-day "$ROWS_PER_DAY" \
   --drift-from "$LAST_DAY" 2>/dev/null
 
+MODEL_DAGS="train_model audit_bias score_batch monitor_drift pipeline_health lifecycle_cleanup"
+# the demo retrains on a daily cron (the default is weekly, Sundays 03:00 UTC), so a backfill of one day trains
+export MLSCALE_TRAIN_CRON="0 3 * * *"
 echo "-- starting Airflow (api-server, scheduler, dag-processor, triggerer)"
 services_start
 trap services_stop EXIT
-wait_for_dags $PIPELINES
+wait_for_dags $PIPELINES $MODEL_DAGS
 
 echo "-- backfilling $FIRST_DAY .. $LAST_DAY"
 for dag in $PIPELINES; do
@@ -46,68 +49,126 @@ mlscale wait-runs --dags "$(echo $PIPELINES | tr ' ' ',')" --from-day "$FIRST_DA
 for dag in $PIPELINES; do airflow dags pause "$dag" >/dev/null 2>&1; done
 
 TRAIN_DAY="$(date -u -d "$LAST_DAY -1 day" +%F)"
-train() {  # $1: algorithm; prints the registered version
-  airflow tasks test train_model train "$LAST_DAY" -t "{\"dt\": \"$TRAIN_DAY\", \"algorithm\": \"$1\"}" \
-    >"$AIRFLOW_HOME/train_model-$1.log" 2>&1 || { echo "train_model failed; see $AIRFLOW_HOME/train_model-$1.log" >&2; return 1; }
-  grep -o "registered fraud_detector version [0-9]*" "$AIRFLOW_HOME/train_model-$1.log" | grep -o "[0-9]*$" | tail -1
+MODEL=fraud_detector
+run_log() {  # $1: DAG id, $2: run id: every task log of the run
+  find "$AIRFLOW_HOME/logs/dag_id=$1/run_id=$2" -name '*.log' -print0 2>/dev/null | xargs -0 -r cat
 }
-audit() {  # $1: version, $2: day the gate checks drift against, $3: log name
-  airflow dags test audit_bias --conf "{\"version\": \"$1\", \"dt\": \"$2\", \"approval_timeout_hours\": 0}" \
-    >"$AIRFLOW_HOME/audit_bias-$3.log" 2>&1 || { echo "audit_bias failed; see $AIRFLOW_HOME/audit_bias-$3.log"; status=1; }
-  grep -o "bias audit of [^;]*: [a-z_]*;\|promotion gate for .*" "$AIRFLOW_HOME/audit_bias-$3.log" | cut -c1-300 | head -2
+newest_logs() {  # $1: DAG id: the task logs of its newest run
+  local dir; dir=$(ls -td "$AIRFLOW_HOME/logs/dag_id=$1"/run_id=* 2>/dev/null | head -1)
+  [ -n "$dir" ] && find "$dir" -name '*.log' -print0 | xargs -0 -r cat
 }
-echo "-- train_model as of $TRAIN_DAY: XGBoost on the local Dask cluster"
-V1="$(train xgboost)" || status=1
-grep -o "holdout: {.*}" "$AIRFLOW_HOME/train_model-xgboost.log" | head -1
-echo "   registered version $V1 as challenger"
-# the most recent day the model was evaluated on: the gate checks its training reference against that day
-EVAL_DAY="$(python -c "import sys; from mlscale.airflow.cli.lake_root import lake_for_cli; \
-print(lake_for_cli(None).read_json(f'models/fraud_detector/{sys.argv[1]}/model.json')['training_set']['last_event_day'])" \
-  "$V1" 2>/dev/null | tail -1)"
-echo "-- audit_bias of version $V1 (fraud_detector is high risk: the gate waits for a human approval)"
-audit "$V1" "$EVAL_DAY" first
+trigger() {  # $1: DAG id, $2: conf; runs it through the scheduler and waits; prints the run id
+  local id; id="manual__demo_$1_$(date +%s%N)"
+  airflow dags trigger "$1" --run-id "$id" --conf "$2" >/dev/null 2>&1 || { echo "could not trigger $1" >&2; return 1; }
+  echo "$id"
+}
+idle() {  # $1: DAG ids (comma-separated), $2: since (epoch s): wait until they have no queued or running run
+  mlscale wait-idle --dags "$1" --since "$2" --settle 20 --timeout 1800 2>/dev/null | tail -4 | sed 's/^/   /' \
+    || status=1
+}
+alias_of() {  # $1: alias: the registry version it points to (empty when none)
+  python -c "import sys; from mlscale.airflow.cli.lake_root import lake_for_cli; from mlscale.training import registry; \
+lake = lake_for_cli(None); v = registry.alias_version(registry.client_for(registry.RegistryConfig.for_lake(lake)), \
+'$MODEL', sys.argv[1]); print(v or '')" "$1" 2>/dev/null | tail -1
+}
+for dag in $MODEL_DAGS; do airflow dags unpause "$dag" >/dev/null 2>&1; done
+
+train() {  # $1: algorithm: a backfill of train_model's cron tick on $LAST_DAY (it trains as of the day before)
+  local since; since=$(date +%s)
+  airflow backfill create --dag-id train_model --from-date "$LAST_DAY" --to-date "${LAST_DAY}T23:59:59" \
+    --reprocess-behavior completed --dag-run-conf "{\"algorithm\": \"$1\"}" >"$AIRFLOW_HOME/backfill-train-$1.log" 2>&1 \
+    || { echo "backfill of train_model failed; see $AIRFLOW_HOME/backfill-train-$1.log"; status=1; return; }
+  idle train_model "$since"
+  newest_logs train_model >"$AIRFLOW_HOME/train_model-$1.log"
+  grep -o "holdout: {[^}]*}" "$AIRFLOW_HOME/train_model-$1.log" | head -1 | sed 's/^/   /' || true
+}
+bias_verdict() {  # $1: version: waits for its bias report (the asset-triggered audit_bias run) and prints the verdict
+  python - "$MODEL" "$1" 2>/dev/null <<'PY' | tail -1
+import sys, time
+from mlscale.airflow.cli.lake_root import lake_for_cli
+from mlscale.governance.audit_run import bias_report_key
+lake, key = lake_for_cli(None), bias_report_key(*sys.argv[1:3])
+for _ in range(180):
+    if lake.exists(key):
+        report = lake.read_json(key)
+        print(f"   bias audit of {sys.argv[1]} v{sys.argv[2]}: {report['verdict']}")
+        break
+    time.sleep(5)
+else:
+    print("   no bias report after 15 minutes: see the audit_bias run's logs")
+PY
+}
+
+echo "-- train_model: a backfill of its cron tick on $LAST_DAY, XGBoost on the local Dask cluster (as of $TRAIN_DAY)"
+since=$(date +%s)
+train xgboost
+V1="$(alias_of challenger)"
+echo "   registered version $V1 as challenger; the models_registry asset started audit_bias"
+bias_verdict "$V1"
 # the demo's holdout is too small to judge parity at a 0.5% review budget (the audit says so): the reviewer
-# accepts that gap explicitly, and the approval records it
+# accepts that gap explicitly, and the approval records it; the waiting audit_bias run then reaches the gate
 mlscale approve --version "$V1" --by "demo reviewer" --accept insufficient_bias_evidence \
   --note "demo: reviewed the bias report; too few selections per group to judge parity" >/dev/null 2>&1
-echo "-- approved by 'demo reviewer' (accepting insufficient bias evidence); audit_bias again"
-audit "$V1" "$EVAL_DAY" approved
+echo "-- approved by 'demo reviewer' ($MODEL is high risk); audit_bias's wait_for_approval sees it within 2 minutes"
+idle audit_bias "$since"
+newest_logs audit_bias | grep -o "promotion gate for [^\"]*" | cut -c1-300 | head -1 | sed 's/^/   /' || true
+if [ "$(alias_of champion)" != "$V1" ]; then
+  # the gate checks drift against the day the model was trained for; re-run it against the newest day its
+  # holdout covers, as a reviewer would from the UI
+  EVAL_DAY="$(python -c "import sys; from mlscale.airflow.cli.lake_root import lake_for_cli; \
+print(lake_for_cli(None).read_json(f'models/$MODEL/{sys.argv[1]}/model.json')['training_set']['last_event_day'])" \
+    "$V1" 2>/dev/null | tail -1)"
+  echo "-- audit_bias of version $V1 again, its gate checking drift against $EVAL_DAY"
+  since=$(date +%s)
+  run="$(trigger audit_bias "{\"version\": \"$V1\", \"dt\": \"$EVAL_DAY\", \"approval_timeout_hours\": 0}")"
+  idle audit_bias "$since"
+  run_log audit_bias "$run" | grep -o "promotion gate for [^\"]*" | cut -c1-300 | head -1 | sed 's/^/   /' || true
+fi
+echo "   champion: version $(alias_of champion)"
 echo "-- train_model again with LightGBM: the new version becomes the challenger"
-V2="$(train lightgbm)" || status=1
-echo "   registered version $V2 as challenger"
+train lightgbm
+V2="$(alias_of challenger)"
+echo "   registered version $V2 as challenger; its audit_bias run waits for a reviewer:"
+echo "   mlscale approve --version $V2 --by <your name>"
+airflow dags pause train_model >/dev/null 2>&1  # a drift alert below would retrain: not in the demo
 
 echo "-- score_batch for $LAST_DAY: the champion decides, the challenger scores in shadow"
-airflow dags test score_batch --conf "{\"dt\": \"$LAST_DAY\"}" >"$AIRFLOW_HOME/score_batch.log" 2>&1 \
-  || { echo "score_batch failed; see $AIRFLOW_HOME/score_batch.log"; status=1; }
-grep -o "score_batch fraud_detector [0-9-]* summary: [^\[]*\|shadow fraud_detector [0-9-]*: champion[^\[]*" \
-  "$AIRFLOW_HOME/score_batch.log" | cut -c1-300 | head -2
+since=$(date +%s)
+run="$(trigger score_batch "{\"dt\": \"$LAST_DAY\"}")"
+idle score_batch "$since"
+run_log score_batch "$run" | grep -o "score_batch $MODEL [0-9-]* summary: [^\[\"]*\|shadow $MODEL [0-9-]*: champion[^\[\"]*" \
+  | cut -c1-300 | head -2 | sed 's/^/   /' || true
 
 echo "-- monitor_drift for $TRAIN_DAY (no drift injected) and $LAST_DAY (drift injected)"
 for day in "$TRAIN_DAY" "$LAST_DAY"; do
-  airflow dags test monitor_drift --conf "{\"dt\": \"$day\"}" >"$AIRFLOW_HOME/monitor_drift-$day.log" 2>&1 \
-    || { echo "monitor_drift failed; see $AIRFLOW_HOME/monitor_drift-$day.log"; status=1; }
-  grep -o "drift fraud_detector v[0-9]* on [0-9-]*: [a-z_]* ([0-9]* rows; [0-9]* of [0-9]* features drifted" \
-    "$AIRFLOW_HOME/monitor_drift-$day.log" | head -1
-  grep -o "drift retrain decision for [^:]*: [a-z]* ([^)]*" "$AIRFLOW_HOME/monitor_drift-$day.log" | cut -c1-200 | head -1
+  since=$(date +%s)
+  run="$(trigger monitor_drift "{\"dt\": \"$day\"}")"
+  idle monitor_drift "$since"
+  run_log monitor_drift "$run" >"$AIRFLOW_HOME/monitor_drift-$day.log"
+  grep -o "drift $MODEL v[0-9]* on [0-9-]*: [a-z_]* ([0-9]* rows; [0-9]* of [0-9]* features drifted" \
+    "$AIRFLOW_HOME/monitor_drift-$day.log" | head -1 | sed 's/^/   /' || true
+  grep -o "drift retrain decision for [^:]*: [a-z]* ([^)]*" "$AIRFLOW_HOME/monitor_drift-$day.log" | cut -c1-200 \
+    | head -1 | sed 's/^/   /' || true
 done
 python - "$TRAIN_DAY" "$LAST_DAY" 2>/dev/null <<'PY' | tail -1
 import sys
 from mlscale.airflow.cli.lake_root import lake_for_cli
 lake = lake_for_cli(None)
-clean, shifted = (set(lake.read_json(f"reports/drift/{d}/report.json")["drift"]["drifted_features"]) for d in sys.argv[1:])
-print("   drifted only on the injected day:", ", ".join(sorted(shifted - clean)) or "none",
-      "(rolling-window features of a few days' history move every day, so both days show them)")
+clean, shifted = (set(lake.read_json(f"reports/drift/fraud_detector/{d}/report.json")["drift"]["drifted_features"]) for d in sys.argv[1:])
+print("   drifted only on the injected day:", ", ".join(sorted(shifted - clean)) or "none")
 PY
 
 echo "-- pipeline_health for $LAST_DAY: one page from ingestion to model quality"
-airflow dags test pipeline_health --conf "{\"dt\": \"$LAST_DAY\"}" >"$AIRFLOW_HOME/pipeline_health.log" 2>&1 \
-  || { echo "pipeline_health failed; see $AIRFLOW_HOME/pipeline_health.log"; status=1; }
-grep -o "attention \[[a-z]*\] [^\[]*" "$AIRFLOW_HOME/pipeline_health.log" | cut -c1-200 | head -6
+since=$(date +%s)
+run="$(trigger pipeline_health "{\"dt\": \"$LAST_DAY\"}")"
+idle pipeline_health "$since"
+run_log pipeline_health "$run" | grep -o "attention \[[a-z]*\] [^\[\"]*" | cut -c1-200 | head -6 | sed 's/^/   /' || true
 
 echo "-- lifecycle_cleanup: a dry run (the default for manual runs), then applied"
 for conf in '{}' '{"dry_run": false}'; do
-  airflow dags test lifecycle_cleanup "$(date -u +%F)" --conf "$conf" >"$AIRFLOW_HOME/lifecycle.log" 2>&1 \
-    || { echo "lifecycle_cleanup failed; see $AIRFLOW_HOME/lifecycle.log"; status=1; }
+  since=$(date +%s)
+  trigger lifecycle_cleanup "$conf" >/dev/null
+  idle lifecycle_cleanup "$since"
   mlscale lifecycle-summary 2>/dev/null | grep -v "lake root"
 done
 

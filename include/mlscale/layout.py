@@ -28,6 +28,7 @@ LIFECYCLE_AUDIT = f"{META}/lifecycle_audit"
 LEGAL_HOLDS = f"{META}/legal_holds"
 TASK_FAILURES = f"{META}/task_failures"
 RETRAIN_DECISIONS = f"{META}/retrain_decisions"
+DRIFT_PROFILES = f"{META}/drift_profiles"
 
 # -- reports/<kind>/...: what people read -------------------------------------------------------------------
 REPORTS = "reports"
@@ -54,8 +55,13 @@ def bias_report_key(model: str, version: str) -> str:
     return f"{report_prefix('bias')}/{model}/{version}/report.json"
 
 
-def drift_report_prefix(day: str) -> str:
-    return f"{report_prefix('drift')}/{day}"
+def drift_report_prefix(model: str, day: str) -> str:
+    return f"{report_prefix('drift')}/{model}/{day}"
+
+
+def drift_profile_prefix(model: str, day: str) -> str:
+    """One day's drift profiles of a model's inputs (and of each version's scores), reused as reference days."""
+    return f"{DRIFT_PROFILES}/{model}/dt={day}"
 
 
 def training_report_prefix(model: str, version: str) -> str:

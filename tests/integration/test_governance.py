@@ -21,7 +21,7 @@ from tests.integration.world import build_world
 ROOT = Path(__file__).resolve().parents[2]
 
 START = dt.date(2026, 11, 1)
-DAYS = 6
+DAYS = 10
 LAST = (START + dt.timedelta(days=DAYS - 1)).isoformat()
 CLEAN = (START + dt.timedelta(days=DAYS - 2)).isoformat()
 MODEL = "fraud_detector"
@@ -34,13 +34,13 @@ def lake(tmp_path_factory) -> Lake:
             Client(cluster) as client:
         build_world(lake, start=START, days=DAYS, rows_per_day=4000, seed=5,
                     drift_from=dt.date.fromisoformat(LAST), client=client)
-        train_model(client=client, lake=lake, dt=CLEAN, run_id="manual__gov", max_rounds=40)
+        train_model(model="fraud_detector", client=client, lake=lake, dt=CLEAN, run_id="manual__gov", max_rounds=40)
     return lake
 
 
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory) -> str:
-    """The project's policy with a drift limit suited to a six-day world, whose windowed features (7..90 days)
+    """The project's policy with a drift limit suited to a ten-day world, whose windowed features (7..90 days)
     are still filling up from day to day: 50% of the features may move before the gate calls it drift."""
     import yaml
 
@@ -56,25 +56,25 @@ def mlflow(lake):
 
 
 def test_drift_is_found_on_the_injected_day_and_not_on_a_clean_one(lake) -> None:
-    drifted = monitor_drift(lake=lake, dt=LAST, run_id="m1")
-    clean = monitor_drift(lake=lake, dt=CLEAN, run_id="m2")
+    drifted = monitor_drift(model="fraud_detector", lake=lake, dt=LAST, run_id="m1")
+    clean = monitor_drift(model="fraud_detector", lake=lake, dt=CLEAN, run_id="m2")
     assert drifted.drift_detected and "amount" in drifted.drifted_features
     # the injected shift shows in the event features only on the injected day (windowed features of a short
     # history also move from day to day, so the clean day is judged by the injected columns, not the verdict)
     assert "amount" not in clean.drifted_features
     assert len(drifted.drifted_features) > len(clean.drifted_features)
-    report = lake.read_json(f"reports/drift/{LAST}/report.json")
+    report = lake.read_json(f"reports/drift/{MODEL}/{LAST}/report.json")
     assert report["ingestion"]["rows_written"] > 0 and "quarantine_rate" in report["ingestion"]
-    assert lake.exists(f"reports/drift/{LAST}/evidently.html") and lake.exists(f"reports/drift/{LAST}/profile.json")
+    assert lake.exists(f"reports/drift/{MODEL}/{LAST}/evidently.html") and lake.exists(f"reports/drift/{MODEL}/{LAST}/profile.json")
 
 
 def test_gate_refuses_on_each_failing_condition_and_records_why(lake, policy) -> None:
     client = mlflow(lake)
     version = registry.alias_version(client, MODEL, registry.CHALLENGER)
-    no_audit = promote_model(lake=lake, dt=CLEAN, run_id="g0", risk_policy=policy)
+    no_audit = promote_model(model="fraud_detector", lake=lake, dt=CLEAN, run_id="g0", risk_policy=policy)
     assert no_audit.decision == REFUSED and any(r.startswith("bias: no audit") for r in no_audit.reasons)
 
-    audited = audit_model(lake=lake, dt=CLEAN, run_id="a1", actor="test")
+    audited = audit_model(model="fraud_detector", lake=lake, dt=CLEAN, run_id="a1", actor="test")
     report = lake.read_json(bias_report_key(MODEL, version))
     assert report["verdict"] == audited.verdict and set(report["attributes"]) >= {"gender", "age_band", "region"}
     assert "gender×age_band" in report["attributes"]
@@ -83,22 +83,22 @@ def test_gate_refuses_on_each_failing_condition_and_records_why(lake, policy) ->
 
     # the gate's bias input, set to pass and to fail, decides alone when everything else holds
     lake.write_json(bias_report_key(MODEL, version), {**report, "verdict": "fail", "reasons": ["gender: test"]})
-    refused = promote_model(lake=lake, dt=CLEAN, run_id="g1", risk_policy=policy)
+    refused = promote_model(model="fraud_detector", lake=lake, dt=CLEAN, run_id="g1", risk_policy=policy)
     assert refused.decision == REFUSED and any("bias: verdict fail" in r for r in refused.reasons)
     # the reference is drifted against the drift day
-    drift = promote_model(lake=lake, dt=LAST, run_id="g2", risk_policy=policy)
+    drift = promote_model(model="fraud_detector", lake=lake, dt=LAST, run_id="g2", risk_policy=policy)
     assert drift.decision == REFUSED and any(r.startswith("drift:") for r in drift.reasons)
     recent = StoredModel.load(lake, MODEL, version).doc["training_set"]["last_event_day"]
     lake.write_json(bias_report_key(MODEL, version), {**report, "verdict": "insufficient_data", "reasons": []})
-    unjudged = promote_model(lake=lake, dt=recent, run_id="g2b", risk_policy=policy)
+    unjudged = promote_model(model="fraud_detector", lake=lake, dt=recent, run_id="g2b", risk_policy=policy)
     assert unjudged.decision == REFUSED and any("too little data" in r for r in unjudged.reasons)
     # the day the holdout was drawn from: the reference fits it; with a passing audit only the approval is missing
     lake.write_json(bias_report_key(MODEL, version), {**report, "verdict": "pass", "reasons": []})
-    pending = promote_model(lake=lake, dt=recent, run_id="g3", risk_policy=policy)
+    pending = promote_model(model="fraud_detector", lake=lake, dt=recent, run_id="g3", risk_policy=policy)
     assert pending.decision == PENDING and registry.alias_version(client, MODEL, registry.CHAMPION) is None
     assert pending.evidence["drift"]["drift_detected"] is False
     record_approval(lake, model=MODEL, version=version, approved_by="risk officer")
-    promoted = promote_model(lake=lake, dt=recent, run_id="g4", risk_policy=policy)
+    promoted = promote_model(model="fraud_detector", lake=lake, dt=recent, run_id="g4", risk_policy=policy)
     assert promoted.decision == PROMOTED and promoted.champion_after == version
     assert registry.alias_version(client, MODEL, registry.CHAMPION) == version
     tags = registry.version_tags(client, MODEL, version)
@@ -113,17 +113,17 @@ def test_gate_refuses_on_each_failing_condition_and_records_why(lake, policy) ->
     # a much weaker challenger: refused on metrics, whatever its audit and approval say
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
             Client(cluster) as dask_client:
-        weak = train_model(client=dask_client, lake=lake, dt=CLEAN, run_id="manual__weak", max_rounds=1,
+        weak = train_model(model="fraud_detector", client=dask_client, lake=lake, dt=CLEAN, run_id="manual__weak", max_rounds=1,
                            class_weight="none")
     assert weak.champion_version == version
-    second = audit_model(lake=lake, dt=CLEAN, run_id="a2", actor="test")
+    second = audit_model(model="fraud_detector", lake=lake, dt=CLEAN, run_id="a2", actor="test")
     compared = lake.read_json(bias_report_key(MODEL, weak.version))["champion"]
     assert compared["version"] == version and set(compared["disparity"]) >= {"gender", "region"}
     assert second.version == weak.version
     lake.write_json(bias_report_key(MODEL, weak.version),
                     {**lake.read_json(bias_report_key(MODEL, weak.version)), "verdict": "pass", "reasons": []})
     record_approval(lake, model=MODEL, version=weak.version, approved_by="risk officer")
-    worse = promote_model(lake=lake, dt=recent, run_id="g5", risk_policy=policy)
+    worse = promote_model(model="fraud_detector", lake=lake, dt=recent, run_id="g5", risk_policy=policy)
     if weak.holdout["pr_auc"] < promoted.evidence["challenger"]["pr_auc"] - 0.01:
         assert worse.decision == REFUSED and any(r.startswith("metrics:") for r in worse.reasons)
         assert registry.alias_version(client, MODEL, registry.CHAMPION) == version
@@ -140,6 +140,6 @@ def test_gate_refuses_on_each_failing_condition_and_records_why(lake, policy) ->
 def test_drift_stays_quiet_on_the_day_the_reference_represents(lake, policy) -> None:
     version = registry.alias_version(mlflow(lake), MODEL, registry.CHALLENGER)
     recent = StoredModel.load(lake, MODEL, version).doc["training_set"]["last_event_day"]
-    quiet = monitor_drift(lake=lake, dt=recent, run_id="q", risk_policy=policy)
-    loud = monitor_drift(lake=lake, dt=LAST, run_id="l", risk_policy=policy)
+    quiet = monitor_drift(model="fraud_detector", lake=lake, dt=recent, run_id="q", risk_policy=policy)
+    loud = monitor_drift(model="fraud_detector", lake=lake, dt=LAST, run_id="l", risk_policy=policy)
     assert quiet.verdict == "no_drift" and loud.verdict == "drift_detected"

@@ -58,8 +58,8 @@ def client():
 def world(tmp_path_factory, client) -> World:
     lake = Lake(f"file://{tmp_path_factory.mktemp('scoring')}/lake")
     days = build_world(lake, start=START, days=DAYS, rows_per_day=ROWS, client=client)
-    first = train_model(client=client, lake=lake, dt=days[-1], run_id="train_1", max_rounds=20)
-    second = train_model(client=client, lake=lake, dt=days[-1], run_id="train_2", max_rounds=20,
+    first = train_model(model="fraud_detector", client=client, lake=lake, dt=days[-1], run_id="train_1", max_rounds=20)
+    second = train_model(model="fraud_detector", client=client, lake=lake, dt=days[-1], run_id="train_2", max_rounds=20,
                          class_weight="scale_pos_weight")
     reg = registry.client_for(registry.RegistryConfig.for_lake(lake))
     registry.set_alias(reg, MODEL, registry.CHAMPION, first.version)
@@ -123,7 +123,7 @@ def test_sample_mask_is_deterministic_and_nested() -> None:
 # -- score_batch on the cluster ------------------------------------------------------------------------------
 def test_scoring_is_idempotent_per_partition(world: World) -> None:
     lake, day = world.lake, world.days[3]
-    first = score_batch(client=world.client, lake=lake, dt=day, run_id="score_1", sample_rate=0.05)
+    first = score_batch(model="fraud_detector", client=world.client, lake=lake, dt=day, run_id="score_1", sample_rate=0.05)
     events = raw_events(lake, day)
     rows = predictions(lake, day)
     champion = rows[rows["role"] == "champion"]
@@ -136,13 +136,13 @@ def test_scoring_is_idempotent_per_partition(world: World) -> None:
     assert lake.uri(f"raw/transactions/dt={day}") in manifest.inputs
     assert any("/features/" in uri for uri in manifest.inputs)
 
-    again = score_batch(client=world.client, lake=lake, dt=day, run_id="score_2", sample_rate=0.05)
+    again = score_batch(model="fraud_detector", client=world.client, lake=lake, dt=day, run_id="score_2", sample_rate=0.05)
     assert again.status == "unchanged"
     assert without(again.as_dict(), "status", "seconds") == without(first.as_dict(), "status", "seconds")
     assert lake.manifest(predictions_ref(MODEL, day)).attempt == manifest.attempt   # nothing rewritten
     pd.testing.assert_frame_equal(predictions(lake, day), rows)
 
-    changed = score_batch(client=world.client, lake=lake, dt=day, run_id="score_3", sample_rate=0.08)
+    changed = score_batch(model="fraud_detector", client=world.client, lake=lake, dt=day, run_id="score_3", sample_rate=0.08)
     assert changed.status == "scored" and changed.signature != first.signature
     rewritten = predictions(lake, day)
     assert lake.manifest(predictions_ref(MODEL, day)).attempt != manifest.attempt
@@ -153,7 +153,7 @@ def test_scoring_is_idempotent_per_partition(world: World) -> None:
 
 def test_shadow_never_affects_decisions(world: World) -> None:
     lake, day = world.lake, world.days[2]
-    with_shadow = score_batch(client=world.client, lake=lake, dt=day, run_id="shadow_on")
+    with_shadow = score_batch(model="fraud_detector", client=world.client, lake=lake, dt=day, run_id="shadow_on")
     rows = predictions(lake, day)
     champion = rows[rows["role"] == "champion"].set_index("event_id").sort_index()
     shadow = rows[rows["role"] == "shadow"].set_index("event_id").sort_index()
@@ -166,8 +166,8 @@ def test_shadow_never_affects_decisions(world: World) -> None:
 
     world.registry.delete_registered_model_alias(MODEL, registry.CHALLENGER)
     try:
-        alone = score_batch(client=world.client, lake=lake, dt=day, run_id="shadow_off")
-        report = compare_shadow(lake=lake, dt=day, run_id="shadow_off")
+        alone = score_batch(model="fraud_detector", client=world.client, lake=lake, dt=day, run_id="shadow_off")
+        report = compare_shadow(model="fraud_detector", lake=lake, dt=day, run_id="shadow_off")
     finally:
         registry.set_alias(world.registry, MODEL, registry.CHALLENGER, "2")
     assert alone.status == "scored" and alone.challenger_version is None and alone.shadow_written == 0
@@ -183,7 +183,7 @@ def test_shadow_never_affects_decisions(world: World) -> None:
 
 def test_sampled_feature_logging_rate(world: World) -> None:
     lake, day, rate = world.lake, world.days[4], 0.1
-    result = score_batch(client=world.client, lake=lake, dt=day, run_id="sample", sample_rate=rate)
+    result = score_batch(model="fraud_detector", client=world.client, lake=lake, dt=day, run_id="sample", sample_rate=rate)
     rows = predictions(lake, day)
     champion = rows[rows["role"] == "champion"].set_index("event_id")
     logged = lake.read_table(features_ref(MODEL, day)).to_pandas()
@@ -201,7 +201,7 @@ def test_sampled_feature_logging_rate(world: World) -> None:
 
 def test_model_loaded_once_per_worker_not_per_partition(world: World) -> None:
     lake, day = world.lake, world.days[1]
-    result = score_batch(client=world.client, lake=lake, dt=day, run_id="loads", rows_per_partition=100,
+    result = score_batch(model="fraud_detector", client=world.client, lake=lake, dt=day, run_id="loads", rows_per_partition=100,
                          force=True)
     assert result.workers == 2 and result.partitions >= 25
     assert result.model_loads == {"champion": 2, "shadow": 2}
@@ -225,7 +225,7 @@ def test_repeated_identical_inputs_are_scored_once(world: World) -> None:
     with lake.writer(PartitionRef.of("raw", "transactions", day), run_id="test_dups", schema=table.schema) as writer:
         writer.write(table)
 
-    result = score_batch(client=world.client, lake=lake, dt=day, run_id="dups")
+    result = score_batch(model="fraud_detector", client=world.client, lake=lake, dt=day, run_id="dups")
     assert (result.rows_read, result.distinct_inputs, result.repeated_inputs, result.scored) == (600, 200, 400, 200)
     assert result.written == 600
     rows = predictions(lake, day)
@@ -239,8 +239,8 @@ def test_repeated_identical_inputs_are_scored_once(world: World) -> None:
 
 def test_shadow_report(world: World) -> None:
     lake, day = world.lake, world.days[1]
-    score_batch(client=world.client, lake=lake, dt=day, run_id="report")
-    report = compare_shadow(lake=lake, dt=day, run_id="report <script>alert(1)</script>")
+    score_batch(model="fraud_detector", client=world.client, lake=lake, dt=day, run_id="report")
+    report = compare_shadow(model="fraud_detector", lake=lake, dt=day, run_id="report <script>alert(1)</script>")
     rows = predictions(lake, day)
     champion = rows[rows["role"] == "champion"].set_index("event_id").sort_index()
     shadow = rows[rows["role"] == "shadow"].set_index("event_id").sort_index()
@@ -279,7 +279,7 @@ def test_missing_champion_is_a_clear_error(world: World) -> None:
     world.registry.delete_registered_model_alias(MODEL, registry.CHAMPION)
     try:
         with pytest.raises(NoChampionError, match=r"no 'champion' version.*set_alias"):
-            score_batch(client=world.client, lake=lake, dt=day, run_id="no_champion")
+            score_batch(model="fraud_detector", client=world.client, lake=lake, dt=day, run_id="no_champion")
     finally:
         registry.set_alias(world.registry, MODEL, registry.CHAMPION, "1")
     assert lake.manifest(predictions_ref(MODEL, day)) is None

@@ -118,7 +118,7 @@ def test_ingestion_cron_and_backfill_flow_downstream_per_partition(stack) -> Non
 
 def _trained(airflow: AirflowStack, runs: list[dict[str, Any]]) -> dict[str, str]:
     """version -> the day it was trained for, of finished train_model runs."""
-    results = [airflow.xcom("train_model", r["dag_run_id"], "train") for r in runs]
+    results = [airflow.xcom("train_model", r["dag_run_id"], "train", map_index=0) for r in runs]
     return {r["version"]: r["dt"] for r in results}
 
 
@@ -186,7 +186,7 @@ def test_a_backfill_rerun_flows_to_scoring_and_monitoring(stack) -> None:
         [run] = airflow.wait(dag_id, run_type="asset_triggered")
         assert run["partition_key"] == CRON_DAY.isoformat()
     assert lake.manifest(PartitionRef.of("predictions", MODEL, CRON_DAY.isoformat())) is not None
-    assert lake.read_json(f"reports/drift/{CRON_DAY.isoformat()}/report.json")["dt"] == CRON_DAY.isoformat()
+    assert lake.read_json(f"reports/drift/{MODEL}/{CRON_DAY.isoformat()}/report.json")["dt"] == CRON_DAY.isoformat()
     for dag_id in INGEST:
         airflow.pause(dag_id)
 
@@ -294,7 +294,8 @@ def _run_day(airflow: AirflowStack, dag_id: str, run_id: str) -> str | None:
             "pipeline_health": "health_report", "lifecycle_cleanup": None}.get(dag_id, "ingest")
     if main is None:
         return None
-    value = airflow.xcom(dag_id, run_id, main, map_index=0 if dag_id == "audit_bias" else -1)
+    mapped = {"audit_bias", "train_model", "score_batch", "monitor_drift"}  # mapped over models: the first
+    value = airflow.xcom(dag_id, run_id, main, map_index=0 if dag_id in mapped else -1)
     if dag_id == "compact_lake":
         return str(value["days"][1])
     return str(value["dt"]) if isinstance(value, dict) and "dt" in value else None

@@ -206,7 +206,7 @@ def test_a_lost_worker_fails_the_attempt_within_a_bounded_time(lake, training_se
 
 
 def test_train_model_registers_a_challenger_with_lineage(lake, training_set, client) -> None:
-    first = train_model(client=client, lake=lake, dt=LAST, run_id="manual__first", max_rounds=40)
+    first = train_model(model="fraud_detector", client=client, lake=lake, dt=LAST, run_id="manual__first", max_rounds=40)
     config = registry.RegistryConfig.for_lake(lake)
     mlflow = registry.client_for(config)
     assert registry.alias_version(mlflow, SPEC.name, registry.CHALLENGER) == first.version
@@ -228,7 +228,7 @@ def test_train_model_registers_a_challenger_with_lineage(lake, training_set, cli
     assert 0 <= first.holdout["brier"] <= 1 and first.holdout["rows"] == training_set.rows["holdout"]
     # with a champion, the next version is compared with it on the same holdout
     registry.set_alias(mlflow, SPEC.name, registry.CHAMPION, first.version)
-    second = train_model(client=client, lake=lake, dt=LAST, run_id="manual__second", algorithm="lightgbm",
+    second = train_model(model="fraud_detector", client=client, lake=lake, dt=LAST, run_id="manual__second", algorithm="lightgbm",
                          max_rounds=40)
     assert second.champion_version == first.version
     assert second.vs_champion["pr_auc"] == pytest.approx(second.holdout["pr_auc"] - first.holdout["pr_auc"], abs=1e-6)

@@ -28,6 +28,7 @@ OPTIONS = {  # the documented interface of every command: option names (and posi
     "summary": {"--lake"},
     "lifecycle-summary": {"--lake"},
     "wait-runs": {"--dags", "--from-day", "--to-day", "--timeout"},
+    "wait-idle": {"--dags", "--since", "--settle", "--timeout"},
     "lineage": {"URI", "--direction", "--json", "--lake"},
     "access-report": {"--from", "--to", "--json", "--records", "--lake"},
     "approve": {"--model", "--version", "--by", "--note", "--accept", "--lake"},
@@ -131,6 +132,18 @@ def test_wait_runs_exits_1_when_runs_failed(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(runs, "wait_for_runs", lambda *a, **kw: calls.append((a, kw)) or True)
     assert main(argv) == 0
     assert calls[0] == ((["a", "b"], "2026-11-01", "2026-11-02"), {"timeout_s": 5.0})
+
+
+def test_wait_idle_exits_1_when_a_run_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlscale.airflow.cli import runs
+
+    calls = []
+    monkeypatch.setattr(runs, "wait_until_idle", lambda *a, **kw: calls.append((a, kw)) or False)
+    argv = ["wait-idle", "--dags", "train_model,audit_bias", "--since", "1700000000", "--settle", "3"]
+    assert main(argv) == 1
+    monkeypatch.setattr(runs, "wait_until_idle", lambda *a, **kw: calls.append((a, kw)) or True)
+    assert main(argv) == 0
+    assert calls[0] == ((["train_model", "audit_bias"],), {"since": 1.7e9, "settle_s": 3.0, "timeout_s": 1800.0})
 
 
 def test_command_failures_exit_1_and_lookup_errors_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -77,9 +77,9 @@ def gate_decision(lake: Lake, version: str, day: str, decision: str, reasons: li
 
 
 def drift_report(lake: Lake, day: str, *, drifted: list[str], performance: dict[str, Any], version: str = "2") -> None:
-    """``reports/drift/<dt>/report.json`` (mlscale.governance.monitor)."""
+    """``reports/drift/<model>/<dt>/report.json`` (mlscale.governance.monitor)."""
     n = 10
-    lake.write_json(f"reports/drift/{day}/report.json", {
+    lake.write_json(f"reports/drift/fraud_detector/{day}/report.json", {
         "model": "fraud_detector", "version": version, "dt": day, "run_id": "r",
         "drift": {"verdict": "drift_detected" if drifted else "no_drift", "drift_detected": bool(drifted),
                   "share_drifted": len(drifted) / n, "n_features": n, "drifted_features": drifted,
@@ -228,8 +228,8 @@ def test_models_bias_gate_drift_and_labelled_performance_are_linked(lake: Lake) 
 
     kinds = {a.kind: a for a in report.attention}
     assert {"drift", "performance_drop", "bias_fail", "gate_refused", "retries", "quarantine_rate"} <= set(kinds)
-    assert kinds["drift"].severity == "critical" and kinds["drift"].links == ("/mlscale-reports/view/drift/"
-                                                                              f"{D}/report.html",)
+    assert kinds["drift"].severity == "critical"
+    assert kinds["drift"].links == (f"/mlscale-reports/view/drift/fraud_detector/{D}/report.html",)
     # the drift item names what happened upstream that day
     assert f"upstream on {D}: ingest_transactions quarantine 8.00%" in kinds["drift"].message
     assert "version 2" in kinds["bias_fail"].message and "refused" in kinds["bias_fail"].message
@@ -297,7 +297,7 @@ def test_empty_lake_reports_no_data_and_writes_both_files(lake: Lake) -> None:
 def test_unreadable_records_are_left_out_not_fatal(lake: Lake) -> None:
     ingestion_record(lake, "transactions", D, rows_in=10, written=10, quarantined=0)
     lake.write_bytes(f"_meta/ingestion_runs/dt={D}/transactions__broken__try1.json", b"{not json")
-    lake.write_bytes(f"reports/drift/{D}/report.json", b"[1, 2")
+    lake.write_bytes(f"reports/drift/fraud_detector/{D}/report.json", b"[1, 2")
     report = build_health_report(lake, D, history_days=1)
     assert rows_by_day(report, "ingest_transactions")[D].rows_out == 10
     assert report.sources["ingestion_runs"]["unreadable"] == 1
@@ -325,4 +325,4 @@ def test_page_escapes_lake_text_and_has_charts(lake: Lake) -> None:
     # self-contained: no external stylesheets, scripts, images or fonts
     assert "<link" not in page and " src=" not in page.replace("&lt;img src=x", "")
     assert page.replace('xmlns="http://www.w3.org/2000/svg"', "").count("http") == 0
-    assert f"/mlscale-reports/view/drift/{D}/report.html" in page
+    assert f"/mlscale-reports/view/drift/fraud_detector/{D}/report.html" in page

@@ -17,6 +17,10 @@ class RunDayError(ValueError, NotRetryable):
     """The run does not say which day it is for."""
 
 
+class NoModelError(ValueError, NotRetryable):
+    """The run names no model and the configuration declares none."""
+
+
 def _as_day(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.date().isoformat()
@@ -89,13 +93,32 @@ def run_day(context: Mapping[str, Any], *, days_before_logical_date: int = 0) ->
                       "date or trigger time: trigger it with the `dt` param")
 
 
+def models_to_run(context: Mapping[str, Any]) -> list[str]:
+    """The models a run works on: the ``model`` param; else those the triggering asset events name (a drift
+    alert names its model); else every model declared in the configuration (``models/*.yaml``)."""
+    from mlscale.layout import declared
+
+    params = context.get("params") or {}
+    if params.get("model"):
+        return [str(params["model"])]
+    named = [str(e.extra["model"]) for e in triggering_events(context) if (getattr(e, "extra", None) or {}).get("model")]
+    if named:
+        return list(dict.fromkeys(named))
+    models = declared("models")
+    if not models:
+        from mlscale.layout import config_dir
+
+        raise NoModelError(f"no model is declared: add a specification to {config_dir('models')}")
+    return models
+
+
 def audit_targets(context: Mapping[str, Any], *, days_before_logical_date: int = 1) -> list[dict[str, str]]:
     """The model versions a run should audit, each with the day its gate checks drift against.
 
     A ``version`` param names one (with the ``model`` param); else every version named by the asset events
     that started the run (training runs that finished while an earlier audit ran are batched into one run:
-    each is audited), each with the day it was trained for; else the ``model`` param's challenger
-    (``version`` empty) for the run's day.
+    each is audited), each with the day it was trained for; else the challenger (``version`` empty) of each
+    model of :func:`models_to_run`, for the run's day.
     """
     params = context.get("params") or {}
     if not params.get("version"):
@@ -108,5 +131,5 @@ def audit_targets(context: Mapping[str, Any], *, days_before_logical_date: int =
                 found[(model, version)] = {"model": model, "version": version, "dt": _as_day(day)}
         if found:
             return list(found.values())
-    return [{"model": str(params.get("model")), "version": str(params.get("version") or ""),
-             "dt": run_day(context, days_before_logical_date=days_before_logical_date)}]
+    day = run_day(context, days_before_logical_date=days_before_logical_date)
+    return [{"model": model, "version": str(params.get("version") or ""), "dt": day} for model in models_to_run(context)]

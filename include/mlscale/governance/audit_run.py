@@ -76,7 +76,7 @@ def _champion_on_same_rows(lake: Lake, mlflow: Any, model: str, version: str, fr
             "disparity": {name: a["disparity"] for name, a in audit.as_dict()["attributes"].items()}}
 
 
-def audit_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detector", version: str = "",
+def audit_model(*, lake: Lake, dt: str, run_id: str, model: str, version: str = "",
                 tracking_uri: str = "", actor: Any = "audit_bias", risk_policy: str = "") -> AuditResult:
     """Audit ``version`` (default: the challenger) of ``model`` at its risk tier's thresholds.
 

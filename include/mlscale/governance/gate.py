@@ -68,7 +68,7 @@ def approval_of(lake: Lake, model: str, version: str) -> dict[str, Any] | None:
         return None
 
 
-def promote_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detector", version: str = "",
+def promote_model(*, lake: Lake, dt: str, run_id: str, model: str, version: str = "",
                   tracking_uri: str = "", feast_root: str = "", risk_policy: str = "") -> GateDecision:
     """Decide on ``version`` (default: the challenger); move ``champion`` only when every condition holds.
 
@@ -140,7 +140,8 @@ def promote_model(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detec
 def _reference_drift(lake: Lake, spec: Any, candidate: StoredModel, day: str, tier: Any, feast_root: str) -> dict[str, Any]:
     """The candidate's training reference against day ``day``'s inputs and scores."""
     from mlscale.feature_store import feature_store_for
-    from mlscale.governance.monitor import day_inputs, drift_against_reference
+    from mlscale.governance.drift_days import day_inputs
+    from mlscale.governance.monitor import drift_against_reference
     from mlscale.training.model import read_reference_profile
 
     frame = day_inputs(lake, feature_store_for(lake, root=feast_root or None), spec, day)

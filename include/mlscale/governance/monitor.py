@@ -1,9 +1,11 @@
-"""Daily drift monitoring of a model: day D's inputs and predictions against the model's training reference.
+"""Daily drift monitoring of a model: day D's inputs and predictions against a rolling reference of recent days.
 
-The day's model inputs and scores are profiled once over all rows (histograms on the reference's bin edges
-and KLL sketches, ``reports/drift/<dt>/profile.json``); PSI/KS then compare small profiles, so the check's
-cost does not grow with history. Evidently's data drift report runs on a bounded sample for the HTML a
-reviewer reads. The prediction distribution (``score``) is critical: its drift alone raises the alert.
+The day's model inputs and scores are profiled once over all rows (KLL sketches; entity features once per
+entity) and kept as a reference day for the days after (``_meta/drift_profiles/<model>/dt=D/``); PSI/KS then
+compare small profiles against a rolling reference of recent days with thresholds learnt from those days
+(:mod:`mlscale.governance.drift_days`), so the check's cost does not grow with history. Evidently's data drift
+report runs on a bounded sample for the HTML a reviewer reads. The prediction distribution (``score``) is
+critical: its drift alone raises the alert.
 Label-based performance is evaluated for D-k (labels arrive days later), and the upstream ingestion quality
 of D (quarantine rate, volume change) sits in the same report so root causes are visible in one place.
 """
@@ -14,9 +16,10 @@ import datetime as dt
 import logging
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mlscale.governance.drift_days import day_inputs
 from mlscale.lake import Lake, PartitionRef, parse_day
 from mlscale.layout import INGESTION_RUNS, day_prefix, drift_report_prefix
 from mlscale.reports.catalog import report_url
@@ -43,6 +46,9 @@ class DriftCheck:
     evidently_drifted: tuple[str, ...]
     performance: dict[str, Any]
     ingestion: dict[str, Any]
+    verdicts: dict[str, str] = field(default_factory=dict)  # data_drift, prediction_drift, performance
+    warming_up: tuple[str, ...] = ()
+    reference_days: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,57 +75,80 @@ def drift_against_reference(reference: Any, data: Any, tier: Any) -> Any:
     return compare_profiles(reference, current, thresholds), current
 
 
-def day_inputs(lake: Lake, store: Any, spec: Any, day: str) -> Any:
-    from mlscale.training.inputs import model_inputs
-
-    events = lake.read_table(PartitionRef.of("raw", spec.events_dataset, day), columns=spec.event_columns())
-    return model_inputs(store, events, spec)
-
-
-def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detector", tracking_uri: str = "",
+def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str, tracking_uri: str = "",
                   feast_root: str = "", risk_policy: str = "") -> DriftCheck:
-    """Check day ``dt`` for ``model``; writes ``reports/drift/<dt>/`` (idempotent: a rerun rewrites it).
+    """Check day ``dt`` for ``model``; writes ``reports/drift/<model>/<dt>/`` (idempotent: a rerun rewrites it).
 
+    Three separate verdicts: **data drift** (the model inputs against the rolling reference of recent days, see
+    :mod:`mlscale.governance.drift_days`), **prediction drift** (the score, likewise) and **labelled performance**
+    (day D-5, whose labels have mostly arrived, against the version's holdout). The distance from the training
+    reference is reported beside them (what the promotion gate checks), and Evidently's report on a sample.
     ``risk_policy``: the model risk policy file (default ``include/policies/model_risk.yaml``).
     """
     from mlscale.feature_store import feature_store_for
+    from mlscale.governance.drift_days import DayProfiles, judge_day
+    from mlscale.governance.drift_plan import monitoring_plan
     from mlscale.governance.risk_policy import load_risk_policy
     from mlscale.monitoring import evidently_drift_report
     from mlscale.training import load_model_spec, registry
 
+    day = parse_day(dt).isoformat()
     spec = load_model_spec(model)
     mlflow = registry.client_for(registry.RegistryConfig.for_lake(lake, tracking_uri))
     version = monitored_version(mlflow, model)
     stored = StoredModel.load(lake, model, version)
-    reference = read_reference_profile(lake, model, version)
+    tier = load_risk_policy(risk_policy or None).tier_for(model)
     store = feature_store_for(lake, root=feast_root or None)
-    frame = day_inputs(lake, store, spec, dt)
-    data = stored.scored(frame)
-    result, current = drift_against_reference(reference, data, load_risk_policy(risk_policy or None).tier_for(model))
-    prefix = drift_report_prefix(parse_day(dt).isoformat())
+    profiles = DayProfiles(lake, store, spec, stored, monitoring_plan(spec, stored.features))
+    data = profiles.scored(day)
+    judged = judge_day(profiles, day, tier.rolling)
+    training, current = drift_against_reference(read_reference_profile(lake, model, version), data, tier)
+    prefix = drift_report_prefix(model, day)
     lake.write_bytes(f"{prefix}/profile.json", current.to_json().encode())
     evidently = _evidently(lake, spec, stored, data, prefix, evidently_drift_report, store)
     performance = _labelled_performance(lake, store, spec, stored, dt)
     ingestion = ingestion_quality(lake, spec.events_dataset, dt)
-    doc = {"model": model, "version": version, "dt": dt, "run_id": run_id, "drift": result.as_dict(),
-           "evidently": evidently, "performance": performance, "ingestion": ingestion,
-           "reference": f"models/{model}/{version}/reference_profile.json"}
+    verdicts = {"data_drift": judged.data_verdict, "prediction_drift": judged.prediction_verdict,
+                "performance": performance_verdict(performance, stored)}
+    doc = {"model": model, "version": version, "dt": day, "run_id": run_id, "verdicts": verdicts,
+           "drift": judged.as_dict(), "training_reference": training.as_dict(), "evidently": evidently,
+           "performance": performance, "ingestion": ingestion,
+           "reference": f"rolling: {len(judged.reference_days)} days "
+                        f"({', '.join(judged.reference_days) or 'none'})",
+           "training_reference_profile": f"models/{model}/{version}/reference_profile.json"}
     lake.write_json(f"{prefix}/report.json", doc)
     from mlscale.governance.drift_report import render_drift_html
 
     lake.write_bytes(f"{prefix}/report.html", render_drift_html(doc).encode())
-    score_drifted = SCORE in result.drifted_features
-    check = DriftCheck(model=model, version=version, dt=dt, verdict=result.verdict, drift_detected=result.drift_detected,
-                       drifted_features=result.drifted_features, share_drifted=result.share_drifted,
-                       score_drifted=score_drifted, rows=len(data), report=lake.uri(f"{prefix}/report.html"),
+    check = DriftCheck(model=model, version=version, dt=day, verdict=judged.verdict,
+                       drift_detected=judged.drift_detected, drifted_features=judged.drifted,
+                       share_drifted=judged.share_drifted, score_drifted=SCORE in judged.drifted, rows=len(data),
+                       report=lake.uri(f"{prefix}/report.html"),
                        evidently_drifted=tuple(evidently.get("drifted_columns", ())), performance=performance,
-                       ingestion=ingestion)
+                       ingestion=ingestion, verdicts=verdicts, warming_up=judged.warming_up,
+                       reference_days=judged.reference_days)
     logger.info("drift %s v%s on %s: %s (%d rows; %d of %d features drifted: %s; score drifted: %s); "
-                "ingestion: %s; labelled performance: %s; report %s (in the UI: %s)", model, version, dt,
-                result.verdict, len(data), len(result.drifted_features), result.n_features,
-                ", ".join(result.drifted_features[:12]) or "none", score_drifted, ingestion, performance, check.report,
-                report_url("drift", parse_day(dt).isoformat()))
+                "data drift: %s, prediction drift: %s, performance: %s; %d columns warming up, %d left out; "
+                "reference days %s; against the training reference %d of %d columns moved; ingestion: %s; "
+                "labelled performance: %s; report %s (in the UI: %s)", model, version, day, judged.verdict, len(data),
+                len(judged.drifted), judged.n_judged, ", ".join(judged.drifted[:12]) or "none", check.score_drifted,
+                verdicts["data_drift"], verdicts["prediction_drift"], verdicts["performance"], len(judged.warming_up),
+                len(judged.excluded), ", ".join(judged.reference_days) or "none", len(training.drifted_features),
+                training.n_features, ingestion, performance, check.report, report_url("drift", f"{model}/{day}"))
     return check
+
+
+PERFORMANCE_MIN_POSITIVES = 30   # fewer labelled frauds on the day: no performance verdict
+PERFORMANCE_MAX_DROP = 0.3       # PR-AUC below (1 - this) x the version's holdout PR-AUC: decayed
+
+
+def performance_verdict(performance: dict[str, Any], stored: StoredModel) -> str:
+    """``decayed``, ``ok``, or ``insufficient_labels`` for the labelled day against the version's holdout."""
+    holdout = (stored.doc.get("holdout") or {}).get("pr_auc")
+    positives = performance.get("positives")
+    if performance.get("pr_auc") is None or not holdout or (positives or 0) < PERFORMANCE_MIN_POSITIVES:
+        return "insufficient_labels"
+    return "decayed" if performance["pr_auc"] < holdout * (1 - PERFORMANCE_MAX_DROP) else "ok"
 
 
 def _evidently(lake: Lake, spec: Any, stored: StoredModel, data: Any, prefix: str, report: Any,
@@ -158,7 +187,8 @@ def _labelled_performance(lake: Lake, store: Any, spec: Any, stored: StoredModel
         return {"day": target.isoformat(), "labelled": len(labelled), "skipped": "labels of one class or none"}
     metrics = holdout_metrics(labelled[spec.label_column].astype(int), stored.predict(labelled),
                               review_budget=spec.training.review_budget).scalars()
-    return {"day": target.isoformat(), "labelled": len(labelled), "events": len(frame), **metrics}
+    return {"day": target.isoformat(), "labelled": len(labelled), "events": len(frame),
+            "positives": int(labelled[spec.label_column].astype(int).sum()), **metrics}
 
 
 def ingestion_quality(lake: Lake, dataset: str, day: str) -> dict[str, Any]:

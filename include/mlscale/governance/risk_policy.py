@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from mlscale.errors import NotRetryable
 from mlscale.governance.bias_thresholds import JUDGED_ON, BiasThresholds
 from mlscale.layout import config_dir
+from mlscale.monitoring.rolling import RollingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +33,8 @@ _BIAS_KEYS = {"max_demographic_parity_difference", "min_demographic_parity_ratio
               "max_equalized_odds_difference", "min_group_size", "min_class_count", "ci_level",
               "bootstrap_samples", "judged_on"}
 _PROMOTION_KEYS = {"primary_metric", "metric_tolerance", "requires_human_approval"}
-_DRIFT_KEYS = {"max_psi", "max_drifted_share"}
-_OPTIONAL = {"description", "version", "default_tier", "judged_on"}
+_DRIFT_KEYS = {"max_psi", "max_drifted_share", "monitor"}
+_OPTIONAL = {"description", "version", "default_tier", "judged_on", "monitor"}
 
 
 class RiskPolicyError(ValueError, NotRetryable):
@@ -61,10 +62,13 @@ class PromotionSettings:
 
 @dataclass(frozen=True)
 class DriftSettings:
-    """A feature drifted when its PSI exceeds ``max_psi``; retrain when the drifted share exceeds the limit."""
+    """Against the training reference (the promotion gate): a feature drifted when its PSI exceeds ``max_psi``;
+    the reference is drifted when the drifted share exceeds the limit. The daily monitor compares each day
+    with a rolling reference of recent days instead, with thresholds learnt from them (``monitor``)."""
 
     max_psi: float
     max_drifted_share: float
+    monitor: RollingSettings = field(default_factory=RollingSettings)
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,11 @@ class RiskTier:
     promotion: PromotionSettings
     drift: DriftSettings
     description: str = ""
+
+    @property
+    def rolling(self) -> RollingSettings:
+        """The daily drift monitor's settings (``drift.monitor``)."""
+        return self.drift.monitor
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,6 +123,24 @@ def _mapping(value: Any, where: str, keys: set[str]) -> Mapping[str, Any]:
     if missing:
         raise RiskPolicyError(f"{where}: missing key(s) {sorted(missing)}")
     return value
+
+
+def _rolling(value: Any, where: str) -> RollingSettings:
+    """The daily monitor's settings: any of :class:`RollingSettings`' fields, positive numbers."""
+    known = {f.name for f in fields(RollingSettings)}
+    doc = value
+    if not isinstance(doc, Mapping):
+        raise RiskPolicyError(f"{where} must be a mapping, got {value!r}")
+    unknown = set(doc) - set(known)
+    if unknown:
+        raise RiskPolicyError(f"{where}: unknown key(s) {sorted(map(str, unknown))} (known: {sorted(known)})")
+    out: dict[str, Any] = {}
+    defaults = RollingSettings()
+    for key, number in doc.items():
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or number <= 0:
+            raise RiskPolicyError(f"{where}.{key} must be a number > 0, got {number!r}")
+        out[key] = int(number) if isinstance(getattr(defaults, key), int) else float(number)
+    return RollingSettings(**out)
 
 
 def _judged_on(value: Any, where: str) -> str:
@@ -172,7 +199,8 @@ def parse_tier(name: str, doc: Any, where: str) -> RiskTier:
     if isinstance(psi, bool) or not isinstance(psi, (int, float)) or psi <= 0:
         raise RiskPolicyError(f"{where}.drift.max_psi must be a number > 0, got {psi!r}")
     drift = DriftSettings(max_psi=float(psi),
-                          max_drifted_share=_share(d["max_drifted_share"], f"{where}.drift.max_drifted_share"))
+                          max_drifted_share=_share(d["max_drifted_share"], f"{where}.drift.max_drifted_share"),
+                          monitor=_rolling(d.get("monitor") or {}, f"{where}.drift.monitor"))
     return RiskTier(name=name, bias=bias, promotion=promotion, drift=drift,
                     description=str(doc.get("description") or ""))
 

@@ -178,12 +178,16 @@ def drift_rows(src: SourceReader, days: Sequence[str], models: list[dict[str, An
     """``monitor_drift`` rows, the drift status per day and the labelled performance per day."""
     holdout = {(m["model"], m["version"]): m["pr_auc"] for m in models}
     present = {s.key for s in src.listing(report_prefix("drift"))}
+    monitored = sorted({k.split("/")[2] for k in present if k.endswith("/report.json") and k.count("/") == 4})
     rows: list[PipelineDay] = []
     drift: list[dict[str, Any]] = []
     performance: list[dict[str, Any]] = []
     for day in days:
-        key = f"{drift_report_prefix(day)}/report.json"
-        doc = src.json("drift_reports", key) if key in present else None
+        docs = [src.json("drift_reports", f"{drift_report_prefix(m, day)}/report.json") for m in monitored
+                if f"{drift_report_prefix(m, day)}/report.json" in present]
+        docs = [d for d in docs if isinstance(d, dict) and isinstance(d.get("drift"), dict)]
+        # several models: the day shows the one that drifted (else the first); its flags show either way
+        doc = next((d for d in docs if d["drift"].get("drift_detected")), docs[0] if docs else None)
         result = doc.get("drift") if isinstance(doc, dict) else None
         if not isinstance(doc, dict) or not isinstance(result, dict):
             rows.append(pipeline_row("monitor_drift", day, status=NO_DATA))
@@ -195,7 +199,7 @@ def drift_rows(src: SourceReader, days: Sequence[str], models: list[dict[str, An
                  "share_drifted": as_float(result.get("share_drifted")), "n_features": as_int(result.get("n_features")),
                  "drifted": len(drifted), "drifted_features": drifted[:10],
                  "critical_drifted": [str(f) for f in result.get("critical_drifted") or []],
-                 "model": model, "version": version, "link": report_link("drift", day)}
+                 "model": model, "version": version, "link": report_link("drift", f"{model}/{day}")}
         drift.append(entry)
         perf: dict[str, Any] = doc["performance"] if isinstance(doc.get("performance"), dict) else {}
         reference = holdout.get((model, version))

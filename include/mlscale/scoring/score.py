@@ -104,7 +104,7 @@ class ScoringResult:
                 "signature": self.signature}
 
 
-def score_batch(*, client: Any, lake: Lake, dt: str, run_id: str, model: str = "fraud_detector",
+def score_batch(*, client: Any, lake: Lake, dt: str, run_id: str, model: str,
                 sample_rate: float = 0.01, tracking_uri: str = "", feast_root: str = "",
                 threshold: float | None = None, rows_per_partition: int = DEFAULT_ROWS_PER_PARTITION,
                 force: bool = False) -> ScoringResult:

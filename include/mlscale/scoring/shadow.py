@@ -92,7 +92,7 @@ def report_prefix(model: str, day: str | dt.date) -> str:
     return f"{REPORTS_PREFIX}/{model}/{parse_day(day).isoformat()}"
 
 
-def compare_shadow(*, lake: Lake, dt: str, run_id: str, model: str = "fraud_detector",
+def compare_shadow(*, lake: Lake, dt: str, run_id: str, model: str,
                    label_days: int = DEFAULT_LABEL_DAYS, actor: ActorLike | None = None) -> ShadowComparison:
     """Compare champion and challenger on day ``dt`` and write the report (see the module docstring)."""
     spec = load_model_spec(model)

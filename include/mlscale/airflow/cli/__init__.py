@@ -129,6 +129,28 @@ def wait_runs_cmd(ctx: click.Context, dags: str, from_day: dt.date, to_day: dt.d
         ctx.exit(1)
 
 
+@mlscale.command("wait-idle", short_help="wait until DAGs have no queued or running run")
+@click.option("--dags", required=True, metavar="ID[,ID...]", help="comma-separated DAG ids")
+@click.option("--since", type=float, default=0, show_default=True, metavar="EPOCH",
+              help="report the runs queued since this time (seconds since the epoch, e.g. `date +%s`)")
+@click.option("--settle", type=float, default=30, show_default=True,
+              help="seconds with nothing queued or running before the DAGs count as idle (asset-triggered runs "
+                   "start a few seconds after the run they follow)")
+@click.option("--timeout", type=float, default=1800, show_default=True, help="seconds to wait at most")
+@click.pass_context
+def wait_idle_cmd(ctx: click.Context, dags: str, since: float, settle: float, timeout: float) -> None:
+    """Wait until the listed DAGs have had no queued or running run for --settle seconds (a trigger or a backfill
+    and every run its assets start); exit 1 if any run queued since --since failed (its failed tasks are listed)
+    or the wait timed out."""
+    from mlscale.airflow.cli.runs import wait_until_idle
+
+    dag_ids = [d.strip() for d in dags.split(",") if d.strip()]
+    if not dag_ids:
+        raise click.BadParameter("no DAG ids", param_hint="--dags")
+    if not wait_until_idle(dag_ids, since=since, settle_s=settle, timeout_s=timeout):
+        ctx.exit(1)
+
+
 @mlscale.command("lineage", short_help="what a partition/file came from and influenced")
 @click.argument("uri")
 @click.option("--direction", type=click.Choice(LINEAGE_DIRECTIONS), default="both", show_default=True,
@@ -161,8 +183,24 @@ def access_report_cmd(ctx: click.Context, first: dt.date | None, last: dt.date |
     ctx.exit(access_report_command(first, last, as_json=as_json, records=records, lake=lake))
 
 
+def _declared_model(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    if value:
+        return value
+    from mlscale.layout import config_dir, declared
+
+    models = declared("models")
+    if len(models) == 1:
+        return models[0]
+    raise click.BadParameter(f"name the model: {', '.join(models) or 'none'} declared in {config_dir('models')}",
+                             ctx=ctx, param=param)
+
+
+model_option = click.option("--model", default=None, callback=_declared_model,
+                            help="the registered model (default: the only model declared in models/)")
+
+
 @mlscale.command("approve", short_help="record a human approval of a model version for the promotion gate")
-@click.option("--model", default="fraud_detector", show_default=True, help="the registered model")
+@model_option
 @click.option("--version", required=True, help="the model version approved")
 @click.option("--by", required=True, help="the approver's name")
 @click.option("--note", default="", help="why (recorded with the approval)")
@@ -183,7 +221,7 @@ def approve_cmd(model: str, version: str, by: str, note: str, accepts: tuple[str
 
 
 @mlscale.command("rollback", short_help="point champion back at an earlier version (recorded)")
-@click.option("--model", default="fraud_detector", show_default=True, help="the registered model")
+@model_option
 @click.option("--version", required=True, help="the registered version to serve again")
 @click.option("--by", required=True, help="who decides the rollback")
 @click.option("--reason", required=True, help="why (recorded in the version's tags and the audit log)")
