@@ -9,7 +9,10 @@ ENV := source scripts/env.sh &&
 DAYS ?= 8
 ROWS_PER_DAY ?= 20000
 
-.PHONY: demo test up lint bench bench-smoke lock airflow clean-demo venv
+WORLD_DAYS ?= 180
+SCENARIO ?= half_year
+
+.PHONY: demo world test up lint bench bench-smoke lock airflow clean-demo venv
 
 venv: $(STAMP)
 
@@ -23,6 +26,13 @@ $(STAMP): requirements.txt pyproject.toml
 
 demo: $(STAMP)
 	$(ENV) DAYS=$(DAYS) ROWS_PER_DAY=$(ROWS_PER_DAY) bash scripts/demo.sh
+
+# Replay WORLD_DAYS days of the SCENARIO world (include/scenarios/) with every pipeline's own functions, into
+# data/world/ (resumable: run it again to continue). The Airflow settings give the pseudonymisation key.
+world: $(STAMP)
+	$(ENV) airflow db migrate >/dev/null && mlscale apply-settings airflow_settings.yaml >/dev/null \
+	  && mlscale simulate --lake $(CURDIR)/data/world --days $(WORLD_DAYS) --scenario $(SCENARIO) \
+	  --rows-per-day $(ROWS_PER_DAY)
 
 test: $(STAMP)
 	$(ENV) $(BIN)/python -m pytest -q $(PYTEST_ARGS)

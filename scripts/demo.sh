@@ -27,8 +27,10 @@ mlscale generate --start "$FIRST_DAY" --days "$DAYS" --rows-per-day "$ROWS_PER_D
   --drift-from "$LAST_DAY" 2>/dev/null
 
 MODEL_DAGS="train_model audit_bias score_batch monitor_drift pipeline_health lifecycle_cleanup"
-# the demo retrains on a daily cron (the default is weekly, Sundays 03:00 UTC), so a backfill of one day trains
-export MLSCALE_TRAIN_CRON="0 3 * * *"
+TRAIN_DAY="$(date -u -d "$LAST_DAY -1 day" +%F)"
+# the demo's retraining cron ticks once, at 03:00 on the last day (the default is weekly, Sundays 03:00 UTC):
+# with catch-up off, unpausing train_model starts exactly that tick, which trains as of the day before
+export MLSCALE_TRAIN_CRON="0 3 $(date -u -d "$LAST_DAY" +%-d) $(date -u -d "$LAST_DAY" +%-m) *"
 echo "-- starting Airflow (api-server, scheduler, dag-processor, triggerer)"
 services_start
 trap services_stop EXIT
@@ -48,7 +50,6 @@ mlscale wait-runs --dags "$(echo $PIPELINES | tr ' ' ',')" --from-day "$FIRST_DA
   --to-day "$LAST_DAY" --timeout 1500 2>/dev/null || status=$?
 for dag in $PIPELINES; do airflow dags pause "$dag" >/dev/null 2>&1; done
 
-TRAIN_DAY="$(date -u -d "$LAST_DAY -1 day" +%F)"
 MODEL=fraud_detector
 run_log() {  # $1: DAG id, $2: run id: every task log of the run
   find "$AIRFLOW_HOME/logs/dag_id=$1/run_id=$2" -name '*.log' -print0 2>/dev/null | xargs -0 -r cat
@@ -71,16 +72,10 @@ alias_of() {  # $1: alias: the registry version it points to (empty when none)
 lake = lake_for_cli(None); v = registry.alias_version(registry.client_for(registry.RegistryConfig.for_lake(lake)), \
 '$MODEL', sys.argv[1]); print(v or '')" "$1" 2>/dev/null | tail -1
 }
-for dag in $MODEL_DAGS; do airflow dags unpause "$dag" >/dev/null 2>&1; done
-
-train() {  # $1: algorithm: a backfill of train_model's cron tick on $LAST_DAY (it trains as of the day before)
-  local since; since=$(date +%s)
-  airflow backfill create --dag-id train_model --from-date "$LAST_DAY" --to-date "${LAST_DAY}T23:59:59" \
-    --reprocess-behavior completed --dag-run-conf "{\"algorithm\": \"$1\"}" >"$AIRFLOW_HOME/backfill-train-$1.log" 2>&1 \
-    || { echo "backfill of train_model failed; see $AIRFLOW_HOME/backfill-train-$1.log"; status=1; return; }
-  idle train_model "$since"
+trained() {  # $1: algorithm, $2: since (epoch s): waits for train_model and prints the new version's holdout
+  idle train_model "$2"
   newest_logs train_model >"$AIRFLOW_HOME/train_model-$1.log"
-  grep -o "holdout: {[^}]*}" "$AIRFLOW_HOME/train_model-$1.log" | head -1 | sed 's/^/   /' || true
+  grep -o "holdout: {[^}]*}" "$AIRFLOW_HOME/train_model-$1.log" | head -1 | tr -d '\\' | sed 's/^/   /' || true
 }
 bias_verdict() {  # $1: version: waits for its bias report (the asset-triggered audit_bias run) and prints the verdict
   python - "$MODEL" "$1" 2>/dev/null <<'PY' | tail -1
@@ -99,11 +94,13 @@ else:
 PY
 }
 
-echo "-- train_model: a backfill of its cron tick on $LAST_DAY, XGBoost on the local Dask cluster (as of $TRAIN_DAY)"
+echo "-- unpausing the model DAGs: train_model's cron tick of $LAST_DAY 03:00 runs (XGBoost on the local Dask"
+echo "   cluster, as of $TRAIN_DAY); its models_registry asset then starts audit_bias"
 since=$(date +%s)
-train xgboost
+for dag in $MODEL_DAGS; do airflow dags unpause "$dag" >/dev/null 2>&1; done
+trained xgboost "$since"
 V1="$(alias_of challenger)"
-echo "   registered version $V1 as challenger; the models_registry asset started audit_bias"
+echo "   registered version $V1 as challenger"
 bias_verdict "$V1"
 # the demo's holdout is too small to judge parity at a 0.5% review budget (the audit says so): the reviewer
 # accepts that gap explicitly, and the approval records it; the waiting audit_bias run then reaches the gate
@@ -125,8 +122,10 @@ print(lake_for_cli(None).read_json(f'models/$MODEL/{sys.argv[1]}/model.json')['t
   run_log audit_bias "$run" | grep -o "promotion gate for [^\"]*" | cut -c1-300 | head -1 | sed 's/^/   /' || true
 fi
 echo "   champion: version $(alias_of champion)"
-echo "-- train_model again with LightGBM: the new version becomes the challenger"
-train lightgbm
+echo "-- train_model triggered by hand with LightGBM: the new version becomes the challenger"
+since=$(date +%s)
+trigger train_model "{\"dt\": \"$TRAIN_DAY\", \"algorithm\": \"lightgbm\"}" >/dev/null
+trained lightgbm "$since"
 V2="$(alias_of challenger)"
 echo "   registered version $V2 as challenger; its audit_bias run waits for a reviewer:"
 echo "   mlscale approve --version $V2 --by <your name>"

@@ -23,12 +23,14 @@ ROOT = Path(__file__).resolve().parents[2]
 MLSCALE = str(Path(sys.executable).with_name("mlscale"))  # the console script (pyproject [project.scripts])
 
 OPTIONS = {  # the documented interface of every command: option names (and positional arguments)
-    "generate": {"--lake", "--start", "--days", "--rows-per-day", "--seed", "--drift-from"},
+    "generate": {"--lake", "--start", "--days", "--rows-per-day", "--seed", "--drift-from", "--scenario"},
     "apply-settings": {"PATH"},
     "summary": {"--lake"},
     "lifecycle-summary": {"--lake"},
     "wait-runs": {"--dags", "--from-day", "--to-day", "--timeout"},
     "wait-idle": {"--dags", "--since", "--settle", "--timeout"},
+    "simulate": {"--lake", "--days", "--scenario", "--start", "--rows-per-day", "--seed", "--model",
+                 "--min-train-days", "--max-rounds"},
     "lineage": {"URI", "--direction", "--json", "--lake"},
     "access-report": {"--from", "--to", "--json", "--records", "--lake"},
     "approve": {"--model", "--version", "--by", "--note", "--accept", "--lake"},

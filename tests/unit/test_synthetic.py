@@ -25,6 +25,7 @@ from mlscale.synthetic import (
     report_key,
 )
 from mlscale.synthetic.entities import build_customers, build_merchants
+from mlscale.synthetic.scenario import Effects, Scenario
 from mlscale.synthetic.sources import canonical_strings, render_lines, render_records
 from mlscale.synthetic.world import core_day
 
@@ -275,7 +276,7 @@ def test_source_formats(world: tuple[dict[str, bytes], list[DayReport]]) -> None
 
 def test_formats_agree_on_values() -> None:
     customers, merchants = build_customers(SEED, START, ROWS), build_merchants(SEED, ROWS)
-    tx = core_day(SEED, START, 1, ROWS, False).tx
+    tx = core_day(SEED, START, 1, ROWS, Effects()).tx
     for fmt in "abc":
         fast = render_records(tx, customers, merchants, fmt)
         assert (fast == render_lines(canonical_strings(tx, customers, merchants, fmt), fmt)).all()
@@ -346,8 +347,8 @@ def test_fraud_rate_and_signal(world: tuple[dict[str, bytes], list[DayReport]], 
 def test_drift_adds_crypto_and_raises_amounts() -> None:
     drift = START + 2 * DAY
     _, before = generate_day(START + DAY, start=START, rows_per_day=ROWS, seed=SEED, drift_from=drift)
-    plain = core_day(SEED, START, 3, ROWS, False)
-    drifted = core_day(SEED, START, 3, ROWS, True)
+    plain = core_day(SEED, START, 3, ROWS, Effects())
+    drifted = core_day(SEED, START, 3, ROWS, Scenario.drift_from(2).effects(3))
     files, report = generate_day(START + 3 * DAY, start=START, rows_per_day=ROWS, seed=SEED, drift_from=drift)
     recs = [r for f in files if "/transactions/" in f.key for r in parse_transactions(f, START + 3 * DAY)]
     cats = Counter(r.values[4] for r in recs if r.code is None)

@@ -38,6 +38,17 @@ def day_inputs(lake: Lake, store: Any, spec: Any, day: str) -> Any:
     return model_inputs(store, events, spec)
 
 
+def comparable_with_training(lake: Lake, spec: Any, stored: StoredModel, plan: list[MonitoredColumn]) -> list[str]:
+    """The columns a day can be compared with the version's training reference on: not left out, and with their
+    whole window behind the oldest training event (a partly filled window grows by construction)."""
+    days = [p.dt for p in lake.partitions("raw", spec.events_dataset)]
+    oldest = (stored.doc.get("training_set") or {}).get("first_event_day")
+    if not days or not oldest:
+        return [c.name for c in plan if not c.excluded]
+    history = (parse_day(oldest) - parse_day(min(days))).days
+    return [c.name for c in plan if not c.excluded and c.window_days <= history]
+
+
 class DayProfiles:
     """The day profiles of one model version, computed on demand and kept in the lake."""
 

@@ -138,17 +138,22 @@ def promote_model(*, lake: Lake, dt: str, run_id: str, model: str, version: str 
 
 
 def _reference_drift(lake: Lake, spec: Any, candidate: StoredModel, day: str, tier: Any, feast_root: str) -> dict[str, Any]:
-    """The candidate's training reference against day ``day``'s inputs and scores."""
+    """The candidate's training reference against day ``day``'s inputs and scores, on the columns comparable with
+    it (windows full behind the oldest training event; none that move by construction)."""
     from mlscale.feature_store import feature_store_for
-    from mlscale.governance.drift_days import day_inputs
+    from mlscale.governance.drift_days import comparable_with_training, day_inputs
+    from mlscale.governance.drift_plan import monitoring_plan
     from mlscale.governance.monitor import drift_against_reference
     from mlscale.training.model import read_reference_profile
 
     frame = day_inputs(lake, feature_store_for(lake, root=feast_root or None), spec, day)
+    columns = comparable_with_training(lake, spec, candidate, monitoring_plan(spec, candidate.features))
     result, _ = drift_against_reference(read_reference_profile(lake, candidate.name, candidate.version),
-                                        candidate.scored(frame), tier)
+                                        candidate.scored(frame), tier, columns)
     return {"day": day, "verdict": result.verdict, "drift_detected": result.drift_detected,
-            "drifted_features": list(result.drifted_features), "share_drifted": result.share_drifted}
+            "drifted_features": list(result.drifted_features), "share_drifted": result.share_drifted,
+            "columns_compared": len(columns), "left_out": "windows longer than the history behind the training set, "
+                                                          "and features that move by construction"}
 
 
 def _record(lake: Lake, mlflow: Any, result: GateDecision, day: str, run_id: str) -> None:

@@ -65,11 +65,23 @@ def monitored_version(client: Any, model: str) -> str:
     return registry.version_or_alias(client, model, "", registry.CHAMPION, registry.CHALLENGER)
 
 
-def drift_against_reference(reference: Any, data: Any, tier: Any) -> Any:
+def drift_against_reference(reference: Any, data: Any, tier: Any, columns: list[str] | None = None) -> Any:
     """``data`` (model inputs plus ``score``) profiled on the reference's bins and compared with it at the risk
-    tier's drift thresholds; the score is critical. Returns ``(DriftResult, the day's profile)``."""
-    from mlscale.monitoring import DriftThresholds, compare_profiles, profile_table, reference_edges
+    tier's drift thresholds; the score is critical. ``columns``: only these (the comparable ones, see
+    :func:`~mlscale.governance.drift_days.comparable_with_training`). Returns ``(DriftResult, the day's profile)``."""
+    from mlscale.monitoring import (
+        DriftThresholds,
+        FeatureProfile,
+        compare_profiles,
+        profile_table,
+        reference_edges,
+    )
 
+    if columns is not None:
+        reference = FeatureProfile(rows=reference.rows, columns={c: s for c, s in reference.columns.items()
+                                                                 if c in set(columns)},
+                                   kll_k=reference.kll_k, max_categories=reference.max_categories)
+        data = data[[c for c in data.columns if c in set(reference.columns)]]
     current = profile_table(data, edges=reference_edges(reference))
     thresholds = DriftThresholds(psi=tier.drift.max_psi, share=tier.drift.max_drifted_share, critical=(SCORE,))
     return compare_profiles(reference, current, thresholds), current
@@ -86,7 +98,7 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str, tracking_uri:
     ``risk_policy``: the model risk policy file (default ``include/policies/model_risk.yaml``).
     """
     from mlscale.feature_store import feature_store_for
-    from mlscale.governance.drift_days import DayProfiles, judge_day
+    from mlscale.governance.drift_days import DayProfiles, comparable_with_training, judge_day
     from mlscale.governance.drift_plan import monitoring_plan
     from mlscale.governance.risk_policy import load_risk_policy
     from mlscale.monitoring import evidently_drift_report
@@ -102,7 +114,8 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str, tracking_uri:
     profiles = DayProfiles(lake, store, spec, stored, monitoring_plan(spec, stored.features))
     data = profiles.scored(day)
     judged = judge_day(profiles, day, tier.rolling)
-    training, current = drift_against_reference(read_reference_profile(lake, model, version), data, tier)
+    training, current = drift_against_reference(read_reference_profile(lake, model, version), data, tier,
+                                                comparable_with_training(lake, spec, stored, profiles.plan))
     prefix = drift_report_prefix(model, day)
     lake.write_bytes(f"{prefix}/profile.json", current.to_json().encode())
     evidently = _evidently(lake, spec, stored, data, prefix, evidently_drift_report, store)

@@ -34,6 +34,7 @@ from mlscale.synthetic.faults import (
     plan_faults,
     shift_timestamps,
 )
+from mlscale.synthetic.scenario import Scenario
 from mlscale.synthetic.sources import (
     SCHEMA_SLOT,
     SLOTS,
@@ -83,22 +84,29 @@ class DayReport:
         return asdict(self)
 
 
-def _drift(day: datetime.date, drift_from: datetime.date | None) -> bool:
-    return drift_from is not None and day >= drift_from
+def _core(seed: int, start: datetime.date, index: int, rows_per_day: int, scenario: Scenario) -> CoreDay:
+    return core_day(seed, start, index, rows_per_day, scenario.effects(index))
 
 
-def _core(seed: int, start: datetime.date, index: int, rows_per_day: int,
-          drift_from: datetime.date | None) -> CoreDay:
-    day = start + datetime.timedelta(days=index)
-    return core_day(seed, start, index, rows_per_day, _drift(day, drift_from))
+def _delivered(scenario: Scenario, index: int) -> np.ndarray:
+    """Per transaction file slot: delivered on day ``index`` (an outage withholds the last slots)."""
+    withheld = round(scenario.outage_share(index, "transactions") * len(SLOTS))
+    return np.arange(len(SLOTS)) < len(SLOTS) - withheld
+
+
+def _scenario(start: datetime.date, drift_from: datetime.date | None, scenario: Scenario | None) -> Scenario:
+    if scenario is not None and drift_from is not None:
+        raise ValueError("give a scenario or drift_from, not both (a scenario schedules its own drift)")
+    return scenario or Scenario.drift_from(None if drift_from is None else (drift_from - start).days)
 
 
 def _transactions(dt: datetime.date, index: int, rng: np.random.Generator, *, start: datetime.date,
-                  rows_per_day: int, seed: int, drift_from: datetime.date | None,
-                  ) -> tuple[list[LandingFile], dict[str, int], dict[str, int], int]:
-    """Transaction files of the day -> (files, record counts per key, fault counts, duplicates)."""
+                  rows_per_day: int, seed: int, scenario: Scenario,
+                  ) -> tuple[list[LandingFile], dict[str, int], dict[str, int], int, int]:
+    """Transaction files of the day -> (files, record counts per key, fault counts, duplicates, valid unique
+    events delivered). An outage withholds the files of the last slots (and everything in them)."""
     customers, merchants = build_customers(seed, start, rows_per_day), build_merchants(seed, rows_per_day)
-    core = _core(seed, start, index, rows_per_day, drift_from)
+    core = _core(seed, start, index, rows_per_day, scenario)
     n = rows_per_day
     parts, slots = [core.tx], [core.slot]
     same = rng.choice(n, size=round(DUP_SAME_DAY_RATE * n), replace=False)
@@ -107,24 +115,32 @@ def _transactions(dt: datetime.date, index: int, rng: np.random.Generator, *, st
     for lag in (1, 2):
         if index - lag < 0:
             continue
-        prev = _core(seed, start, index - lag, rows_per_day, drift_from)
-        on_time = np.flatnonzero(~prev.late)  # stays inside the lateness window when re-delivered
+        prev = _core(seed, start, index - lag, rows_per_day, scenario)
+        # re-delivered: events delivered that day, inside the lateness window
+        on_time = np.flatnonzero(~prev.late & _delivered(scenario, index - lag)[prev.slot])
         pick = rng.choice(on_time, size=min(len(on_time), round(DUP_LATER_DAY_RATE * n)), replace=False)
         parts.append(prev.tx.take(np.sort(pick)))
         slots.append(rng.integers(0, len(SLOTS), len(pick)).astype(np.int8))
     clean, clean_slot = Transactions.concat(parts), np.concatenate(slots)
-    duplicates = len(clean) - n
-
-    drift = _drift(dt, drift_from)
+    effects = scenario.effects(index)
     plan = plan_faults(rng, n)
-    ftx, _, _ = sample_transactions(rng, len(plan), core.day, customers, merchants, drift, counter_start=n + 1)
+    ftx, _, _ = sample_transactions(rng, len(plan), core.day, customers, merchants, effects, counter_start=n + 1)
     ftx = shift_timestamps(ftx, plan, rng)
-    faults = plan.counts()
+    delivered = _delivered(scenario, index)
+    withheld = int((~delivered).sum())
+    sent = delivered[clean_slot]
+    new = sent[:n].copy()  # today's events delivered in their own file or as a same-day copy in another
+    new[same[sent[n:n + len(same)]]] = True
+    valid_unique = int(new.sum())
+    duplicates = int(sent.sum()) - valid_unique
+    faults = plan.take(delivered[plan.slot]).counts()
 
     files: list[LandingFile] = []
     counts: dict[str, int] = {}
     dt_iso = dt.isoformat()
     for s, slot in enumerate(SLOTS):
+        if not delivered[s]:
+            continue
         lines = render_records(clean.take(clean_slot == s), customers, merchants, slot.fmt)
         fmask = plan.slot == s
         fplan = plan.take(fmask)
@@ -133,14 +149,14 @@ def _transactions(dt: datetime.date, index: int, rng: np.random.Generator, *, st
         lines = np.concatenate([lines, bad])[rng.permutation(len(lines) + len(bad))]
         files.append(LandingFile(slot.key(dt_iso), encode_file(lines, header_for(slot), slot.gz)))
         counts[files[-1].key] = len(lines)
-    if index % 3 == 2:
-        stx, _, _ = sample_transactions(rng, SCHEMA_MISMATCH_ROWS, core.day, customers, merchants, drift,
+    if index % 3 == 2 and not withheld:
+        stx, _, _ = sample_transactions(rng, SCHEMA_MISMATCH_ROWS, core.day, customers, merchants, effects,
                                         counter_start=n + len(plan) + 1)
         lines = render_records(stx, customers, merchants, "a")
         files.append(LandingFile(SCHEMA_SLOT.key(dt_iso), encode_file(lines, header_for(SCHEMA_SLOT))))
         counts[files[-1].key] = len(lines)
         faults[SCHEMA_MISMATCH] = len(lines)
-    return files, counts, faults, duplicates
+    return files, counts, faults, duplicates, valid_unique
 
 
 def _customers(dt: datetime.date, *, start: datetime.date, rows_per_day: int, seed: int) -> tuple[LandingFile, int]:
@@ -158,21 +174,22 @@ def _customers(dt: datetime.date, *, start: datetime.date, rows_per_day: int, se
 
 
 def _labels(dt: datetime.date, index: int, rng: np.random.Generator, *, start: datetime.date,
-            rows_per_day: int, seed: int, drift_from: datetime.date | None,
+            rows_per_day: int, seed: int, scenario: Scenario,
             ) -> tuple[LandingFile, int, dict[str, int]]:
-    """Labels of the events first delivered ``k`` days ago whose label delay is ``k`` (k = 1..5)."""
+    """Labels of the events first delivered ``k`` days ago whose label delay (plus a backlog's extra days) is
+    ``k``."""
     ids, flags = [np.zeros(0, dtype=object)], [np.zeros(0, dtype=object)]
-    for k in range(1, LABEL_MAX_DELAY + 1):
+    for k in range(1, LABEL_MAX_DELAY + scenario.max_extra_label_delay() + 1):
         if index - k < 0:
             break
-        prev = _core(seed, start, index - k, rows_per_day, drift_from)
-        m = prev.label_delay == k
+        prev = _core(seed, start, index - k, rows_per_day, scenario)
+        m = prev.label_delay + scenario.extra_label_delay(index - k) == k
         ids.append(event_ids(prev.tx.id_day[m], prev.tx.counter[m]))
         flags.append(np.where(prev.is_fraud[m], "1", "0").astype(object))
     n_valid = sum(len(i) for i in ids)
     faults: dict[str, int] = {}
     if index % 4 == 3:
-        today = _core(seed, start, index, rows_per_day, drift_from)
+        today = _core(seed, start, index, rows_per_day, scenario)
         pick = np.sort(rng.choice(len(today.tx), size=min(LABEL_FAULT_ROWS, len(today.tx)), replace=False))
         ids.append(event_ids(today.tx.id_day[pick], today.tx.counter[pick]))
         flags.append(np.full(len(pick), "maybe", dtype=object))
@@ -186,11 +203,14 @@ def _labels(dt: datetime.date, index: int, rng: np.random.Generator, *, start: d
 
 
 def generate_day(dt: datetime.date, *, start: datetime.date, rows_per_day: int, seed: int,
-                 drift_from: datetime.date | None = None) -> tuple[list[LandingFile], DayReport]:
+                 drift_from: datetime.date | None = None, scenario: Scenario | None = None,
+                 ) -> tuple[list[LandingFile], DayReport]:
     """All landing files of day ``dt`` and the report of what a correct ingestion must produce.
 
     ``rows_per_day`` is the number of valid new transaction events of the day; about 1 % duplicate
-    re-deliveries and 0.5 % faulty records come on top. Raises ``ValueError`` for ``dt < start``,
+    re-deliveries and 0.5 % faulty records come on top (an outage of the ``scenario`` withholds some files,
+    and the report counts what was delivered). ``drift_from``: the one drift episode of
+    :meth:`Scenario.drift_from`, from that day on. Raises ``ValueError`` for ``dt < start``,
     ``rows_per_day < 1`` or a negative ``seed``.
     """
     if dt < start:
@@ -198,21 +218,22 @@ def generate_day(dt: datetime.date, *, start: datetime.date, rows_per_day: int, 
     if rows_per_day < 1 or seed < 0:
         raise ValueError("rows_per_day must be >= 1 and seed >= 0")
     index = (dt - start).days
+    scenario = _scenario(start, drift_from, scenario)
     rng = np.random.default_rng([seed, index, 1])
-    tx_files, counts, tx_faults, dups = _transactions(
-        dt, index, rng, start=start, rows_per_day=rows_per_day, seed=seed, drift_from=drift_from)
+    tx_files, counts, tx_faults, dups, delivered = _transactions(
+        dt, index, rng, start=start, rows_per_day=rows_per_day, seed=seed, scenario=scenario)
     cust_file, n_customers = _customers(dt, start=start, rows_per_day=rows_per_day, seed=seed)
     label_file, n_labels, label_faults = _labels(
-        dt, index, rng, start=start, rows_per_day=rows_per_day, seed=seed, drift_from=drift_from)
+        dt, index, rng, start=start, rows_per_day=rows_per_day, seed=seed, scenario=scenario)
     counts[cust_file.key] = n_customers
     counts[label_file.key] = n_labels + sum(label_faults.values())
-    core = _core(seed, start, index, rows_per_day, drift_from)
+    core = _core(seed, start, index, rows_per_day, scenario)
     report = DayReport(
         dt=dt.isoformat(),
         files=counts,
         rows_by_dataset={"transactions": sum(counts[f.key] for f in tx_files), "customers": n_customers,
                          "labels": counts[label_file.key]},
-        valid_unique={"transactions": rows_per_day, "customers": n_customers, "labels": n_labels},
+        valid_unique={"transactions": delivered, "customers": n_customers, "labels": n_labels},
         faults={"transactions": dict(sorted(tx_faults.items())), "customers": {}, "labels": label_faults},
         duplicates={"transactions": dups, "customers": 0, "labels": 0},
         late_events=int(core.late.sum()),
@@ -236,28 +257,55 @@ def report_key(dt: datetime.date | str) -> str:
 
 
 WORLD_KEY = f"{GENERATOR}/world.json"
+SCENARIO_KEY = f"{GENERATOR}/scenario.json"
+
+
+def truth_key(dt: datetime.date | str) -> str:
+    """Key of a day's per-event truth (``event_id``, ``p_fraud``, ``is_fraud``; Parquet)."""
+    iso = dt if isinstance(dt, str) else dt.isoformat()
+    return f"{GENERATOR}/truth/dt={iso}/events.parquet"
+
+
+def day_truth(dt: datetime.date, *, start: datetime.date, rows_per_day: int, seed: int,
+              scenario: Scenario | None = None) -> bytes:
+    """The true fraud probability of each new event of day ``dt`` (what a model's ceiling is computed from)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    core = _core(seed, start, (dt - start).days, rows_per_day, scenario or Scenario("ordinary"))
+    table = pa.table({"event_id": event_ids(core.tx.id_day, core.tx.counter).astype(str),
+                      "p_fraud": core.p_fraud, "is_fraud": core.is_fraud})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
 
 
 def generate_world(write_bytes: Callable[[str, bytes], None], *, start: datetime.date, days: int,
                    rows_per_day: int, seed: int = 7, drift_from: datetime.date | None = None,
-                   ) -> list[DayReport]:
-    """Generate ``days`` consecutive days from ``start``; write files, reports and ``world.json``.
+                   scenario: Scenario | None = None, first_day: int = 0) -> list[DayReport]:
+    """Generate days ``first_day .. days - 1`` of the world starting on ``start``; write files, reports, the
+    per-event truth, ``world.json`` and the scenario's episodes (``scenario.json``).
 
     Every file goes through ``write_bytes(key, data)``; reports are written as sorted-key JSON at
-    :func:`report_key`, the arguments at :data:`WORLD_KEY`. Returns the reports in day order.
+    :func:`report_key`, the truth at :func:`truth_key`. Returns the reports in day order.
     """
     if days < 1:
         raise ValueError("days must be >= 1")
+    plan = _scenario(start, drift_from, scenario)
     world = {"start": start.isoformat(), "days": days, "end": (start + datetime.timedelta(days=days - 1)).isoformat(),
-             "rows_per_day": rows_per_day, "seed": seed,
+             "rows_per_day": rows_per_day, "seed": seed, "scenario": plan.name,
              "drift_from": drift_from.isoformat() if drift_from else None, "generator": "mlscale.synthetic"}
     write_bytes(WORLD_KEY, json.dumps(world, indent=2, sort_keys=True).encode())
+    write_bytes(SCENARIO_KEY, json.dumps(plan.as_dict(start), indent=2, sort_keys=True).encode())
     reports: list[DayReport] = []
-    for k in range(days):
+    for k in range(first_day, days):
         dt = start + datetime.timedelta(days=k)
-        files, report = generate_day(dt, start=start, rows_per_day=rows_per_day, seed=seed, drift_from=drift_from)
+        files, report = generate_day(dt, start=start, rows_per_day=rows_per_day, seed=seed, scenario=plan)
         for f in files:
             write_bytes(f.key, f.data)
         write_bytes(report_key(dt), json.dumps(report.as_dict(), indent=2, sort_keys=True).encode())
+        write_bytes(truth_key(dt), day_truth(dt, start=start, rows_per_day=rows_per_day, seed=seed, scenario=plan))
         reports.append(report)
     return reports

@@ -34,6 +34,7 @@ from mlscale.synthetic.entities import (
     epoch_day,
     readonly,
 )
+from mlscale.synthetic.scenario import Effects
 
 logger = logging.getLogger(__name__)
 
@@ -98,13 +99,14 @@ class CoreDay:
     day: int  # epoch day of delivery
     tx: Transactions
     is_fraud: np.ndarray  # bool
+    p_fraud: np.ndarray  # float64: the true fraud probability is_fraud was drawn from
     label_delay: np.ndarray  # int8 in 1..5: label delivered on day + delay
     slot: np.ndarray  # int8 file slot 0..4
     late: np.ndarray  # bool
 
 
 def sample_transactions(rng: np.random.Generator, n: int, day: int, customers: Customers,
-                        merchants: Merchants, drift: bool, counter_start: int = 1,
+                        merchants: Merchants, effects: Effects, counter_start: int = 1,
                         ) -> tuple[Transactions, np.ndarray, np.ndarray]:
     """Draw ``n`` ordinary transactions on ``day`` (UTC). Returns (tx, log_ratio, new_merchant)."""
     active = customers.signup_day <= day - LATENESS_DAYS
@@ -114,24 +116,24 @@ def sample_transactions(rng: np.random.Generator, n: int, day: int, customers: C
     usual = customers.usual_merchants[cust, rng.integers(0, N_USUAL, n)]
     merch = np.where(new_m, rng.integers(0, len(merchants.merchant_id), n), usual).astype(np.int32)
     cat = merchants.category[merch].copy()
-    if drift:
-        cat[rng.random(n) < 0.05] = len(CATEGORIES)
+    if effects.new_category_share:
+        cat[rng.random(n) < effects.new_category_share] = len(CATEGORIES)
     hour = rng.choice(24, size=n, p=_HOUR_P)
     ts = day * DAY_MS + hour * HOUR_MS + rng.integers(0, HOUR_MS, n)
     noise = rng.normal(0.0, 0.45, n)
     spike = np.where(rng.random(n) < 0.025, np.log(rng.uniform(4.0, 20.0, n)), 0.0)
     log_ratio = noise + spike
-    amount = customers.mean_spend[cust] * _CAT_SPEND[cat] * np.exp(log_ratio) * (1.3 if drift else 1.0)
+    amount = customers.mean_spend[cust] * _CAT_SPEND[cat] * np.exp(log_ratio) * effects.amount_scale
     cents = np.clip(np.rint(amount * 100), 50, 5_000_000).astype(np.int64)
     region = np.where(rng.random(n) < 0.9, customers.region[cust], rng.integers(0, len(REGIONS), n))
-    if drift:
-        region = np.where(rng.random(n) < 0.2, REGIONS.index("PL"), region)
+    if effects.region_share:
+        region = np.where(rng.random(n) < effects.region_share, REGIONS.index(effects.region), region)
     region = region.astype(np.int8)
     u = rng.random(n)
     currency = _REGION_CURRENCY[region]
     currency = np.where((currency != 0) & (u > 0.9), 0, currency)
     currency = np.where(u < 0.04, 2, np.where(u < 0.06, 4, currency)).astype(np.int8)
-    channel = rng.choice(len(CHANNELS), size=n, p=_CHANNEL_P).astype(np.int8)
+    channel = rng.choice(len(CHANNELS), size=n, p=_channel_p(effects)).astype(np.int8)
     ip = np.where(rng.random(n) < 0.8, customers.home_ip[cust],
                   rng.integers(16_777_216, 3_758_096_383, n).astype(np.uint32)).astype(np.uint32)
     tx = Transactions(
@@ -142,13 +144,22 @@ def sample_transactions(rng: np.random.Generator, n: int, day: int, customers: C
     return tx, log_ratio, new_m
 
 
+def _channel_p(effects: Effects) -> np.ndarray:
+    """The channel mix: ordinary, or with the e-commerce share an episode sets (the others in proportion)."""
+    if effects.ecom_share is None:
+        return _CHANNEL_P
+    ecom = CHANNELS.index("ecom")
+    others = np.delete(_CHANNEL_P, ecom)
+    return np.insert(others / others.sum() * (1 - effects.ecom_share), ecom, effects.ecom_share)
+
+
 def _burst(rng: np.random.Generator, n_rows: int, day: int, customers: Customers, merchants: Merchants,
-           drift: bool) -> tuple[Transactions, np.ndarray, np.ndarray]:
+           effects: Effects) -> tuple[Transactions, np.ndarray, np.ndarray]:
     """Card-testing style bursts: a few customers hit many distinct merchants within ~45 minutes."""
     lengths = rng.integers(6, 15, max(1, n_rows // 10))
     lengths = lengths[np.cumsum(lengths) <= n_rows]
     total = int(lengths.sum())
-    tx, log_ratio, _ = sample_transactions(rng, total, day, customers, merchants, drift)
+    tx, log_ratio, _ = sample_transactions(rng, total, day, customers, merchants, effects)
     owner = np.repeat(np.arange(len(lengths)), lengths)
     burst_cust = tx.customer[np.cumsum(lengths) - lengths] if total else tx.customer
     window = day * DAY_MS + rng.integers(0, DAY_MS - HOUR_MS, len(lengths))
@@ -192,7 +203,7 @@ def fraud_score(tx: Transactions, log_ratio: np.ndarray, new_merchant: np.ndarra
 
 
 @lru_cache(maxsize=6)
-def core_day(seed: int, start: datetime.date, day_index: int, rows_per_day: int, drift: bool) -> CoreDay:
+def core_day(seed: int, start: datetime.date, day_index: int, rows_per_day: int, effects: Effects) -> CoreDay:
     """The valid new events delivered on ``start + day_index`` (deterministic, cached)."""
     rng = np.random.default_rng([seed, day_index, 0])
     customers = build_customers(seed, start, rows_per_day)
@@ -200,15 +211,15 @@ def core_day(seed: int, start: datetime.date, day_index: int, rows_per_day: int,
     day = epoch_day(start) + day_index
     n = rows_per_day
     n_burst = int(n * 0.003)
-    btx, bratio, bnew = _burst(rng, n_burst, day, customers, merchants, drift)
-    rtx, rratio, rnew = sample_transactions(rng, n - len(btx), day, customers, merchants, drift)
+    btx, bratio, bnew = _burst(rng, n_burst, day, customers, merchants, effects)
+    rtx, rratio, rnew = sample_transactions(rng, n - len(btx), day, customers, merchants, effects)
     tx = Transactions.concat([rtx, btx]).replace(counter=np.arange(1, n + 1, dtype=np.int64))
     log_ratio = np.concatenate([rratio, bratio])
     new_m = np.concatenate([rnew, bnew])
     late = rng.random(n) < 0.02
     tx = tx.replace(ts_ms=tx.ts_ms - late * rng.integers(1, LATENESS_DAYS + 1, n) * DAY_MS)
     p = 1.0 / (1.0 + np.exp(-fraud_score(tx, log_ratio, new_m)))
-    out = CoreDay(day=day, tx=tx, is_fraud=rng.random(n) < p,
+    out = CoreDay(day=day, tx=tx, is_fraud=rng.random(n) < p, p_fraud=p,
                   label_delay=rng.integers(1, 6, n).astype(np.int8),
                   slot=rng.choice(len(SLOT_P), size=n, p=SLOT_P).astype(np.int8), late=late)
     for part in (out, out.tx):

@@ -66,15 +66,56 @@ def mlscale(ctx: click.Context) -> None:
 @click.option("--rows-per-day", type=int, default=20_000, show_default=True, help="transactions a day")
 @click.option("--seed", type=int, default=7, show_default=True, help="random seed (the world is deterministic)")
 @click.option("--drift-from", type=ISO_DATE, default=None, help="inject drift from this day on")
+@click.option("--scenario", default=None, metavar="NAME|PATH",
+              help="episodes to play (scenarios/<NAME>.yaml of the configuration, e.g. half_year, or a file)")
 def generate_cmd(lake: str | None, start: dt.date, days: int, rows_per_day: int, seed: int,
-                 drift_from: dt.date | None) -> None:
-    """Write synthetic card-payment drops (customers, transactions, labels) to landing/."""
+                 drift_from: dt.date | None, scenario: str | None) -> None:
+    """Write synthetic card-payment drops (customers, transactions, labels) to landing/, with the generator's
+    truth (each event's fraud probability, the scenario's episodes) in _meta/generator/."""
     from mlscale.airflow.cli.generate import generate_command
+    from mlscale.synthetic.scenario import ScenarioError
 
-    reports = generate_command(lake, start=start, days=days, rows_per_day=rows_per_day, seed=seed,
-                               drift_from=drift_from)
+    try:
+        reports = generate_command(lake, start=start, days=days, rows_per_day=rows_per_day, seed=seed,
+                                   drift_from=drift_from, scenario=scenario)
+    except ScenarioError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     print(f"{reports['rows']:,} records for {len(reports['days'])} days "
           f"({reports['days'][0]} .. {reports['days'][-1]}) in {reports['lake']}/landing")
+
+
+@mlscale.command("simulate", short_help="replay a scenario's days with the pipelines' own functions")
+@lake_option
+@click.option("--days", type=int, default=180, show_default=True, help="how many days")
+@click.option("--scenario", default="half_year", show_default=True, metavar="NAME|PATH",
+              help="the episodes to play (scenarios/<NAME>.yaml of the configuration, or a file)")
+@click.option("--start", type=ISO_DATE, default=None,
+              help="the first day (default: the lake's world's, else DAYS days before today)")
+@click.option("--rows-per-day", type=int, default=20_000, show_default=True, help="payments a day")
+@click.option("--seed", type=int, default=7, show_default=True, help="random seed (the world is deterministic)")
+@click.option("--model", "models", multiple=True, help="a model to train, score and monitor (default: every "
+                                                       "declared model; repeatable)")
+@click.option("--min-train-days", type=int, default=28, show_default=True,
+              help="no model is trained before this many days of events")
+@click.option("--max-rounds", type=int, default=None, help="boosting rounds at most (default: the specification's)")
+def simulate_cmd(lake: str | None, days: int, scenario: str, start: dt.date | None, rows_per_day: int, seed: int,
+                 models: tuple[str, ...], min_train_days: int, max_rounds: int | None) -> None:
+    """Generate the scenario's world (the days not generated yet) and run it day by day through ingestion,
+    features, the feature store, scoring, drift monitoring, the weekly and drift-triggered retraining with the bias
+    audit, the gate and a scripted reviewer, and the health report — the functions the DAGs call, on one Dask
+    cluster. Resumable: a rerun continues after the last finished day (_meta/simulation/progress.json)."""
+    from mlscale.airflow.cli.simulate import simulate_command
+    from mlscale.synthetic.scenario import ScenarioError
+
+    if days < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--days")
+    try:
+        simulate_command(lake, start=start, days=days, rows_per_day=rows_per_day, seed=seed, scenario=scenario,
+                         models=list(models), min_train_days=min_train_days, max_rounds=max_rounds)
+    except (ScenarioError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @mlscale.command("apply-settings", short_help="apply airflow_settings.yaml to the local Airflow")

@@ -1,0 +1,193 @@
+"""Scenarios: what happens to the synthetic world on which days, as data (``scenarios/<name>.yaml``).
+
+A scenario schedules **episodes** by day offset from the world's first day (day 0), so one file fits any
+start date::
+
+    scenario: half_year
+    description: ...
+    episodes:
+      - {name: pricier_baskets, kind: drift, from_day: 40, to_day: 46, amount_scale: 1.3}
+      - {name: crypto_arrives, kind: drift, from_day: 90, to_day: 179, new_category_share: 0.05}
+      - {name: acquirer_b_down, kind: outage, from_day: 70, to_day: 70, dataset: transactions, share: 1.0}
+
+Episode kinds and their settings:
+
+* ``drift`` — the payments themselves change: ``amount_scale`` (amounts times this), ``new_category_share``
+  (this share of payments at merchants of a new category), ``region_share`` (``{region: PL, share: 0.2}``:
+  this share of payments made in that region), ``ecom_share`` (the e-commerce share of the channel mix);
+* ``outage`` — a source delivers ``share`` (1: nothing) less of its files for the day (``dataset``:
+  ``transactions``); the events exist, the drop does not;
+* ``label_backlog`` — labels of events first delivered in the episode arrive ``extra_delay_days`` later.
+
+The generator writes every episode, with its days and the model-input columns it moves, to
+``_meta/generator/scenario.json``: the truth that monitors and gates are scored against.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlscale.errors import NotRetryable
+from mlscale.layout import config_dir
+
+KINDS = ("drift", "outage", "label_backlog")
+DRIFT_SETTINGS = ("amount_scale", "new_category_share", "region_share", "ecom_share")
+# the model-input columns each drift setting moves directly (derived features follow a day later)
+MOVES = {"amount_scale": ("amount", "amount_log", "amount_vs_customer_mean", "amount_vs_category_p95"),
+         "new_category_share": ("merchant_category",), "region_share": ("region",),
+         "ecom_share": ("channel_ecom", "channel_pos", "channel_contactless", "channel_atm")}
+
+
+class ScenarioError(ValueError, NotRetryable):
+    """A scenario file is invalid; the message names the file, the episode and the key."""
+
+
+@dataclass(frozen=True)
+class Effects:
+    """What the payments of one day look like, against an ordinary day (hashable: it keys the day cache)."""
+
+    amount_scale: float = 1.0
+    new_category_share: float = 0.0
+    region: str = ""
+    region_share: float = 0.0
+    ecom_share: float | None = None
+
+    @property
+    def ordinary(self) -> bool:
+        return self == Effects()
+
+
+@dataclass(frozen=True)
+class Episode:
+    name: str
+    kind: str
+    from_day: int
+    to_day: int
+    effects: Effects = field(default_factory=Effects)
+    dataset: str = "transactions"
+    share: float = 1.0
+    extra_delay_days: int = 0
+
+    def active(self, index: int) -> bool:
+        return self.from_day <= index <= self.to_day
+
+    def columns(self) -> list[str]:
+        """The event columns a drift episode moves, and the model inputs computed from them directly."""
+        if self.kind != "drift":
+            return []
+        return [c for key, cols in MOVES.items() for c in cols
+                if getattr(self.effects, key) != getattr(Effects(), key)]
+
+    def as_dict(self, start: dt.date | None = None) -> dict[str, Any]:
+        out = {**asdict(self), "columns": self.columns()}
+        if start is not None:
+            out["first"] = (start + dt.timedelta(days=self.from_day)).isoformat()
+            out["last"] = (start + dt.timedelta(days=self.to_day)).isoformat()
+        return out
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    episodes: tuple[Episode, ...] = ()
+    description: str = ""
+
+    def effects(self, index: int) -> Effects:
+        """The payments' effects on day ``index`` (active drift episodes combined)."""
+        active = [e.effects for e in self.episodes if e.kind == "drift" and e.active(index)]
+        if not active:
+            return Effects()
+        scale = 1.0
+        for effects in active:
+            scale *= effects.amount_scale
+        region = next((e for e in active if e.region), Effects())
+        ecom = next((e.ecom_share for e in active if e.ecom_share is not None), None)
+        return Effects(amount_scale=scale, new_category_share=max(e.new_category_share for e in active),
+                       region=region.region, region_share=region.region_share, ecom_share=ecom)
+
+    def outage_share(self, index: int, dataset: str) -> float:
+        """The share of ``dataset``'s files missing on day ``index`` (0: a full drop)."""
+        return max((e.share for e in self.episodes if e.kind == "outage" and e.dataset == dataset
+                    and e.active(index)), default=0.0)
+
+    def extra_label_delay(self, index: int) -> int:
+        """Extra days before the labels of events first delivered on day ``index`` arrive."""
+        return max((e.extra_delay_days for e in self.episodes if e.kind == "label_backlog" and e.active(index)),
+                   default=0)
+
+    def max_extra_label_delay(self) -> int:
+        return max((e.extra_delay_days for e in self.episodes if e.kind == "label_backlog"), default=0)
+
+    def as_dict(self, start: dt.date | None = None) -> dict[str, Any]:
+        return {"scenario": self.name, "description": self.description,
+                "episodes": [e.as_dict(start) for e in self.episodes]}
+
+    @classmethod
+    def drift_from(cls, index: int | None) -> Scenario:
+        """The single episode of the generator's ``drift_from`` option: pricier baskets, a new merchant category and
+        more payments in Poland, from that day on."""
+        if index is None:
+            return cls("ordinary")
+        return cls("drift_from", (Episode("injected_drift", "drift", index, 10**6,
+                                          Effects(amount_scale=1.3, new_category_share=0.05, region="PL",
+                                                  region_share=0.2)),))
+
+
+def scenario_path(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    return path if path.suffix in (".yaml", ".yml") else config_dir("scenarios") / f"{name_or_path}.yaml"
+
+
+def _number(where: str, value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ScenarioError(f"{where} must be a number in [{low}, {high}], got {value!r}")
+    return float(value)
+
+
+def _episode(where: str, doc: Any) -> Episode:
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"{where} must be a mapping, got {doc!r}")
+    known = {"name", "kind", "from_day", "to_day", "dataset", "share", "extra_delay_days", *DRIFT_SETTINGS}
+    unknown = set(doc) - known
+    if unknown:
+        raise ScenarioError(f"{where}: unknown key(s) {sorted(unknown)} (known: {sorted(known)})")
+    kind = doc.get("kind")
+    if kind not in KINDS:
+        raise ScenarioError(f"{where}.kind must be one of {list(KINDS)}, got {kind!r}")
+    first, last = doc.get("from_day"), doc.get("to_day", doc.get("from_day"))
+    if not isinstance(first, int) or not isinstance(last, int) or first < 0 or last < first:
+        raise ScenarioError(f"{where}: from_day and to_day must be day offsets with 0 <= from_day <= to_day")
+    region = doc.get("region_share") or {}
+    if region and (not isinstance(region, dict) or set(region) != {"region", "share"}):
+        raise ScenarioError(f"{where}.region_share must be {{region: <code>, share: <0..1>}}, got {region!r}")
+    effects = Effects(
+        amount_scale=_number(f"{where}.amount_scale", doc.get("amount_scale", 1.0), 0.05, 20.0),
+        new_category_share=_number(f"{where}.new_category_share", doc.get("new_category_share", 0.0), 0.0, 1.0),
+        region=str(region.get("region", "")),
+        region_share=_number(f"{where}.region_share.share", region.get("share", 0.0), 0.0, 1.0),
+        ecom_share=None if doc.get("ecom_share") is None else _number(f"{where}.ecom_share", doc["ecom_share"], 0, 1))
+    if kind == "drift" and effects.ordinary:
+        raise ScenarioError(f"{where}: a drift episode needs at least one of {list(DRIFT_SETTINGS)}")
+    return Episode(name=str(doc.get("name") or f"{kind}_{first}"), kind=kind, from_day=first, to_day=last,
+                   effects=effects, dataset=str(doc.get("dataset", "transactions")),
+                   share=_number(f"{where}.share", doc.get("share", 1.0), 0.0, 1.0),
+                   extra_delay_days=int(_number(f"{where}.extra_delay_days", doc.get("extra_delay_days", 0), 0, 60)))
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load and validate a scenario by name (``scenarios/<name>.yaml`` of the configuration) or path."""
+    path = scenario_path(name_or_path)
+    if not path.exists():
+        available = ", ".join(sorted(p.stem for p in config_dir("scenarios").glob("*.yaml"))) or "none"
+        raise ScenarioError(f"no scenario {str(name_or_path)!r} ({path}); available: {available}")
+    doc = yaml.safe_load(path.read_text()) or {}
+    episodes = doc.get("episodes") or []
+    if not isinstance(episodes, list):
+        raise ScenarioError(f"{path}: episodes must be a list")
+    return Scenario(name=str(doc.get("scenario") or path.stem), description=str(doc.get("description") or ""),
+                    episodes=tuple(_episode(f"{path}: episodes[{i}]", e) for i, e in enumerate(episodes)))

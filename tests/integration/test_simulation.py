@@ -1,0 +1,63 @@
+"""``mlscale.simulation``: a scenario world replayed with the pipelines' own functions, resumable, with every
+verdict written where the DAGs write it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from distributed import Client, LocalCluster
+from mlscale.lake import Lake
+from mlscale.simulation import (
+    PROGRESS_KEY,
+    REVIEWER,
+    SimulationSettings,
+    cron_fires_for,
+    finished_day,
+    simulate,
+)
+from mlscale.synthetic import generate_world
+from mlscale.synthetic.scenario import Effects, Episode, Scenario
+
+START = dt.date(2026, 3, 2)  # a Monday
+DAYS = 9
+
+
+def test_the_cron_fires_for_the_day_before_it_runs() -> None:
+    weekly = "0 3 * * 0"  # Sundays 03:00: trains as of Saturday
+    assert cron_fires_for(weekly, "2026-03-07") and not cron_fires_for(weekly, "2026-03-08")
+    assert all(cron_fires_for("0 3 * * *", f"2026-03-0{d}") for d in range(1, 8))
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def test_a_replay_trains_gates_scores_and_monitors_and_resumes(tmp_path, client) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    scenario = Scenario("test", (Episode("dearer", "drift", 7, 8, Effects(amount_scale=1.5)),))
+    generate_world(lake.write_bytes, start=START, days=DAYS, rows_per_day=700, seed=3, scenario=scenario)
+    settings = SimulationSettings(models=["fraud_detector"], pii_key="simulation-test-key", train_cron="0 3 * * *",
+                                  min_train_days=5, max_rounds=15)
+    last = (START + dt.timedelta(days=DAYS - 1)).isoformat()
+    first_part = simulate(lake=lake, client=client, first=START.isoformat(),
+                          last=(START + dt.timedelta(days=5)).isoformat(), settings=settings)
+    assert [o.day for o in first_part] == [(START + dt.timedelta(days=i)).isoformat() for i in range(6)]
+    assert finished_day(lake) == first_part[-1].day
+    assert not first_part[3].trained and first_part[4].trained  # the fifth day is the first one old enough
+    # a rerun continues after the last finished day
+    rest = simulate(lake=lake, client=client, first=START.isoformat(), last=last, settings=settings)
+    assert [o.day for o in rest] == [(START + dt.timedelta(days=i)).isoformat() for i in range(6, DAYS)]
+    assert lake.read_json(PROGRESS_KEY)["last_day"] == last
+    for outcome in rest:
+        assert outcome.drift["fraud_detector"] in ("no_drift", "drift_detected", "insufficient_data")
+        assert lake.exists(f"reports/drift/fraud_detector/{outcome.day}/report.json")
+        assert lake.exists(f"reports/health/{outcome.day}/report.json")
+    decisions = [lake.read_json(f.key) for f in lake.list_files("_meta/governance_audit/")]
+    assert decisions and {d["decision"] for d in decisions} <= {"promoted", "refused", "pending_approval"}
+    approvals = [lake.read_json(f.key) for f in lake.list_files("_meta/approvals/fraud_detector/")]
+    assert approvals and all(a["approved_by"] == REVIEWER for a in approvals)
+    assert any(lake.list_files(f"predictions/fraud_detector/dt={o.day}/") for o in rest)

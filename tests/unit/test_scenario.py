@@ -1,0 +1,90 @@
+"""Scenario files: episodes by day, their effects on the generated drops, and the truth written beside them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from mlscale.synthetic import generate_day
+from mlscale.synthetic.generate import SCENARIO_KEY, generate_world, truth_key
+from mlscale.synthetic.scenario import Effects, Episode, Scenario, ScenarioError, load_scenario
+from mlscale.synthetic.world import core_day
+
+START = dt.date(2026, 6, 1)
+ROWS = 3000
+SEED = 5
+
+
+def test_the_shipped_scenario_schedules_each_kind_of_episode() -> None:
+    scenario = load_scenario("half_year")
+    kinds = [e.kind for e in scenario.episodes]
+    assert kinds.count("drift") >= 3 and "outage" in kinds and "label_backlog" in kinds
+    assert scenario.effects(0) == Effects() and scenario.effects(44).ordinary
+    assert scenario.effects(45).amount_scale == pytest.approx(1.3) and scenario.effects(52).ordinary
+    assert scenario.effects(121).region == "PL" and scenario.effects(121).amount_scale == pytest.approx(1.15)
+    assert scenario.outage_share(70, "transactions") == pytest.approx(0.4)
+    assert scenario.extra_label_delay(103) == 10 and scenario.extra_label_delay(99) == 0
+    truth = scenario.as_dict(START)
+    first = next(e for e in truth["episodes"] if e["name"] == "pricier_baskets")
+    assert first["first"] == "2026-07-16" and "amount" in first["columns"]
+
+
+def test_drift_effects_move_the_payments() -> None:
+    plain = core_day(SEED, START, 3, ROWS, Effects())
+    surge = core_day(SEED, START, 3, ROWS, Effects(ecom_share=0.6, amount_scale=2.0))
+    assert (surge.tx.channel == 1).mean() > 0.5 > (plain.tx.channel == 1).mean()
+    assert np.median(surge.tx.amount_cents) > 1.8 * np.median(plain.tx.amount_cents)
+    assert surge.p_fraud.shape == surge.is_fraud.shape and 0 < plain.p_fraud.mean() < 0.05
+
+
+def test_an_outage_withholds_files_and_the_report_counts_what_was_delivered() -> None:
+    scenario = Scenario("s", (Episode("down", "outage", 2, 2, dataset="transactions", share=0.4),))
+    full_files, full = generate_day(START + dt.timedelta(days=2), start=START, rows_per_day=ROWS, seed=SEED)
+    files, report = generate_day(START + dt.timedelta(days=2), start=START, rows_per_day=ROWS, seed=SEED,
+                                 scenario=scenario)
+    tx = [f for f in files if "/transactions/" in f.key]
+    assert len(tx) < len([f for f in full_files if "/transactions/" in f.key])
+    assert 0.3 * ROWS < report.valid_unique["transactions"] < 0.9 * ROWS
+    assert report.rows_by_dataset["transactions"] == sum(report.files[f.key] for f in tx)
+    assert report.rows_by_dataset["transactions"] == (report.valid_unique["transactions"]
+                                                      + sum(report.faults["transactions"].values())
+                                                      + report.duplicates["transactions"])
+    assert full.valid_unique["transactions"] == ROWS
+
+
+def test_a_label_backlog_delays_the_labels_of_its_days() -> None:
+    scenario = Scenario("s", (Episode("backlog", "label_backlog", 1, 1, extra_delay_days=4),))
+    _, ordinary = generate_day(START + dt.timedelta(days=3), start=START, rows_per_day=ROWS, seed=SEED)
+    _, backlog = generate_day(START + dt.timedelta(days=3), start=START, rows_per_day=ROWS, seed=SEED,
+                              scenario=scenario)
+    assert backlog.valid_unique["labels"] < ordinary.valid_unique["labels"]  # day 1's labels come later
+
+
+def test_the_world_writes_the_scenario_and_each_event_s_true_probability() -> None:
+    written: dict[str, bytes] = {}
+    reports = generate_world(written.__setitem__, start=START, days=2, rows_per_day=500, seed=SEED,
+                             scenario=load_scenario("half_year"))
+    assert json.loads(written[SCENARIO_KEY])["scenario"] == "half_year"
+    truth = pq.read_table(io.BytesIO(written[truth_key(START)])).to_pandas()
+    assert len(truth) == 500 and truth["event_id"].is_unique and truth["p_fraud"].between(0, 1).all()
+    assert int(truth["is_fraud"].sum()) == reports[0].fraud_events
+
+
+@pytest.mark.parametrize("episode, message", [
+    ({"kind": "flood", "from_day": 1}, "kind must be one of"),
+    ({"kind": "drift", "from_day": 5, "to_day": 2, "amount_scale": 2}, "from_day <= to_day"),
+    ({"kind": "drift", "from_day": 1}, "needs at least one of"),
+    ({"kind": "drift", "from_day": 1, "amount_scale": "x"}, "amount_scale must be a number"),
+    ({"kind": "drift", "from_day": 1, "colour": "red", "amount_scale": 2}, "unknown key"),
+])
+def test_invalid_episodes_are_named_with_what_to_fix(tmp_path, episode, message) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps({"scenario": "bad", "episodes": [episode]}))
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario(path)
+    with pytest.raises(ScenarioError, match="available: half_year"):
+        load_scenario("no_such_scenario")
