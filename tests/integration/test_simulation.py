@@ -61,3 +61,7 @@ def test_a_replay_trains_gates_scores_and_monitors_and_resumes(tmp_path, client)
     approvals = [lake.read_json(f.key) for f in lake.list_files("_meta/approvals/fraud_detector/")]
     assert approvals and all(a["approved_by"] == REVIEWER for a in approvals)
     assert any(lake.list_files(f"predictions/fraud_detector/dt={o.day}/") for o in rest)
+    # each day's profile is kept once; later versions score an earlier day from its kept sample of inputs
+    kept = [f.key.rsplit("/", 1)[-1] for f in lake.list_files(f"_meta/drift_profiles/fraud_detector/dt={START}/")]
+    assert "inputs.json" in kept and "inputs_sample.parquet" in kept
+    assert sum(name.startswith("score_v") for name in kept) >= 2

@@ -3,7 +3,9 @@
 A day's profile (KLL sketches of every monitored column, entity features once per entity, sums and counts per
 day of history: :mod:`mlscale.governance.drift_plan`) is computed once and kept in
 ``_meta/drift_profiles/<model>/dt=D/`` — the inputs once, the scores once per model version — so the days
-after reuse it as a reference day without re-reading rows.
+after reuse it as a reference day without re-reading rows. A sample of the day's model inputs (2,000 rows) is
+kept beside it, so a later version scores the reference days from their samples instead of rebuilding their
+inputs (the reference's score distribution is then a little noisier, which only widens its thresholds).
 
 The reference of day D is the ``reference_days`` most recent days before D of the **same regime**: days whose
 own check found drift are skipped (an episode does not become its own reference), looking back at most
@@ -28,6 +30,9 @@ from mlscale.monitoring.rolling import ColumnDrift, RollingSettings, compare_rol
 from mlscale.training.model import SCORE, StoredModel
 
 logger = logging.getLogger(__name__)
+
+SAMPLE = "inputs_sample.parquet"
+SAMPLE_ROWS = 2000  # a day's model inputs kept to score it again with later versions (not the whole day)
 
 
 def day_inputs(lake: Lake, store: Any, spec: Any, day: str) -> Any:
@@ -86,17 +91,43 @@ class DayProfiles:
         inputs_key, score_key = f"{prefix}/inputs.json", f"{prefix}/score_v{self.stored.version}.json"
         inputs = self._read(inputs_key)
         score = self._read(score_key)
+        sample = None
+        if inputs is not None and score is None and day not in self._frames:
+            sample = self._read_sample(prefix)  # a later version scores an earlier day from its kept sample
+            if sample is not None:
+                score = _profile(self.stored.scored(sample)[[SCORE]])
+                self._write(score_key, score)
         if inputs is None or score is None:
             frame, data = self._frame(day)
             if inputs is None:
                 inputs = self._profile_inputs(frame, data, day)
                 self._write(inputs_key, inputs)
+                self._write_sample(prefix, frame)
             if score is None:
                 score = _profile(data[[SCORE]])
                 self._write(score_key, score)
         profile = FeatureProfile(rows=max(inputs.rows, score.rows), columns={**inputs.columns, **score.columns})
         self._profiles[day] = profile
         return profile
+
+    def _write_sample(self, prefix: str, frame: Any) -> None:
+        import io
+
+        sample = frame if len(frame) <= SAMPLE_ROWS else frame.sample(n=SAMPLE_ROWS, random_state=0)
+        buffer = io.BytesIO()
+        sample[list(self.stored.features)].astype("float32").reset_index(drop=True).to_parquet(buffer, index=False)
+        self.lake.write_bytes(f"{prefix}/{SAMPLE}", buffer.getvalue())
+
+    def _read_sample(self, prefix: str) -> Any:
+        """The day's kept sample of model inputs, if it holds every input of this version (else None)."""
+        import io
+
+        import pandas as pd
+
+        if not self.lake.exists(f"{prefix}/{SAMPLE}"):
+            return None
+        sample = pd.read_parquet(io.BytesIO(self.lake.read_bytes(f"{prefix}/{SAMPLE}")))
+        return sample if set(self.stored.features) <= set(sample.columns) else None
 
     def _read(self, key: str) -> FeatureProfile | None:
         if not self.lake.exists(key):
