@@ -77,7 +77,7 @@ with DAG(
         "algorithm": Param("xgboost", enum=["xgboost", "lightgbm"], description="Gradient boosting library"),
         "device": Param("cpu", enum=["cpu", "gpu"],
                         description="cpu: dask_cpu_default; gpu: dask_gpu_default (XGBoost device=cuda)"),
-        "class_weight": Param("sqrt_scale_pos_weight",
+        "class_weight": Param("none",
                               enum=["sqrt_scale_pos_weight", "scale_pos_weight", "downsample_negatives", "none"],
                               description="Class-imbalance strategy (calibration is reported either way)"),
         "max_rounds": Param(None, type=["null", "integer"], minimum=1,

@@ -24,7 +24,7 @@ class TrainingInputs:
     lake: Lake
     ref: PartitionRef
     features: tuple[str, ...]
-    class_weight: str = "sqrt_scale_pos_weight"
+    class_weight: str = "none"
     key: str = "event_id"
 
     def frame(self, split: str) -> tuple[Any, Any]:
@@ -83,9 +83,10 @@ def downsample(frame: Any, class_weight: str, key: str) -> Any:
 def class_weight_params(class_weight: str, negatives: int, positives: int) -> dict[str, Any]:
     """Booster parameters for the class-weight strategy.
 
-    ``scale_pos_weight``: negatives / positives (balanced classes; probabilities are then inflated, see the
-    calibration in the training report); ``sqrt_scale_pos_weight``: its square root, a milder weight that
-    keeps scores closer to calibrated; ``downsample_negatives`` samples instead (see :func:`downsample`).
+    ``none`` (the default: on the synthetic world's holdout, weighting lowered PR-AUC — the ranking that the review
+    budget uses — and inflated probabilities); ``scale_pos_weight``: negatives / positives (balanced classes;
+    probabilities are then inflated, see the calibration in the training report); ``sqrt_scale_pos_weight``: its
+    square root, milder; ``downsample_negatives`` samples instead (see :func:`downsample`).
     """
     if class_weight not in CLASS_WEIGHTS:
         raise ValueError(f"class_weight {class_weight!r} is not one of {CLASS_WEIGHTS}")

@@ -56,7 +56,7 @@ class TrainingResult:
 
 
 def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: int = 1, model: str,
-                algorithm: str = "xgboost", class_weight: str = "sqrt_scale_pos_weight", max_rounds: int | None = None,
+                algorithm: str = "xgboost", class_weight: str = "none", max_rounds: int | None = None,
                 mode: str = "auto", gpu: bool = False, tracking_uri: str = "", registry_home: str = "",
                 feast_root: str = "", code_version: str = "", collective_timeout_s: int = 300) -> TrainingResult:
     """Train ``model`` for day ``dt`` on the Dask ``client`` and register it as the ``challenger``."""

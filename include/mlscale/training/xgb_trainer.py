@@ -18,7 +18,9 @@ from mlscale.training.outcome import TrainOutcome
 
 logger = logging.getLogger(__name__)
 
-EVAL_METRIC = "aucpr"
+# Early stopping on the validation log loss: PR-AUC over the few dozen positives of a validation split is so
+# noisy that it stops after a handful of rounds (measured: round 8, half the holdout PR-AUC of log loss).
+EVAL_METRIC = "logloss"
 
 
 def booster_params(params: dict[str, Any], *, gpu: bool, threads: int | None = None) -> dict[str, Any]:
