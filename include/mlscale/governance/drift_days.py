@@ -50,7 +50,7 @@ def comparable_with_training(lake: Lake, spec: Any, stored: StoredModel, plan: l
     oldest = (stored.doc.get("training_set") or {}).get("first_event_day")
     if not days or not oldest:
         return [c.name for c in plan if not c.excluded]
-    history = (parse_day(oldest) - parse_day(min(days))).days
+    history = max(0, (parse_day(oldest) - parse_day(min(days))).days)  # late events may predate the first drop
     return [c.name for c in plan if not c.excluded and c.window_days <= history]
 
 
