@@ -47,6 +47,7 @@ class DayOutcome:
     ingested: dict[str, int] = field(default_factory=dict)
     trained: dict[str, str] = field(default_factory=dict)          # model -> version
     gate: dict[str, str] = field(default_factory=dict)             # "model v" -> decision
+    failed: dict[str, str] = field(default_factory=dict)           # model -> why its training failed
     drift: dict[str, str] = field(default_factory=dict)            # model -> verdict
     seconds: float = 0.0
 
@@ -54,6 +55,7 @@ class DayOutcome:
         parts = [f"ingested {sum(self.ingested.values()):,}"]
         parts += [f"trained {m} v{v}" for m, v in self.trained.items()]
         parts += [f"gate {k}: {d}" for k, d in self.gate.items()]
+        parts += [f"training of {m} failed: {why}" for m, why in self.failed.items()]
         parts += [f"drift {m}: {v}" for m, v in self.drift.items()]
         return f"{self.day}: " + "; ".join(parts) + f" ({self.seconds:.0f} s)"
 
@@ -156,6 +158,7 @@ def _model_day(lake: Lake, client: Any, model: str, day: str, first: str, settin
     from mlscale.scoring import compare_shadow, score_batch
     from mlscale.training import load_model_spec
     from mlscale.training import registry as reg
+    from mlscale.training.dataset import TrainingDataError
 
     old_enough = (dt.date.fromisoformat(day) - dt.date.fromisoformat(first)).days + 1 >= settings.min_train_days
     drift_retrain = False
@@ -174,10 +177,13 @@ def _model_day(lake: Lake, client: Any, model: str, day: str, first: str, settin
                                        drifted=list(check.drifted_features),
                                        cooldown_days=training.drift_retrain_cooldown_days,
                                        budget=training.drift_retrain_budget).retrain
-    if old_enough and cron_fires_for(settings.train_cron, day):  # the cron fires on D+1, after D's scoring
-        _train_and_gate(lake, client, model, day, "cron", settings, outcome)
-    elif old_enough and drift_retrain:
-        _train_and_gate(lake, client, model, day, "drift", settings, outcome)
+    why = "cron" if cron_fires_for(settings.train_cron, day) else "drift" if drift_retrain else ""
+    if old_enough and why:  # the cron fires on D+1, after D's scoring; a drift alert right after the check
+        try:
+            _train_and_gate(lake, client, model, day, why, settings, outcome)
+        except TrainingDataError as exc:  # the train_model run would fail; the other pipelines go on
+            outcome.failed[model] = str(exc)
+            logger.warning("training of %s for %s failed: %s", model, day, exc)
 
 
 def simulate_day(*, lake: Lake, client: Any, day: str, first: str, settings: SimulationSettings) -> DayOutcome:
