@@ -272,8 +272,8 @@ def test_health_flags_failed_runs_and_unaudited_versions(stack) -> None:
         time.sleep(5)
         runs = [r for r in airflow.runs("score_batch") if r["dag_run_id"] == run_id]
     assert runs[0]["state"] == "failed"
-    assert airflow.api("GET", f"/api/v2/dags/score_batch/dagRuns/{run_id}/taskInstances/score").json()[
-        "try_number"] == 1  # nothing to retry: there is no data for that day
+    assert airflow.api("GET", f"/api/v2/dags/score_batch/dagRuns/{run_id}/taskInstances/score/0").json()[
+        "try_number"] == 1  # nothing to retry: there is no data for that day (score is mapped over the models)
     failures = [lake.read_json(f.key) for f in lake.list_files("_meta/task_failures/dt=2020-01-01")]
     assert [(f["dag_id"], f["task_id"], f["run_id"]) for f in failures] == [("score_batch", "score", run_id)]
     report = build_health_report(lake, "2020-01-01", history_days=1)
