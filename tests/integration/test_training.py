@@ -225,6 +225,12 @@ def test_train_model_registers_a_challenger_with_lineage(lake, training_set, cli
     record = lake.read_json(f"_meta/lineage_refs/{SPEC.name}-{first.version}.json")
     assert training_set.partition in record["references"] and record["status"] == "registered"
     assert lake.exists(f"reports/training/{SPEC.name}/{first.version}/report.html")
+    # the synthetic world knows the true probabilities: the holdout PR-AUC is reported against their ceiling
+    ceiling = lake.read_json(f"reports/training/{SPEC.name}/{first.version}/report.json")["ceiling"]
+    assert ceiling == stored.doc["ceiling"] and ceiling["available"] is True
+    assert ceiling["rows"] == first.holdout["rows"] and ceiling["pr_auc"] == pytest.approx(first.holdout["pr_auc"], abs=1e-6)
+    assert ceiling["ratio"] == pytest.approx(ceiling["pr_auc"] / ceiling["ceiling"], rel=1e-4)
+    assert ceiling["ratio_interval"][0] <= ceiling["ratio"] <= ceiling["ratio_interval"][1]
     assert 0 <= first.holdout["brier"] <= 1 and first.holdout["rows"] == training_set.rows["holdout"]
     # with a champion, the next version is compared with it on the same holdout
     registry.set_alias(mlflow, SPEC.name, registry.CHAMPION, first.version)

@@ -32,8 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlscale.governance.bias_thresholds import INSUFFICIENT, JUDGED_ON, BiasAuditError, BiasThresholds
-from mlscale.governance.bootstrap import (
+from mlscale.bootstrap import (
     average_precision_bootstrap,
     average_precision_draws,
     cluster_count_draws,
@@ -42,6 +41,7 @@ from mlscale.governance.bootstrap import (
     seeded_rng,
     spread,
 )
+from mlscale.governance.bias_thresholds import INSUFFICIENT, JUDGED_ON, BiasAuditError, BiasThresholds
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ def _read(lake: Lake, key: str) -> Any:
         return None
 
 
-def _latest_drift(lake: Lake) -> Any:
-    keys = sorted(f.key for f in lake.list_files(report_prefix("drift")) if f.key.endswith("/report.json"))
+def _latest_drift(lake: Lake, model: str) -> Any:
+    keys = sorted(f.key for f in lake.list_files(f"{report_prefix('drift')}/{model}/") if f.key.endswith("/report.json"))
     return _read(lake, keys[-1]) if keys else None
 
 
@@ -49,7 +49,7 @@ def write_model_card(lake: Lake, model: str, version: str) -> str:
     spec = load_model_spec(model)
     stored = StoredModel.load(lake, model, version)
     bias = _read(lake, bias_report_key(model, version))
-    drift = _latest_drift(lake)
+    drift = _latest_drift(lake, model)
     doc = stored.doc
     card = {
         "model": model, "version": version, "description": spec.description, "intended_use": spec.intended_use,
@@ -62,6 +62,7 @@ def write_model_card(lake: Lake, model: str, version: str) -> str:
                     "datasets": [spec.events_dataset, spec.label_dataset], "inputs": doc.get("inputs"),
                     "code_version": doc.get("tags", {}).get("code_version")},
         "metrics": {k: v for k, v in doc.get("holdout", {}).items() if k != "reliability"},
+        "ceiling": doc.get("ceiling") or {"available": False, "reason": "not computed for this version"},
         "training": {k: v for k, v in doc.get("training", {}).items() if k != "history"},
         "bias": {"verdict": bias["verdict"], "reasons": bias.get("reasons"), "risk_tier": bias.get("risk_tier"),
                  "warnings": bias.get("warnings"), "insufficient_data": bias.get("insufficient_data")} if bias else "not audited yet",
@@ -73,7 +74,7 @@ def write_model_card(lake: Lake, model: str, version: str) -> str:
     }
     sections = [("Intended use", _text(spec.intended_use)), ("Owner", _text(spec.owner))] + [
         (k.replace("_", " ").title(), _text(card[k]))
-        for k in ("lineage", "metrics", "bias", "drift", "approval", "gate_decisions", "training")]
+        for k in ("lineage", "metrics", "ceiling", "bias", "drift", "approval", "gate_decisions", "training")]
     page = render("model_card.html.j2", title=f"Model card: {model} version {version}", description=spec.description,
                   sections=sections)
     key = model_card_key(model, version)

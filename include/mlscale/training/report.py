@@ -1,6 +1,7 @@
 """The training report of a registered version: ``reports/training/<model>/<version>/report.json|html``.
 
-It shows what a reviewer checks before anything else: the holdout metrics against the champion, the
+It shows what a reviewer checks before anything else: the holdout metrics against the champion and, in a
+synthetic world, against the ceiling of the true probabilities (:mod:`mlscale.training.ceiling`), the
 learning curve with the early-stopping round, and calibration (Brier score and the reliability curve).
 """
 
@@ -18,9 +19,11 @@ from mlscale.rendering import render_macro
 
 
 def write_training_report(lake: Lake, spec: Any, version: str, metrics: Any, outcome: Any, plan: Any,
-                          training_set: Any, vs_champion: dict[str, Any], champion_version: str | None) -> str:
+                          training_set: Any, vs_champion: dict[str, Any], champion_version: str | None,
+                          ceiling: dict[str, Any]) -> str:
     prefix = training_report_prefix(spec.name, version)
-    doc = {"model": spec.name, "version": version, "holdout": metrics.as_dict(), "training": outcome.summary(),
+    doc = {"model": spec.name, "version": version, "holdout": metrics.as_dict(), "ceiling": ceiling,
+           "training": outcome.summary(),
            "plan": plan.as_dict(), "training_set": training_set.as_dict(), "champion_version": champion_version,
            "vs_champion": vs_champion}
     lake.write_json(f"{prefix}/report.json", doc)
@@ -71,5 +74,6 @@ def render(doc: dict[str, Any]) -> str:
         "training.html.j2", title=f"Training report: {doc['model']} version {doc['version']}",
         champion_version=doc["champion_version"], brier=holdout["brier"], learning=learning, reliability=reliability,
         holdout=_cells({k: v for k, v in holdout.items() if k != "reliability"}), vs_champion=_cells(doc["vs_champion"]),
+        ceiling=_cells(doc.get("ceiling") or {"available": False}),
         training=_cells({k: v for k, v in training.items() if k != "history"}), plan=_cells(doc["plan"]),
         training_set=_cells(doc["training_set"]))

@@ -17,6 +17,7 @@ from mlscale.lake import Lake, PartitionRef
 from mlscale.reports.catalog import report_url
 from mlscale.sizing import training_plan
 from mlscale.training import registry
+from mlscale.training.ceiling import holdout_ceiling
 from mlscale.training.checkpoint import CheckpointStore, run_key
 from mlscale.training.data import CLASS_WEIGHTS, TrainingInputs, class_weight_params
 from mlscale.training.dataset import LABEL, build_training_set, read_split, training_ref
@@ -91,7 +92,9 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
 
     holdout = read_split(lake, data.ref, "holdout").to_pandas()
     candidate = StoredModel(name=spec.name, version="candidate", algorithm=algorithm, features=features, raw=outcome.model)
-    metrics = holdout_metrics(holdout[LABEL], candidate.predict(holdout), review_budget=settings.review_budget)
+    holdout_scores = candidate.predict(holdout)
+    metrics = holdout_metrics(holdout[LABEL], holdout_scores, review_budget=settings.review_budget)
+    ceiling = holdout_ceiling(lake, holdout[spec.event_key], holdout[spec.event_time], holdout[LABEL], holdout_scores)
     config = registry.RegistryConfig.default(registry_home) if registry_home \
         else registry.RegistryConfig.for_lake(lake, tracking_uri)
     client_ = registry.client_for(config)
@@ -113,9 +116,9 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
         metrics=metrics.scalars(), params={**params, "algorithm": algorithm, "max_rounds": rounds}, tags=tags,
         run_name=f"{spec.name} {dt} {run_id}",
         artifacts={"training.json": outcome.summary(), "holdout.json": metrics.as_dict(), "plan.json": plan.as_dict(),
-                   "training_set.json": training_set.as_dict()})
+                   "training_set.json": training_set.as_dict(), "ceiling.json": ceiling})
     stored = StoredModel(name=spec.name, version=version, algorithm=algorithm, features=features, raw=outcome.model,
-                         doc={"tags": tags, "holdout": metrics.as_dict(), "training": outcome.summary(),
+                         doc={"tags": tags, "holdout": metrics.as_dict(), "ceiling": ceiling, "training": outcome.summary(),
                               "training_set": training_set.as_dict(), "spec": spec.as_dict(),
                               "inputs": [lake.uri(training_set.partition)], "registered_day": dt})
     prefix = stored.save(lake)
@@ -128,7 +131,7 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
                                   artifacts=[f"{prefix}/"])
     registry.set_alias(client_, spec.name, registry.CHALLENGER, version)
     report = write_training_report(lake, spec, version, metrics, outcome, plan, training_set, vs_champion,
-                                   champion_version)
+                                   champion_version, ceiling)
     checkpoints.finish("succeeded")
     result = TrainingResult(model=spec.name, version=version, dt=dt, algorithm=algorithm, training_set=training_set.partition,
                             fingerprint=training_set.fingerprint, plan=plan.as_dict(), training=outcome.summary(),

@@ -17,7 +17,7 @@ import yaml
 from mlscale.errors import NotRetryable
 from mlscale.layout import config_dir
 
-EVENT_FEATURE_KINDS = ("numeric", "log1p", "hour", "one_hot", "ratio")
+EVENT_FEATURE_KINDS = ("numeric", "log1p", "hour", "one_hot", "ratio", "recent_count")
 SPLITS = ("train", "validation", "holdout")
 
 
@@ -32,6 +32,7 @@ class EventFeature:
     column: str
     values: tuple[str, ...] = ()
     over: str = ""               # ratio: "<feature_set>.<feature>", the denominator
+    minutes: int = 0             # recent_count: the trailing window
 
     def columns(self) -> list[str]:
         """The model input columns this feature produces."""
@@ -153,7 +154,12 @@ def _event_feature(where: str, name: str, spec: dict[str, Any]) -> EventFeature:
     over = str(spec.get("over") or "")
     if kind == "ratio" and "." not in over:
         raise ModelSpecError(f"{where}: event_features.{name}: ratio needs over: <feature_set>.<feature>")
-    return EventFeature(name=name, kind=kind, column=spec["column"], values=values, over=over)
+    minutes = spec.get("minutes", 0)
+    if kind == "recent_count" and (isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 1):
+        raise ModelSpecError(f"{where}: event_features.{name}: recent_count needs minutes: <a whole number >= 1>, "
+                             f"got {minutes!r}")
+    return EventFeature(name=name, kind=kind, column=spec["column"], values=values, over=over,
+                        minutes=int(minutes or 0))
 
 
 def _check(where: str, spec: ModelSpec) -> None:

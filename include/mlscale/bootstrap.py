@@ -1,4 +1,5 @@
-"""Bootstrap draws for the bias audit: count metrics, average precision, percentile intervals, disparities.
+"""Bootstrap draws for the bias audit and the training ceiling: count metrics, average precision, percentile
+intervals, disparities.
 
 What these functions guarantee:
 
@@ -53,15 +54,25 @@ def average_precision_draws(y: np.ndarray, score: np.ndarray, weights: np.ndarra
 def average_precision_bootstrap(y: np.ndarray, score: np.ndarray, resamples: int,
                                 rng: np.random.Generator) -> np.ndarray:
     """``resamples`` average precisions of row resamples (with replacement) of one group; NaN for no rows."""
+    return paired_average_precision_bootstrap(y, {"score": score}, resamples, rng)["score"]
+
+
+def paired_average_precision_bootstrap(y: np.ndarray, scores: Mapping[str, np.ndarray], resamples: int,
+                                       rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Average precision of each of ``scores`` on the same ``resamples`` row resamples (paired draws: a ratio
+    of two scores' draws is a draw of the ratio); NaN for no rows."""
     m = len(y)
     if m == 0:
-        return np.full(resamples, np.nan)
-    step, out = max(1, _BATCH_CELLS // m), []
+        return {name: np.full(resamples, np.nan) for name in scores}
+    step = max(1, _BATCH_CELLS // m)
+    out: dict[str, list[np.ndarray]] = {name: [] for name in scores}
     for start in range(0, resamples, step):
         r = min(step, resamples - start)
         idx = rng.integers(0, m, size=(r, m)) + (np.arange(r) * m)[:, None]
-        out.append(average_precision_draws(y, score, np.bincount(idx.ravel(), minlength=r * m).reshape(r, m)))
-    return np.concatenate(out)
+        weights = np.bincount(idx.ravel(), minlength=r * m).reshape(r, m)
+        for name, score in scores.items():
+            out[name].append(average_precision_draws(y, score, weights))
+    return {name: np.concatenate(parts) for name, parts in out.items()}
 
 
 def cluster_count_draws(clusters: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -105,5 +116,4 @@ def spread(draws: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 __all__ = ["average_precision_bootstrap", "average_precision_draws", "cluster_count_draws", "count_metrics",
-           "percentile_interval",
-           "seeded_rng", "spread"]
+           "paired_average_precision_bootstrap", "percentile_interval", "seeded_rng", "spread"]
