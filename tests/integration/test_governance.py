@@ -73,6 +73,12 @@ def test_gate_refuses_on_each_failing_condition_and_records_why(lake, policy) ->
     report = lake.read_json(bias_report_key(MODEL, version))
     assert report["verdict"] == audited.verdict and set(report["attributes"]) >= {"gender", "age_band", "region"}
     assert "gender×age_band" in report["attributes"]
+    # the audit pools every row the version did not learn from (validation and holdout) and says which
+    window = report["window"]
+    assert window["splits"] == ["validation", "holdout"] and window["rows"] == report["rows"] == audited.rows
+    manifest = lake.read_json(f"{window['training_set']}/_manifest.json")
+    assert window["rows"] == manifest["extra"]["rows"]["validation"] + manifest["extra"]["rows"]["holdout"]
+    assert window["first_day"] <= window["last_day"] and window["days"] >= 2
     log = access_report(lake, "2000-01-01", "2100-01-01")
     assert log["by_purpose"]["bias_audit"]["accesses"] >= 1  # protected attributes were read through the log
 
@@ -82,7 +88,7 @@ def test_gate_refuses_on_each_failing_condition_and_records_why(lake, policy) ->
     assert refused.decision == REFUSED and any("bias: verdict fail" in r for r in refused.reasons)
     # the reference is drifted against the drift day
     drift = promote_model(model="fraud_detector", lake=lake, dt=LAST, run_id="g2", risk_policy=policy)
-    assert drift.decision == REFUSED and any(r.startswith("drift:") for r in drift.reasons)
+    assert drift.decision == REFUSED and any(r.startswith("drift:") for r in drift.reasons), drift.evidence["drift"]
     recent = StoredModel.load(lake, MODEL, version).doc["training_set"]["last_event_day"]
     lake.write_json(bias_report_key(MODEL, version), {**report, "verdict": "insufficient_data", "reasons": []})
     unjudged = promote_model(model="fraud_detector", lake=lake, dt=recent, run_id="g2b", risk_policy=policy)

@@ -270,3 +270,19 @@ def test_evidently_report_finds_the_injected_columns(tmp_path) -> None:
     assert out["columns"]["x1"]["method"].startswith("Wasserstein")
     assert (tmp_path / "drift.html").read_text()[:500].lower().count("<html") == 1
     json.dumps(out)
+
+
+def test_a_one_hot_counts_as_one_input_in_the_drifted_share() -> None:
+    rng = np.random.default_rng(4)
+    n = 5_000
+    reference = pd.DataFrame({"amount": rng.lognormal(3, 0.5, n), **{f"cat_{i}": (rng.integers(0, 10, n) == i)
+                                                                       .astype(float) for i in range(10)}})
+    current = reference.assign(amount=reference["amount"] * 1.6)
+    ref_profile = profile_table(reference, list(reference.columns))
+    cur_profile = profile_table(current, list(current.columns), edges=reference_edges(ref_profile))
+    families = {f"cat_{i}": "cat" for i in range(10)}
+    plain = compare_profiles(ref_profile, cur_profile, DriftThresholds(share=0.3))
+    grouped = compare_profiles(ref_profile, cur_profile, DriftThresholds(share=0.3), families)
+    assert plain.drifted_features == grouped.drifted_features == ("amount",)
+    assert plain.share_drifted == pytest.approx(1 / 11) and plain.verdict == "no_drift"
+    assert grouped.share_drifted == pytest.approx(1 / 2) and grouped.verdict == "drift_detected"

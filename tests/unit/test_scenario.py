@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from mlscale.synthetic import generate_day
-from mlscale.synthetic.generate import SCENARIO_KEY, generate_world, truth_key
+from mlscale.synthetic.entities import REGIONS, build_customers
+from mlscale.synthetic.generate import SCENARIO_KEY, generate_world, reported_fraud, truth_key
 from mlscale.synthetic.scenario import Effects, Episode, Scenario, ScenarioError, load_scenario
 from mlscale.synthetic.world import core_day
 
@@ -22,7 +23,9 @@ SEED = 5
 def test_the_shipped_scenario_schedules_each_kind_of_episode() -> None:
     scenario = load_scenario("half_year")
     kinds = [e.kind for e in scenario.episodes]
-    assert kinds.count("drift") >= 3 and "outage" in kinds and "label_backlog" in kinds
+    assert kinds.count("drift") >= 3 and "outage" in kinds and "label_backlog" in kinds and "biased_labels" in kinds
+    biased = scenario.biased_labels(140)
+    assert biased is not None and (biased.attribute, biased.group) == ("region", "PL") and scenario.biased_labels(0) is None
     assert scenario.effects(0) == Effects() and scenario.effects(44).ordinary
     assert scenario.effects(45).amount_scale == pytest.approx(1.3) and scenario.effects(52).ordinary
     assert scenario.effects(121).region == "PL" and scenario.effects(121).amount_scale == pytest.approx(1.15)
@@ -64,6 +67,20 @@ def test_a_label_backlog_delays_the_labels_of_its_days() -> None:
     assert backlog.valid_unique["labels"] < ordinary.valid_unique["labels"]  # day 1's labels come later
 
 
+def test_biased_labels_report_legitimate_payments_of_one_group_as_fraud() -> None:
+    scenario = Scenario("s", (Episode("biased", "biased_labels", 2, 3, share=0.2, attribute="region", group="PL"),))
+    core = core_day(SEED, START, 2, ROWS, Effects())
+    reported = reported_fraud(core, 2, seed=SEED, start=START, rows_per_day=ROWS, scenario=scenario)
+    polish = (build_customers(SEED, START, ROWS).region == REGIONS.index("PL"))[core.tx.customer]
+    assert (reported >= core.is_fraud).all()  # true frauds stay reported
+    false_reports = reported & ~core.is_fraud
+    assert not false_reports[~polish].any()  # only the group is hit ...
+    assert 0.12 < false_reports[polish].sum() / (~core.is_fraud[polish]).sum() < 0.28  # ... at about its share
+    outside = reported_fraud(core_day(SEED, START, 1, ROWS, Effects()), 1, seed=SEED, start=START, rows_per_day=ROWS,
+                             scenario=scenario)
+    assert (outside == core_day(SEED, START, 1, ROWS, Effects()).is_fraud).all()  # outside the episode: the truth
+
+
 def test_the_world_writes_the_scenario_and_each_event_s_true_probability() -> None:
     written: dict[str, bytes] = {}
     reports = generate_world(written.__setitem__, start=START, days=2, rows_per_day=500, seed=SEED,
@@ -80,6 +97,8 @@ def test_the_world_writes_the_scenario_and_each_event_s_true_probability() -> No
     ({"kind": "drift", "from_day": 1}, "needs at least one of"),
     ({"kind": "drift", "from_day": 1, "amount_scale": "x"}, "amount_scale must be a number"),
     ({"kind": "drift", "from_day": 1, "colour": "red", "amount_scale": 2}, "unknown key"),
+    ({"kind": "biased_labels", "from_day": 1, "attribute": "shoe_size", "group": "44", "share": 0.1}, "needs attribute"),
+    ({"kind": "biased_labels", "from_day": 1, "attribute": "region", "group": "PL"}, "needs share"),
 ])
 def test_invalid_episodes_are_named_with_what_to_fix(tmp_path, episode, message) -> None:
     path = tmp_path / "bad.yaml"

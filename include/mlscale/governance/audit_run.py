@@ -1,6 +1,9 @@
 """The bias audit of a registered version, as the ``audit_bias`` DAG runs it.
 
-The version's holdout is scored, the protected attributes are joined from the customer snapshot (read
+The version's out-of-training rows are scored — the **audit window**: its validation and holdout splits, the
+most recent days of its training history, pooled so that each attribute can be judged at the tier (the
+validation split only chose the early-stopping round; the report states the window's days and rows) —
+the protected attributes are joined from the customer snapshot (read
 through the access log with the purpose ``bias_audit``; they are never model features), and the audit's
 report goes to ``reports/bias/<model>/<version>/report.json|html``; the verdict is tagged on the version.
 """
@@ -20,6 +23,8 @@ from mlscale.training.model import SCORE, StoredModel
 logger = logging.getLogger(__name__)
 
 DECISION = "decision"
+#: the training-set splits the audit pools: every labelled row the model did not learn from
+AUDIT_SPLITS = ("validation", "holdout")
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,23 @@ def holdout_of(lake: Lake, spec: Any, stored: StoredModel) -> Any:
 
     day = stored.doc["training_set"]["partition"].rsplit("dt=", 1)[1]
     return read_split(lake, training_ref(spec, day), "holdout").to_pandas()
+
+
+def audit_rows(lake: Lake, spec: Any, stored: StoredModel) -> tuple[Any, dict[str, Any]]:
+    """The rows the audit judges (the :data:`AUDIT_SPLITS` of the version's training set) and their window."""
+    import pandas as pd
+
+    from mlscale.training import read_split, training_ref
+
+    day = stored.doc["training_set"]["partition"].rsplit("dt=", 1)[1]
+    ref = training_ref(spec, day)
+    frame = pd.concat([read_split(lake, ref, split).to_pandas() for split in AUDIT_SPLITS], ignore_index=True)
+    times = pd.to_datetime(frame[spec.event_time], utc=True)
+    first, last = (times.min().date(), times.max().date()) if len(frame) else (None, None)
+    window = {"splits": list(AUDIT_SPLITS), "training_set": ref.key, "rows": len(frame),
+              "positives": int(frame[LABEL].sum()), "first_day": first and first.isoformat(),
+              "last_day": last and last.isoformat(), "days": (last - first).days + 1 if first and last else 0}
+    return frame, window
 
 
 def protected_attributes(lake: Lake, spec: Any, day: str, actor: Any) -> Any:
@@ -91,9 +113,9 @@ def audit_model(*, lake: Lake, dt: str, run_id: str, model: str, version: str = 
     mlflow = registry.client_for(registry.RegistryConfig.for_lake(lake, tracking_uri))
     version = registry.version_or_alias(mlflow, model, version, registry.CHALLENGER)
     stored = StoredModel.load(lake, model, version)
-    holdout = holdout_of(lake, spec, stored)
+    rows, window = audit_rows(lake, spec, stored)
     attributes = protected_attributes(lake, spec, dt, actor)
-    frame = holdout.merge(attributes, on=spec.protected_key, how="left", validate="many_to_one")
+    frame = rows.merge(attributes, on=spec.protected_key, how="left", validate="many_to_one")
     tier = load_risk_policy(risk_policy or None).tier_for(model)
     thresholds = tier.bias
 
@@ -109,7 +131,7 @@ def audit_model(*, lake: Lake, dt: str, run_id: str, model: str, version: str = 
     audit = audited(stored)
     threshold = float(stored.doc["holdout"]["threshold_at_budget"])
     doc = audit.as_dict() | {"model": model, "version": version, "risk_tier": tier.name, "threshold": threshold,
-                             "run_id": run_id, "holdout": stored.doc["training_set"]["partition"],
+                             "run_id": run_id, "holdout": stored.doc["training_set"]["partition"], "window": window,
                              "champion": _champion_on_same_rows(lake, mlflow, model, version, frame, audited)}
     key = bias_report_key(model, version)
     lake.write_json(key, doc)
@@ -118,9 +140,9 @@ def audit_model(*, lake: Lake, dt: str, run_id: str, model: str, version: str = 
     result = AuditResult(model=model, version=version, verdict=audit.verdict, reasons=tuple(audit.reasons),
                          insufficient_data=tuple(audit.insufficient_data), rows=len(frame),
                          report=lake.uri(key.replace(".json", ".html")))
-    logger.info("bias audit of %s v%s (tier %s, %d holdout rows, threshold %.4f): %s; reasons: %s; "
+    logger.info("bias audit of %s v%s (tier %s, %d rows of %s..%s: %s splits, threshold %.4f): %s; reasons: %s; "
                 "warnings: %s; insufficient data: %d groups; report %s (in the UI: %s)", model, version, tier.name,
-                len(frame), threshold, audit.verdict, "; ".join(audit.reasons) or "none",
+                len(frame), window["first_day"], window["last_day"], "+".join(AUDIT_SPLITS), threshold, audit.verdict, "; ".join(audit.reasons) or "none",
                 "; ".join(audit.warnings) or "none", len(audit.insufficient_data), result.report,
                 report_url("bias", f"{model}/{version}"))
     return result

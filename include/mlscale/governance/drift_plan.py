@@ -32,6 +32,7 @@ class MonitoredColumn:
     entity: str = ""           #: the entity column it is tested per (one row per entity and day); "" per event
     per_day: bool = False      #: divided by the days of history its window holds (sums and counts)
     excluded: str = ""         #: why it is not monitored ("" when it is)
+    family: str = ""           #: the input it encodes, when one of several columns (a one-hot's feature)
 
     @property
     def history_needed(self) -> int:
@@ -48,8 +49,9 @@ def _feature_set_columns(fs: Any) -> list[MonitoredColumn]:
         for window in fs.windows_of(feature):
             names = ([f"{feature.name}_{label}_{window}d" for label in feature.labels()]
                      if feature.kind == "category_share" else [f"{feature.name}_{window}d"])
-            columns += [MonitoredColumn(f"{fs.table}__{name}", window, fs.entity, feature.kind in PER_DAY_KINDS)
-                        for name in names]
+            family = f"{fs.table}__{feature.name}_{window}d" if feature.kind == "category_share" else ""
+            columns += [MonitoredColumn(f"{fs.table}__{name}", window, fs.entity, feature.kind in PER_DAY_KINDS,
+                                        family=family) for name in names]
     for feature in fs.point_features:
         name = f"{fs.table}__{feature.name}"
         if feature.kind in BY_CONSTRUCTION:
@@ -57,6 +59,12 @@ def _feature_set_columns(fs: Any) -> list[MonitoredColumn]:
         else:
             columns.append(MonitoredColumn(name, int(feature.baseline_window or 1), fs.entity))
     return columns
+
+
+def input_families(plan: list[MonitoredColumn]) -> dict[str, str]:
+    """Column → the input it encodes, for the columns of a one-hot (a drifted share counts inputs, so adding
+    a category to a one-hot never dilutes it)."""
+    return {c.name: c.family for c in plan if c.family}
 
 
 def monitoring_plan(spec: Any, model_features: tuple[str, ...] | list[str] | None = None) -> list[MonitoredColumn]:
@@ -73,7 +81,8 @@ def monitoring_plan(spec: Any, model_features: tuple[str, ...] | list[str] | Non
             set_name, feature = event.over.split(".", 1)
             over = by_name.get(f"{load_feature_set(set_name).table}__{feature}")
             window = over.window_days if over else 0
-        columns += [MonitoredColumn(name, window) for name in event.columns()]
+        family = event.name if event.kind == "one_hot" else ""
+        columns += [MonitoredColumn(name, window, family=family) for name in event.columns()]
     if model_features is not None:
         wanted = set(model_features)
         columns = [c for c in columns if c.name in wanted]

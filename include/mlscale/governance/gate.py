@@ -142,14 +142,15 @@ def _reference_drift(lake: Lake, spec: Any, candidate: StoredModel, day: str, ti
     it (windows full behind the oldest training event; none that move by construction)."""
     from mlscale.feature_store import feature_store_for
     from mlscale.governance.drift_days import comparable_with_training, day_inputs
-    from mlscale.governance.drift_plan import monitoring_plan
+    from mlscale.governance.drift_plan import input_families, monitoring_plan
     from mlscale.governance.monitor import drift_against_reference
     from mlscale.training.model import read_reference_profile
 
     frame = day_inputs(lake, feature_store_for(lake, root=feast_root or None), spec, day)
-    columns = comparable_with_training(lake, spec, candidate, monitoring_plan(spec, candidate.features))
+    plan = monitoring_plan(spec, candidate.features)
+    columns = comparable_with_training(lake, spec, candidate, plan)
     result, _ = drift_against_reference(read_reference_profile(lake, candidate.name, candidate.version),
-                                        candidate.scored(frame), tier, columns)
+                                        candidate.scored(frame), tier, columns, input_families(plan))
     return {"day": day, "verdict": result.verdict, "drift_detected": result.drift_detected,
             "drifted_features": list(result.drifted_features), "share_drifted": result.share_drifted,
             "columns_compared": len(columns), "left_out": "windows longer than the history behind the training set, "

@@ -65,10 +65,12 @@ def monitored_version(client: Any, model: str) -> str:
     return registry.version_or_alias(client, model, "", registry.CHAMPION, registry.CHALLENGER)
 
 
-def drift_against_reference(reference: Any, data: Any, tier: Any, columns: list[str] | None = None) -> Any:
+def drift_against_reference(reference: Any, data: Any, tier: Any, columns: list[str] | None = None,
+                            families: dict[str, str] | None = None) -> Any:
     """``data`` (model inputs plus ``score``) profiled on the reference's bins and compared with it at the risk
     tier's drift thresholds; the score is critical. ``columns``: only these (the comparable ones, see
-    :func:`~mlscale.governance.drift_days.comparable_with_training`). Returns ``(DriftResult, the day's profile)``."""
+    :func:`~mlscale.governance.drift_days.comparable_with_training`); ``families``: one-hot columns → their input
+    (:func:`~mlscale.governance.drift_plan.input_families`). Returns ``(DriftResult, the day's profile)``."""
     from mlscale.monitoring import (
         DriftThresholds,
         FeatureProfile,
@@ -84,7 +86,7 @@ def drift_against_reference(reference: Any, data: Any, tier: Any, columns: list[
         data = data[[c for c in data.columns if c in set(reference.columns)]]
     current = profile_table(data, edges=reference_edges(reference))
     thresholds = DriftThresholds(psi=tier.drift.max_psi, share=tier.drift.max_drifted_share, critical=(SCORE,))
-    return compare_profiles(reference, current, thresholds), current
+    return compare_profiles(reference, current, thresholds, families), current
 
 
 def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str, tracking_uri: str = "",
@@ -99,7 +101,7 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str, tracking_uri:
     """
     from mlscale.feature_store import feature_store_for
     from mlscale.governance.drift_days import DayProfiles, comparable_with_training, judge_day
-    from mlscale.governance.drift_plan import monitoring_plan
+    from mlscale.governance.drift_plan import input_families, monitoring_plan
     from mlscale.governance.risk_policy import load_risk_policy
     from mlscale.monitoring import evidently_drift_report
     from mlscale.training import load_model_spec, registry
@@ -115,7 +117,8 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str, tracking_uri:
     data = profiles.scored(day)
     judged = judge_day(profiles, day, tier.rolling)
     training, current = drift_against_reference(read_reference_profile(lake, model, version), data, tier,
-                                                comparable_with_training(lake, spec, stored, profiles.plan))
+                                                comparable_with_training(lake, spec, stored, profiles.plan),
+                                                input_families(profiles.plan))
     prefix = drift_report_prefix(model, day)
     lake.write_bytes(f"{prefix}/profile.json", current.to_json().encode())
     evidently = _evidently(lake, spec, stored, data, prefix, evidently_drift_report, store)

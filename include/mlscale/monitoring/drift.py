@@ -17,6 +17,7 @@ shift of the predictions decide the verdict on its own.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -200,8 +201,12 @@ def _feature(name: str, ref: ColumnSummary, cur: ColumnSummary | None, th: Drift
 
 
 def compare_profiles(reference: FeatureProfile, current: FeatureProfile,
-                     thresholds: DriftThresholds | None = None) -> DriftResult:
+                     thresholds: DriftThresholds | None = None, families: Mapping[str, str] | None = None,
+                     ) -> DriftResult:
     """Compare ``current`` with ``reference`` feature by feature and decide the verdict.
+
+    ``families`` maps columns that encode one input together (a one-hot's columns) to that input: the drifted
+    share counts inputs, so a one-hot of ten categories weighs as one input, not ten.
 
     Every reference feature is reported; one absent from ``current`` counts as drifted. Features only in
     ``current`` are not monitored. Raises :class:`ProfileMismatchError` when a numeric feature was binned
@@ -213,7 +218,9 @@ def compare_profiles(reference: FeatureProfile, current: FeatureProfile,
                      for name, ref in reference.columns.items())
     drifted = tuple(f.name for f in features if f.drifted)
     critical = tuple(f.name for f in features if f.drifted and f.critical)
-    share = len(drifted) / len(features) if features else 0.0
+    family = dict(families or {})
+    inputs = {family.get(f.name, f.name) for f in features}
+    share = len({family.get(name, name) for name in drifted}) / len(inputs) if inputs else 0.0
     verdict: Verdict
     if not enough:
         verdict = "insufficient_data"

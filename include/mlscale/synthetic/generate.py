@@ -173,6 +173,21 @@ def _customers(dt: datetime.date, *, start: datetime.date, rows_per_day: int, se
     return LandingFile(key, encode_file(np.asarray(lines, dtype=object), CUSTOMERS_HEADER)), len(sel)
 
 
+def reported_fraud(core: CoreDay, index: int, *, seed: int, start: datetime.date, rows_per_day: int,
+                   scenario: Scenario) -> np.ndarray:
+    """The labels the source reports for the events first delivered on day ``index``: the truth, plus, in a
+    biased-labels episode, the false fraud reports against one group (own random stream, so nothing else moves)."""
+    episode = scenario.biased_labels(index)
+    if episode is None:
+        return core.is_fraud
+    customers = build_customers(seed, start, rows_per_day)
+    values = customers.region if episode.attribute == "region" else getattr(customers, episode.attribute)
+    group = REGIONS.index(episode.group) if episode.attribute == "region" else episode.group
+    member = (values == group)[core.tx.customer]
+    rng = np.random.default_rng([seed, index, 7])
+    return core.is_fraud | (member & (rng.random(len(core.tx)) < episode.share))
+
+
 def _labels(dt: datetime.date, index: int, rng: np.random.Generator, *, start: datetime.date,
             rows_per_day: int, seed: int, scenario: Scenario,
             ) -> tuple[LandingFile, int, dict[str, int]]:
@@ -185,7 +200,8 @@ def _labels(dt: datetime.date, index: int, rng: np.random.Generator, *, start: d
         prev = _core(seed, start, index - k, rows_per_day, scenario)
         m = prev.label_delay + scenario.extra_label_delay(index - k) == k
         ids.append(event_ids(prev.tx.id_day[m], prev.tx.counter[m]))
-        flags.append(np.where(prev.is_fraud[m], "1", "0").astype(object))
+        reported = reported_fraud(prev, index - k, seed=seed, start=start, rows_per_day=rows_per_day, scenario=scenario)
+        flags.append(np.where(reported[m], "1", "0").astype(object))
     n_valid = sum(len(i) for i in ids)
     faults: dict[str, int] = {}
     if index % 4 == 3:

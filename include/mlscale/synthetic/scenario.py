@@ -17,7 +17,11 @@ Episode kinds and their settings:
   this share of payments made in that region), ``ecom_share`` (the e-commerce share of the channel mix);
 * ``outage`` — a source delivers ``share`` (1: nothing) less of its files for the day (``dataset``:
   ``transactions``); the events exist, the drop does not;
-* ``label_backlog`` — labels of events first delivered in the episode arrive ``extra_delay_days`` later.
+* ``label_backlog`` — labels of events first delivered in the episode arrive ``extra_delay_days`` later;
+* ``biased_labels`` — the label source reports ``share`` of the legitimate payments of customers whose
+  protected ``attribute`` (``gender``, ``age_band`` or ``region``) is ``group`` as fraud (a biased review
+  team). A model trained on those labels learns a proxy of the group (a customer's payments are mostly in
+  the home region's currency) and flags the group more often: what the bias audit and the gate must catch.
 
 The generator writes every episode, with its days and the model-input columns it moves, to
 ``_meta/generator/scenario.json``: the truth that monitors and gates are scored against.
@@ -34,12 +38,15 @@ import yaml
 
 from mlscale.errors import NotRetryable
 from mlscale.layout import config_dir
+from mlscale.synthetic.entities import AGE_BANDS, GENDERS, REGIONS
 
-KINDS = ("drift", "outage", "label_backlog")
+KINDS = ("drift", "outage", "label_backlog", "biased_labels")
+#: the protected attributes of the world's customers a biased_labels episode can target, with their values
+GROUPS = {"gender": GENDERS, "age_band": AGE_BANDS, "region": REGIONS}
 DRIFT_SETTINGS = ("amount_scale", "new_category_share", "region_share", "ecom_share")
 # the model-input columns each drift setting moves directly (derived features follow a day later)
 MOVES = {"amount_scale": ("amount", "amount_log", "amount_vs_customer_mean", "amount_vs_category_p95"),
-         "new_category_share": ("merchant_category",), "region_share": ("region",),
+         "new_category_share": ("merchant_category",), "region_share": ("region", "currency"),
          "ecom_share": ("channel_ecom", "channel_pos", "channel_contactless", "channel_atm")}
 
 
@@ -72,6 +79,8 @@ class Episode:
     dataset: str = "transactions"
     share: float = 1.0
     extra_delay_days: int = 0
+    attribute: str = ""          # biased_labels: the protected attribute and the group whose labels are biased
+    group: str = ""
 
     def active(self, index: int) -> bool:
         return self.from_day <= index <= self.to_day
@@ -120,6 +129,10 @@ class Scenario:
         return max((e.extra_delay_days for e in self.episodes if e.kind == "label_backlog" and e.active(index)),
                    default=0)
 
+    def biased_labels(self, index: int) -> Episode | None:
+        """The biased-labels episode active for events first delivered on day ``index``, if any."""
+        return next((e for e in self.episodes if e.kind == "biased_labels" and e.active(index)), None)
+
     def max_extra_label_delay(self) -> int:
         return max((e.extra_delay_days for e in self.episodes if e.kind == "label_backlog"), default=0)
 
@@ -152,7 +165,8 @@ def _number(where: str, value: Any, low: float, high: float) -> float:
 def _episode(where: str, doc: Any) -> Episode:
     if not isinstance(doc, dict):
         raise ScenarioError(f"{where} must be a mapping, got {doc!r}")
-    known = {"name", "kind", "from_day", "to_day", "dataset", "share", "extra_delay_days", *DRIFT_SETTINGS}
+    known = {"name", "kind", "from_day", "to_day", "dataset", "share", "extra_delay_days", "attribute", "group",
+             *DRIFT_SETTINGS}
     unknown = set(doc) - known
     if unknown:
         raise ScenarioError(f"{where}: unknown key(s) {sorted(unknown)} (known: {sorted(known)})")
@@ -173,10 +187,18 @@ def _episode(where: str, doc: Any) -> Episode:
         ecom_share=None if doc.get("ecom_share") is None else _number(f"{where}.ecom_share", doc["ecom_share"], 0, 1))
     if kind == "drift" and effects.ordinary:
         raise ScenarioError(f"{where}: a drift episode needs at least one of {list(DRIFT_SETTINGS)}")
+    attribute, group = str(doc.get("attribute") or ""), str(doc.get("group") or "")
+    if kind == "biased_labels" and (attribute not in GROUPS or group not in GROUPS[attribute]):
+        raise ScenarioError(f"{where}: a biased_labels episode needs attribute (one of {sorted(GROUPS)}) and a group "
+                            f"among its values, got attribute {attribute!r}, group {group!r}")
+    if kind == "biased_labels" and "share" not in doc:
+        raise ScenarioError(f"{where}: a biased_labels episode needs share: the share of the group's legitimate "
+                            "payments reported as fraud")
     return Episode(name=str(doc.get("name") or f"{kind}_{first}"), kind=kind, from_day=first, to_day=last,
                    effects=effects, dataset=str(doc.get("dataset", "transactions")),
                    share=_number(f"{where}.share", doc.get("share", 1.0), 0.0, 1.0),
-                   extra_delay_days=int(_number(f"{where}.extra_delay_days", doc.get("extra_delay_days", 0), 0, 60)))
+                   extra_delay_days=int(_number(f"{where}.extra_delay_days", doc.get("extra_delay_days", 0), 0, 60)),
+                   attribute=attribute, group=group)
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
