@@ -15,9 +15,15 @@ The world is generated from ``include/scenarios/<scenario>.yaml`` and replayed w
   delay from the episode's first day to the first alarm within it (a missed episode counts its length);
 * ``model_pr_auc_vs_ceiling`` — the newest version's holdout PR-AUC over the ceiling: the PR-AUC of the
   generator's true fraud probabilities on the same holdout rows (the ratio the issue sets at >= 0.8);
+* ``world_bias_episode_caught`` — 1 when a version trained on the labels of a ``biased_labels`` episode was refused
+  by the gate for bias, else 0; the versions trained before the episode (fair) are listed with their verdicts;
 * ``world_180d_wall_s`` — the replay's wall time (recorded only for a 180-day run of 20,000 payments a day).
 
-The bias episode and ``demo_wall_s`` are not measured here.
+    python benchmarks/bench_world.py --bias-episode          # the bias episode alone, in a 58-day world
+
+``--bias-episode`` replays a shorter world that holds only the scenario's ``biased_labels`` episode (its group and
+share, from day 32 for its length) and retrains on the 1st and 28th of February: a fair version before the
+episode and one trained on its labels. ``demo_wall_s`` is measured by ``make demo``, not here.
 """
 
 from __future__ import annotations
@@ -36,8 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 COMMAND = "python benchmarks/bench_world.py"
 
 
-def replay(root: str, *, days: int, rows: int, scenario: str, min_train_days: int, cron: str,
+def replay(root: str, *, days: int, rows: int, scenario: Any, min_train_days: int, cron: str,
            max_rounds: int | None) -> float:
+    """Generate and replay the world of ``scenario`` (a name or a Scenario); returns the wall time."""
     from distributed import Client, LocalCluster
     from mlscale.lake import Lake
     from mlscale.layout import declared
@@ -49,7 +56,7 @@ def replay(root: str, *, days: int, rows: int, scenario: str, min_train_days: in
     start = dt.date(2026, 1, 1)
     started = time.perf_counter()
     generate_world(lake.write_bytes, start=start, days=days, rows_per_day=rows, seed=11,
-                   scenario=load_scenario(scenario))
+                   scenario=load_scenario(scenario) if isinstance(scenario, str) else scenario)
     settings = SimulationSettings(models=declared("models"), pii_key="bench-world-key", train_cron=cron,
                                   min_train_days=min_train_days, max_rounds=max_rounds)
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
@@ -96,6 +103,56 @@ def drift_scores(lake: Any, model: str) -> dict[str, Any]:
             "delays": delays}
 
 
+def bias_episode_scenario(name: str, first_day: int = 32) -> Any:
+    """The ``biased_labels`` episode of scenario ``name`` alone, moved to start on ``first_day``."""
+    import dataclasses
+
+    from mlscale.synthetic.scenario import Scenario, load_scenario
+
+    episode = next(e for e in load_scenario(name).episodes if e.kind == "biased_labels")
+    moved = dataclasses.replace(episode, from_day=first_day, to_day=first_day + episode.to_day - episode.from_day)
+    return Scenario(f"{name}_bias_only", (moved,))
+
+
+def bias_scores(lake: Any, model: str) -> dict[str, Any] | None:
+    """Per version: whether its training history holds a biased-labels episode, its audit verdict and the gate's
+    decisions; caught = a version trained on the episode's labels was refused for bias."""
+    from mlscale.layout import GOVERNANCE_AUDIT
+    from mlscale.synthetic.generate import SCENARIO_KEY
+
+    episodes = [e for e in lake.read_json(SCENARIO_KEY)["episodes"] if e["kind"] == "biased_labels"]
+    if not episodes:
+        return None
+    first = min(dt.date.fromisoformat(e["first"]) for e in episodes)
+    decisions: dict[str, list[dict[str, Any]]] = {}
+    for stored in lake.list_files(f"{GOVERNANCE_AUDIT}/"):
+        doc = lake.read_json(stored.key) if stored.key.endswith(".json") else {}
+        if doc.get("model") == model:
+            decisions.setdefault(str(doc["version"]), []).append(doc)
+    versions = []
+    for stored in lake.list_files(f"models/{model}/"):
+        if not stored.key.endswith("/model.json"):
+            continue
+        doc = lake.read_json(stored.key)
+        version = stored.key.split("/")[2]
+        first_event, last_event = (dt.date.fromisoformat(d) for d in
+                                   doc["tags"]["event_days"].split(".."))
+        bias_key = f"reports/bias/{model}/{version}/report.json"
+        bias = lake.read_json(bias_key) if lake.exists(bias_key) else {}
+        gate = decisions.get(version, [])
+        versions.append({"version": version, "event_days": f"{first_event}..{last_event}",
+                         "exposed": last_event >= first, "bias_verdict": bias.get("verdict", "not audited"),
+                         "bias_reasons": bias.get("reasons", [])[:3],
+                         "refused_for_bias": any(any(r.startswith("bias") for r in d.get("reasons", [])) for d in gate),
+                         "decisions": sorted({d["decision"] for d in gate})})
+    versions.sort(key=lambda v: int(v["version"]))
+    exposed = [v for v in versions if v["exposed"]]
+    fair = [v for v in versions if not v["exposed"]]
+    return {"caught": int(any(v["refused_for_bias"] for v in exposed)), "versions": versions,
+            "exposed_refused": sum(v["refused_for_bias"] for v in exposed), "exposed": len(exposed),
+            "fair_refused": sum(v["refused_for_bias"] for v in fair), "fair": len(fair)}
+
+
 def ceiling_ratio(lake: Any, model: str) -> dict[str, Any] | None:
     """The newest version's holdout PR-AUC over the PR-AUC of the true probabilities on the same rows."""
     import io
@@ -133,22 +190,28 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="8 tiny days with a daily retrain; records nothing")
     parser.add_argument("--score-only", action="store_true",
                         help="score the replay already in --lake (its wall time is then not measured)")
+    parser.add_argument("--bias-episode", action="store_true",
+                        help="only the scenario's biased_labels episode, in a 58-day world retrained on Feb 1 and 28")
     args = parser.parse_args()
     if args.smoke:
         args.days, args.rows_per_day, args.min_train_days = 8, 1000, 5
     cron = "0 3 * * *" if args.smoke else "0 3 * * 0"
+    scenario: Any = args.scenario
+    if args.bias_episode:
+        args.days, cron, scenario = 58, "0 3 1,28 2 *", bias_episode_scenario(args.scenario)
     from mlscale.lake import Lake
 
     if args.score_only and not args.lake:
         parser.error("--score-only needs --lake")
     with tempfile.TemporaryDirectory() as tmp:
         root = args.lake or f"{tmp}/lake"
-        wall = 0.0 if args.score_only else replay(root, days=args.days, rows=args.rows_per_day, scenario=args.scenario,
+        wall = 0.0 if args.score_only else replay(root, days=args.days, rows=args.rows_per_day, scenario=scenario,
                                                   min_train_days=args.min_train_days, cron=cron,
                                                   max_rounds=30 if args.smoke else None)
         lake = Lake(root)
         drift = drift_scores(lake, "fraud_detector")
         model = ceiling_ratio(lake, "fraud_detector")
+        bias = bias_scores(lake, "fraud_detector")
     delay = max(drift["delays"].values()) if drift["delays"] else None
     print(f"replayed {args.days} days x {args.rows_per_day:,} payments in {wall:.0f} s")
     print(f"drift: {drift['monitored_days']} days monitored, {drift['alarm_days']} alarm days, false alarms on "
@@ -159,12 +222,26 @@ def main() -> None:
               f"({model['rows']:,} rows, {model['positives']} positives): ratio {model['ratio']:.2f}")
     else:
         print("no model was trained: no PR-AUC ratio")
+    if bias:
+        for v in bias["versions"]:
+            print(f"  v{v['version']} events {v['event_days']} {'trained on the biased labels' if v['exposed'] else 'fair'}:"
+                  f" audit {v['bias_verdict']} {v['bias_reasons']}; gate {v['decisions']}"
+                  f"{' (refused for bias)' if v['refused_for_bias'] else ''}")
+        print(f"bias episode caught: {bias['caught']} ({bias['exposed_refused']}/{bias['exposed']} exposed versions "
+              f"refused for bias, {bias['fair_refused']}/{bias['fair']} fair ones)")
     if args.smoke:
         return
     from results import record
 
-    size = f"{args.days} days x {args.rows_per_day:,} payments, scenario {args.scenario}"
+    size = f"{args.days} days x {args.rows_per_day:,} payments, scenario {getattr(scenario, 'name', scenario)}"
     command = f"{COMMAND} --days {args.days} --rows-per-day {args.rows_per_day}"
+    if bias:
+        record("world_bias_episode_caught", bias["caught"], unit="0/1", goal="1", baseline="scenario truth",
+               command=f"{COMMAND} --bias-episode --rows-per-day {args.rows_per_day}" if args.bias_episode else command,
+               notes=f"{size}; exposed versions refused for bias {bias['exposed_refused']}/{bias['exposed']}, "
+                     f"fair versions refused for bias {bias['fair_refused']}/{bias['fair']}")
+    if args.bias_episode:
+        return
     record("world_drift_false_alarm_days", len(drift["false_alarm_days"]), unit="days", goal="<= 2",
            baseline="scenario truth", command=command, notes=f"{size}; {drift['monitored_days']} days monitored")
     if delay is not None:
