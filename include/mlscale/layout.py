@@ -32,7 +32,7 @@ DRIFT_PROFILES = f"{META}/drift_profiles"
 
 # -- reports/<kind>/...: what people read -------------------------------------------------------------------
 REPORTS = "reports"
-REPORT_KINDS = ("health", "drift", "bias", "training", "shadow", "model_card", "cost")
+REPORT_KINDS = ("health", "drift", "bias", "training", "shadow", "model_card", "cost", "timeline")
 
 
 def report_prefix(kind: str) -> str:

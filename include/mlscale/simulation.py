@@ -6,7 +6,8 @@ scoring with the champion (challenger in shadow), drift monitoring (data, predic
 the retrain decision — a drift retrain the policy allows trains as of D at once, as the ``drift_alert`` asset
 starts ``train_model``; each new version gets its bias audit and promotion gate with a scripted reviewer
 (approvals are recorded like a person's, naming the script); and the pipeline health report. One Dask client
-serves every day. Compaction (Spark) and lifecycle are not replayed.
+serves every day. Compaction (Spark) and lifecycle are not replayed. At the end, the timeline of the period
+(:mod:`mlscale.reports.timeline`, ``reports/timeline/<last day>/``).
 
 Resumable: the last finished day is recorded in ``_meta/simulation/progress.json``; a rerun continues after it
 (every step is idempotent, so a day interrupted half-way is simply redone).
@@ -88,6 +89,13 @@ def simulate(*, lake: Lake, client: Any, first: str, last: str, settings: Simula
         report(outcome)
         outcomes.append(outcome)
         day += dt.timedelta(days=1)
+    done = finished_day(lake)
+    if done:
+        from mlscale.contracts import contract_names
+        from mlscale.features.definitions import feature_set_names
+        from mlscale.reports.timeline import build_timeline
+
+        build_timeline(lake, first, done, datasets=contract_names(), feature_sets=feature_set_names())
     return outcomes
 
 

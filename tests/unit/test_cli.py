@@ -31,6 +31,7 @@ OPTIONS = {  # the documented interface of every command: option names (and posi
     "wait-idle": {"--dags", "--since", "--settle", "--timeout"},
     "simulate": {"--lake", "--days", "--scenario", "--start", "--rows-per-day", "--seed", "--model",
                  "--min-train-days", "--max-rounds"},
+    "timeline": {"--lake", "--first", "--last"},
     "lineage": {"URI", "--direction", "--json", "--lake"},
     "access-report": {"--from", "--to", "--json", "--records", "--lake"},
     "approve": {"--model", "--version", "--by", "--note", "--accept", "--lake"},
@@ -38,7 +39,7 @@ OPTIONS = {  # the documented interface of every command: option names (and posi
 }
 COMMANDS = tuple(OPTIONS)
 # commands run for real on a temporary lake (apply-settings writes the Airflow DB, wait-runs waits on it)
-SAFE = ("generate", "summary", "lifecycle-summary", "access-report", "lineage", "approve", "rollback")
+SAFE = ("generate", "summary", "lifecycle-summary", "access-report", "lineage", "approve", "rollback", "timeline")
 LANDING = "landing/customers/dt=2026-11-01/customers.csv"  # written by `generate --start 2026-11-01`
 COMMAND_LINE = re.compile(r"(?<![\w.-])mlscale ([a-z][a-z-]*)([^`)\n]*)")
 
@@ -359,25 +360,33 @@ def test_named_command_lines_run_on_a_temporary_lake(tmp_path: Path, cli_env: di
             register_versions(lake, ctx.params["model"], int(ctx.params["version"]))
         out = run(*line, env=cli_env)
         assert out.returncode == 0, f"mlscale {' '.join(line)}:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
-        if name == "generate":
-            assert "records for 1 days (2026-11-01 .. 2026-11-01)" in out.stdout
-            assert (Path(lake) / LANDING).is_file()
-        elif name == "summary":
-            assert "landing/transactions" in out.stdout
-        elif name == "lifecycle-summary":
-            assert "no lifecycle plan yet" in out.stdout
-        elif name == "access-report":
-            assert json.loads(out.stdout)["lake"] == lake  # stdout holds only the result
-        elif name == "lineage":
-            doc = json.loads(out.stdout)
-            assert [n["key"] for n in doc["start"]] == [LANDING] and doc["lake"] == lake
-        elif name == "approve":
-            doc = json.loads(out.stdout)
-            stored = Path(lake) / "_meta" / "approvals" / doc["model"] / f"{doc['version']}.json"
-            assert json.loads(stored.read_text()) == doc
-        elif name == "rollback":
-            doc = json.loads(out.stdout)
-            assert (doc["decision"], doc["champion_after"]) == ("rolled_back", parse(line).params["version"])
+        check_output(name, out, lake, line)
+
+
+def check_output(name: str, out: subprocess.CompletedProcess[str], lake: str, line: list[str]) -> None:
+    """What each safe command must have printed or written."""
+    if name == "generate":
+        assert "records for 1 days (2026-11-01 .. 2026-11-01)" in out.stdout
+        assert (Path(lake) / LANDING).is_file()
+    elif name == "summary":
+        assert "landing/transactions" in out.stdout
+    elif name == "lifecycle-summary":
+        assert "no lifecycle plan yet" in out.stdout
+    elif name == "access-report":
+        assert json.loads(out.stdout)["lake"] == lake  # stdout holds only the result
+    elif name == "lineage":
+        doc = json.loads(out.stdout)
+        assert [n["key"] for n in doc["start"]] == [LANDING] and doc["lake"] == lake
+    elif name == "approve":
+        doc = json.loads(out.stdout)
+        stored = Path(lake) / "_meta" / "approvals" / doc["model"] / f"{doc['version']}.json"
+        assert json.loads(stored.read_text()) == doc
+    elif name == "rollback":
+        doc = json.loads(out.stdout)
+        assert (doc["decision"], doc["champion_after"]) == ("rolled_back", parse(line).params["version"])
+    elif name == "timeline":
+        assert ": 0 alarm days, 0 versions;" in out.stdout
+        assert (Path(lake) / "reports" / "timeline").is_dir()
 
 
 # -------------------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ KIND_TITLES: dict[str, str] = {
     "shadow": "Shadow scoring",
     "cost": "Storage cost",
     "model_card": "Model cards",
+    "timeline": "Timelines",
 }
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+@-]*$")

@@ -118,6 +118,29 @@ def simulate_cmd(lake: str | None, days: int, scenario: str, start: dt.date | No
         raise click.ClickException(str(exc)) from exc
 
 
+@mlscale.command("timeline", short_help="write the timeline report of a period (reports/timeline/<last day>/)")
+@lake_option
+@click.option("--first", type=ISO_DATE, default=None, help="the first day (default: the lake's first drop)")
+@click.option("--last", type=ISO_DATE, default=None, help="the last day (default: the lake's last drop)")
+def timeline_cmd(lake: str | None, first: dt.date | None, last: dt.date | None) -> None:
+    """Write the timeline of FIRST..LAST: volume, quarantine, freshness, drift verdicts against the scenario's
+    episodes, retrains, audits, gate decisions, storage cost and lifecycle actions, one row per day."""
+    from mlscale.airflow.cli.lake_root import lake_for_cli
+    from mlscale.reports.timeline import build_timeline, lake_days
+
+    store = lake_for_cli(lake)
+    known = lake_days(store)
+    if not known and (first is None or last is None):
+        raise click.ClickException(f"{store.root} holds no raw partition: give --first and --last")
+    start, end = (first.isoformat() if first else known[0]), (last.isoformat() if last else known[-1])
+    try:
+        doc = build_timeline(store, start, end)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    print(f"timeline {doc['first_day']} .. {doc['last_day']}: {len(doc['alarms'])} alarm days, "
+          f"{len(doc['versions'])} versions; {store.uri(doc['report'])}")
+
+
 @mlscale.command("apply-settings", short_help="apply airflow_settings.yaml to the local Airflow")
 @click.argument("path", default="airflow_settings.yaml", required=False, type=click.Path(dir_okay=False))
 def apply_settings_cmd(path: str) -> None:
