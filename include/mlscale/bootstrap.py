@@ -1,5 +1,5 @@
 """Bootstrap draws for the bias audit and the training ceiling: count metrics, average precision, percentile
-intervals, disparities.
+intervals.
 
 What these functions guarantee:
 
@@ -13,7 +13,6 @@ What these functions guarantee:
 
 from __future__ import annotations
 
-import warnings
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -106,14 +105,5 @@ def percentile_interval(draws: np.ndarray, level: float) -> tuple[float | None, 
     return float(lo), float(hi)
 
 
-def spread(draws: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per draw, the gap (max - min) and the ratio (min / max; 1 where max is 0) across the groups' draws."""
-    mat = np.vstack(list(draws.values()))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        hi, lo = np.nanmax(mat, axis=0), np.nanmin(mat, axis=0)
-        return hi - lo, np.where(hi > 0, lo / np.where(hi > 0, hi, 1.0), 1.0)
-
-
 __all__ = ["average_precision_bootstrap", "average_precision_draws", "cluster_count_draws", "count_metrics",
-           "paired_average_precision_bootstrap", "percentile_interval", "seeded_rng", "spread"]
+           "paired_average_precision_bootstrap", "percentile_interval", "seeded_rng"]

@@ -6,7 +6,8 @@ scoring with the champion (challenger in shadow), drift monitoring (data, predic
 the retrain decision — a drift retrain the policy allows trains as of D at once, as the ``drift_alert`` asset
 starts ``train_model``; each new version gets its bias audit and promotion gate with a scripted reviewer
 (approvals are recorded like a person's, naming the script); and the pipeline health report. One Dask client
-serves every day. Compaction (Spark) and lifecycle are not replayed. At the end, the timeline of the period
+serves every day; then the day's lifecycle run (retention deletes, the cold tier, the cost report). Compaction
+(Spark) is not replayed: it rewrites files without changing what they hold. At the end, the timeline of the period
 (:mod:`mlscale.reports.timeline`, ``reports/timeline/<last day>/``).
 
 Resumable: the last finished day is recorded in ``_meta/simulation/progress.json``; a rerun continues after it
@@ -40,6 +41,8 @@ class SimulationSettings:
     tracking_uri: str = ""
     risk_policy: str = ""
     max_rounds: int | None = None
+    lifecycle: bool = True               #: run lifecycle_cleanup (plan, apply, cost report) each day
+    retention_policy: str = ""           #: its policy file (default: the configuration's policies/retention.yaml)
 
 
 @dataclass
@@ -50,6 +53,7 @@ class DayOutcome:
     gate: dict[str, str] = field(default_factory=dict)             # "model v" -> decision
     failed: dict[str, str] = field(default_factory=dict)           # model -> why its training failed
     drift: dict[str, str] = field(default_factory=dict)            # model -> verdict
+    lifecycle: dict[str, int] = field(default_factory=dict)        # objects deleted, bytes moved to cold
     seconds: float = 0.0
 
     def line(self) -> str:
@@ -58,6 +62,9 @@ class DayOutcome:
         parts += [f"gate {k}: {d}" for k, d in self.gate.items()]
         parts += [f"training of {m} failed: {why}" for m, why in self.failed.items()]
         parts += [f"drift {m}: {v}" for m, v in self.drift.items()]
+        if any(self.lifecycle.values()):
+            parts.append(f"lifecycle: {self.lifecycle['objects_deleted']} objects deleted, "
+                         f"{self.lifecycle['bytes_moved_cold'] / 2**20:.1f} MiB to the cold tier")
         return f"{self.day}: " + "; ".join(parts) + f" ({self.seconds:.0f} s)"
 
 
@@ -194,6 +201,22 @@ def _model_day(lake: Lake, client: Any, model: str, day: str, first: str, settin
             logger.warning("training of %s for %s failed: %s", model, day, exc)
 
 
+def _lifecycle(lake: Lake, day: str, settings: SimulationSettings, outcome: DayOutcome) -> None:
+    """The day's scheduled lifecycle_cleanup run: plan, apply (deletions and the cold tier), cost report."""
+    from mlscale.lifecycle import load_policy
+    from mlscale.lifecycle.run import apply_lifecycle, cost_report, plan_lifecycle
+
+    policy = load_policy(settings.retention_policy or None)
+    run_day = dt.date.fromisoformat(day)
+    end_of_day = dt.datetime.combine(run_day + dt.timedelta(days=1), dt.time(), dt.UTC)
+    summary = plan_lifecycle(lake, run_id=f"simulate__lifecycle__{day}", day=run_day, logical_time=end_of_day,
+                             dry_run=False, policy=policy)
+    applied = apply_lifecycle(lake, summary)
+    cost_report(lake, summary, applied, policy=policy)
+    outcome.lifecycle = {"objects_deleted": int(applied["objects_deleted"]),
+                         "bytes_moved_cold": int(applied["bytes_moved_cold"])}
+
+
 def simulate_day(*, lake: Lake, client: Any, day: str, first: str, settings: SimulationSettings) -> DayOutcome:
     """One day of every pipeline (see the module docstring)."""
     from mlscale.contracts import contract_names
@@ -205,6 +228,8 @@ def simulate_day(*, lake: Lake, client: Any, day: str, first: str, settings: Sim
     _data_pipelines(lake, client, day, settings, outcome)
     for model in settings.models:
         _model_day(lake, client, model, day, first, settings, outcome)
+    if settings.lifecycle:
+        _lifecycle(lake, day, settings, outcome)
     build_health_report(lake, day, datasets=contract_names(), feature_sets=feature_set_names())
     outcome.seconds = time.perf_counter() - started
     return outcome

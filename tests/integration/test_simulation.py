@@ -4,10 +4,12 @@ verdict written where the DAGs write it."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
+import yaml
 from distributed import Client, LocalCluster
-from mlscale.lake import Lake
+from mlscale.lake import Lake, PartitionRef
 from mlscale.simulation import (
     PROGRESS_KEY,
     REVIEWER,
@@ -21,6 +23,19 @@ from mlscale.synthetic.scenario import Effects, Episode, Scenario
 
 START = dt.date(2026, 3, 2)  # a Monday
 DAYS = 9
+# the shipped retention policy with ages short enough to act within the replay
+SHORT_AGES = {"landing-drops": {"delete_after_days": 3, "min_keep_days": 2},
+              "raw-default": {"cold_after_days": 3}, "quarantine-short": {"delete_after_days": 3},
+              "predictions": {"cold_after_days": 2}, "features": {"cold_after_days": 4}}
+
+
+def short_retention(tmp_path: Path) -> str:
+    doc = yaml.safe_load((Path(__file__).resolve().parents[2] / "include/policies/retention.yaml").read_text())
+    for rule in doc["rules"]:
+        rule.update(SHORT_AGES.get(rule["name"], {}))
+    path = tmp_path / "retention.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
 
 
 def test_the_cron_fires_for_the_day_before_it_runs() -> None:
@@ -41,7 +56,7 @@ def test_a_replay_trains_gates_scores_and_monitors_and_resumes(tmp_path, client)
     scenario = Scenario("test", (Episode("dearer", "drift", 7, 8, Effects(amount_scale=1.5)),))
     generate_world(lake.write_bytes, start=START, days=DAYS, rows_per_day=700, seed=3, scenario=scenario)
     settings = SimulationSettings(models=["fraud_detector"], pii_key="simulation-test-key", train_cron="0 3 * * *",
-                                  min_train_days=5, max_rounds=15)
+                                  min_train_days=5, max_rounds=15, retention_policy=short_retention(tmp_path))
     last = (START + dt.timedelta(days=DAYS - 1)).isoformat()
     first_part = simulate(lake=lake, client=client, first=START.isoformat(),
                           last=(START + dt.timedelta(days=5)).isoformat(), settings=settings)
@@ -65,3 +80,15 @@ def test_a_replay_trains_gates_scores_and_monitors_and_resumes(tmp_path, client)
     kept = [f.key.rsplit("/", 1)[-1] for f in lake.list_files(f"_meta/drift_profiles/fraud_detector/dt={START}/")]
     assert "inputs.json" in kept and "inputs_sample.parquet" in kept
     assert sum(name.startswith("score_v") for name in kept) >= 2
+    # lifecycle ran each day: old drops deleted, old raw events in the cold tier — and training, which reads
+    # every raw day of its history, kept working on them (the last days trained)
+    assert not lake.list_files(f"landing/transactions/dt={START}/")
+    assert lake.list_files(f"cold/raw/transactions/dt={START}/")
+    assert lake.read_table(PartitionRef.of("raw", "transactions", START.isoformat())).num_rows > 0
+    assert any(o.lifecycle.get("objects_deleted") for o in first_part + rest) and rest[-1].trained
+    assert lake.exists(f"reports/cost/{last}/report.json")
+    # the replay ends with the period's timeline
+    timeline = lake.read_json(f"reports/timeline/{last}/report.json")
+    assert [d["day"] for d in timeline["days"]][0] == START.isoformat() and timeline["versions"]
+    assert timeline["lifecycle_actions"].get("applied", 0) > 0
+    assert [e["name"] for e in timeline["episodes"]] == ["dearer"]

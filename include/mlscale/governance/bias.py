@@ -39,7 +39,6 @@ from mlscale.bootstrap import (
     count_metrics,
     percentile_interval,
     seeded_rng,
-    spread,
 )
 from mlscale.governance.bias_thresholds import INSUFFICIENT, JUDGED_ON, BiasAuditError, BiasThresholds
 
@@ -228,7 +227,10 @@ def _disparity(name: str, groups: Mapping[str, Any], draws: Mapping[str, Mapping
 
     ``judged_on="point"``: an estimate beyond a threshold fails. ``"interval"``: only a disparity the whole
     bootstrap interval confirms fails; an estimate beyond the threshold whose interval still reaches it is a
-    warning (shown in the report, the model card and the gate's evidence for the human reviewer).
+    warning (shown in the report, the model card and the gate's evidence for the human reviewer). A disparity's
+    interval is that of the extreme pair of groups (lowest vs highest), at ``ci_level`` Bonferroni-adjusted over
+    the pairs of groups compared (``interval_level``): the spread of many equal groups' noisy estimates is no
+    evidence of a disparity.
     """
     sel = {g: groups[g]["selection_rate"]["value"] for g in draws["selection_rate"]}
     doc: dict[str, Any] = {"groups_compared": sorted(sel), "demographic_parity_difference": None,
@@ -239,22 +241,26 @@ def _disparity(name: str, groups: Mapping[str, Any], draws: Mapping[str, Mapping
     lo_g, hi_g = min(sel, key=sel.__getitem__), max(sel, key=sel.__getitem__)
     dpd = sel[hi_g] - sel[lo_g]
     dpr = sel[lo_g] / sel[hi_g] if sel[hi_g] > 0 else 1.0  # nobody selected anywhere: parity holds
-    dpd_d, dpr_d = spread(draws["selection_rate"])
+    level = _pair_level(thr.ci_level, len(sel))
+    low, high = draws["selection_rate"][lo_g], draws["selection_rate"][hi_g]
+    dpr_d = np.where(high > 0, low / np.where(high > 0, high, 1.0), 1.0)
     doc.update(demographic_parity_difference=dpd, demographic_parity_ratio=dpr,
                four_fifths_pass=dpr >= thr.min_demographic_parity_ratio - _EPS,
-               lowest_selection_rate_group=lo_g, highest_selection_rate_group=hi_g)
-    doc["ci"] = {"demographic_parity_difference": list(percentile_interval(dpd_d, thr.ci_level)),
-                 "demographic_parity_ratio": list(percentile_interval(dpr_d, thr.ci_level))}
-    gaps = []  # (metric, gap per draw, gap) of TPR and FPR, each over its groups judged ok
+               lowest_selection_rate_group=lo_g, highest_selection_rate_group=hi_g,
+               pairs_compared=len(sel) * (len(sel) - 1) // 2, interval_level=level)
+    doc["ci"] = {"demographic_parity_difference": list(percentile_interval(high - low, level)),
+                 "demographic_parity_ratio": list(percentile_interval(dpr_d, level))}
+    gaps = []  # (metric, the extreme pair's gap per draw, gap, pairs) of TPR and FPR over the groups judged ok
     for m in ("true_positive_rate", "false_positive_rate"):
-        values = [groups[g][m]["value"] for g in draws[m]]
+        values = {g: groups[g][m]["value"] for g in draws[m]}
         if len(values) >= 2:
-            gaps.append((m, spread(draws[m])[0], max(values) - min(values)))
+            lo_m, hi_m = min(values, key=values.__getitem__), max(values, key=values.__getitem__)
+            gaps.append((m, draws[m][hi_m] - draws[m][lo_m], values[hi_m] - values[lo_m], len(values)))
     if gaps:
-        eod = max(gap for _, _, gap in gaps)
-        doc["equalized_odds_difference"] = eod
-        doc["ci"]["equalized_odds_difference"] = list(
-            percentile_interval(np.fmax.reduce([d for _, d, _ in gaps]), thr.ci_level))
+        worst = max(gaps, key=lambda t: t[2])
+        doc["equalized_odds_difference"] = worst[2]
+        doc["ci"]["equalized_odds_difference"] = list(percentile_interval(worst[1], _pair_level(thr.ci_level,
+                                                                                                 worst[3])))
     ci = doc["ci"]
     checks = [  # (estimate violates, whole interval violates, message)
         (dpd > thr.max_demographic_parity_difference + _EPS,
@@ -268,17 +274,24 @@ def _disparity(name: str, groups: Mapping[str, Any], draws: Mapping[str, Mapping
          f"(four-fifths rule: {lo_g} vs {hi_g}; interval {_fmt_ci(ci['demographic_parity_ratio'])})"),
     ]
     if gaps:
-        worst = max(gaps, key=lambda t: t[2])[0]
         eod_ci = ci["equalized_odds_difference"]
         checks.append((doc["equalized_odds_difference"] > thr.max_equalized_odds_difference + _EPS,
                        eod_ci[0] > thr.max_equalized_odds_difference + _EPS,
                        f"{name}: equalized_odds_difference {doc['equalized_odds_difference']:.4f} > "
-                       f"{thr.max_equalized_odds_difference} (largest gap in {worst}; interval {_fmt_ci(eod_ci)})"))
+                       f"{thr.max_equalized_odds_difference} (largest gap in {worst[0]}; interval {_fmt_ci(eod_ci)})"))
     if thr.judged_on == "point":
         return doc, [m for point, _, m in checks if point], []
     reasons = [m for point, whole, m in checks if point and whole]
     warnings = [m + ": not confirmed by the interval" for point, whole, m in checks if point and not whole]
     return doc, reasons, warnings
+
+
+def _pair_level(level: float, groups: int) -> float:
+    """The interval level of the extreme pair among ``groups`` groups: ``level`` Bonferroni-adjusted over the
+    pairs that could have been the extreme one, so that picking the most different pair of many equal groups
+    does not by itself confirm a disparity."""
+    pairs = max(1, groups * (groups - 1) // 2)
+    return 1.0 - (1.0 - level) / pairs
 
 
 def _fmt_ci(bounds: Sequence[float]) -> str:
@@ -345,7 +358,8 @@ def _method(by_counts: bool, dask: bool, thr: BiasThresholds, seed: int, cap: in
         "disparities": ("the whole interval must cross a threshold to fail (judged_on interval); an estimate "
                         "beyond it alone is a warning" if thr.judged_on == "interval" else
                         "point estimates over groups with status ok decide the verdict")
-                       + "; intervals from the same per-group draws"}
+                       + "; a disparity's interval is the extreme pair's (lowest vs highest group), from the same "
+                         "per-group draws, at the level Bonferroni-adjusted over the pairs compared (interval_level)"}
 
 
 def audit_bias(frame: Any, *, label: str, score: str, decision: str, attributes: Sequence[str],

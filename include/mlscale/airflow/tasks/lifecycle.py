@@ -18,10 +18,10 @@ from mlscale.airflow.aws import AWS_CONN_ID
 from mlscale.airflow.run_context import RunDayError, run_day
 from mlscale.errors import NotRetryable
 from mlscale.lake import Lake, parse_day
+from mlscale.lifecycle.run import DEFAULT_ZONES
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ZONES = ["landing", "raw", "quarantine", "features", "training", "predictions", "checkpoints", "models"]
 
 
 class LifecycleParamError(ValueError, NotRetryable):
@@ -138,26 +138,18 @@ def idle_for_run(policy: Any, logical_time: dt.datetime, act: bool, ec2: Any = N
 def plan_for_run(params: Mapping[str, Any], context: Mapping[str, Any], *, lake: Lake | None = None,
                  ec2: Any = None) -> dict[str, Any]:
     """The plan task: build and store the plan, audit it, return its summary for XCom."""
-    from mlscale.lifecycle import AuditLog, build_plan, load_holds, load_lineage, load_policy
+    from mlscale.lifecycle import load_policy
+    from mlscale.lifecycle.run import plan_lifecycle
 
     lake = lake or _lake()
     day, logical = run_times(context)
     dry_run = resolve_dry_run(params.get("dry_run"), context)
-    zones = list(params.get("zones") or DEFAULT_ZONES)
     policy = load_policy()
-    holds = load_holds(lake=lake)
-    lineage = load_lineage(lake)
     idle, idle_note = idle_for_run(policy, logical, bool(params.get("idle_resources")), ec2)
     grace = params.get("grace_hours")
-    plan = build_plan(lake, policy, holds, lineage, run_id=context["run_id"], run_day=day, logical_time=logical,
-                      zones=zones, grace_hours=None if grace is None else float(grace), dry_run=dry_run,
-                      extra_actions=idle)
-    audit = AuditLog(lake, run_id=plan.run_id, run_day=plan.run_day, phase="plan", dry_run=dry_run)
-    for action in plan.actions:
-        audit.record(action)
-    audit.flush()
-    summary = plan.summary()
-    summary["idle"] = [a.detail for a in plan.actions if a.rule == "idle-resources"][:50]
+    summary = plan_lifecycle(lake, run_id=context["run_id"], day=day, logical_time=logical, dry_run=dry_run,
+                             zones=list(params.get("zones") or DEFAULT_ZONES),
+                             grace_hours=None if grace is None else float(grace), extra_actions=idle, policy=policy)
     summary["idle_note"] = idle_note
     return summary
 
@@ -167,7 +159,7 @@ def apply_for_run(summary: Mapping[str, Any], context: Mapping[str, Any], *, lak
     """The apply task: skipped in a dry run; otherwise apply the stored plan (holds re-read first)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from mlscale.lifecycle import AuditLog, apply_plan, load_holds, load_lineage
+    from mlscale.lifecycle.run import apply_lifecycle
 
     if summary["dry_run"]:
         raise AirflowSkipException("dry run: the plan is in the plan task's log and at "
@@ -176,17 +168,12 @@ def apply_for_run(summary: Mapping[str, Any], context: Mapping[str, Any], *, lak
     plan = lake.read_json(summary["plan_key"])
     if any(a["status"] == "planned" and a["rule"] == "idle-resources" for a in plan["actions"]) and ec2 is None:
         ec2, _ = ec2_client()
-    audit = AuditLog(lake, run_id=plan["run_id"], run_day=plan["run_day"], phase="apply", dry_run=False)
-    result = apply_plan(lake, plan, load_holds(lake=lake), load_lineage(lake), audit=audit, ec2=ec2)
-    return result.as_dict()
+    return apply_lifecycle(lake, summary, ec2=ec2)
 
 
 def cost_report_for_run(summary: Mapping[str, Any], applied: Mapping[str, Any] | None, *,
                         lake: Lake | None = None) -> dict[str, Any]:
     """The cost_report task: ``reports/cost/<day>/`` (JSON and HTML)."""
-    from mlscale.lifecycle import build_cost_report, load_policy
+    from mlscale.lifecycle.run import cost_report
 
-    lake = lake or _lake()
-    return build_cost_report(lake, load_policy(), run_day=summary["run_day"], run_id=summary["run_id"],
-                             dry_run=bool(summary["dry_run"]), planned_bytes=summary["bytes"],
-                             applied=dict(applied) if applied else None, idle=list(summary.get("idle", [])))
+    return cost_report(lake or _lake(), summary, applied)
