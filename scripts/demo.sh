@@ -67,6 +67,12 @@ idle() {  # $1: DAG ids (comma-separated), $2: since (epoch s): wait until they 
   mlscale wait-idle --dags "$1" --since "$2" --settle 20 --timeout 1800 2>/dev/null | tail -4 | sed 's/^/   /' \
     || status=1
 }
+run_and_show() {  # $1: DAG id, $2: conf, $3: grep -o pattern, $4: lines (default 1): trigger, wait, show its log lines
+  local since run; since=$(date +%s)
+  run="$(trigger "$1" "$2")" || return 0
+  idle "$1" "$since"
+  run_log "$1" "$run" | grep -o "$3" | cut -c1-300 | head -"${4:-1}" | sed 's/^/   /' || true
+}
 alias_of() {  # $1: alias: the registry version it points to (empty when none)
   python -c "import sys; from mlscale.airflow.cli.lake_root import lake_for_cli; from mlscale.training import registry; \
 lake = lake_for_cli(None); v = registry.alias_version(registry.client_for(registry.RegistryConfig.for_lake(lake)), \
@@ -116,10 +122,8 @@ if [ "$(alias_of champion)" != "$V1" ]; then
 print(lake_for_cli(None).read_json(f'models/$MODEL/{sys.argv[1]}/model.json')['training_set']['last_event_day'])" \
     "$V1" 2>/dev/null | tail -1)"
   echo "-- audit_bias of version $V1 again, its gate checking drift against $EVAL_DAY"
-  since=$(date +%s)
-  run="$(trigger audit_bias "{\"version\": \"$V1\", \"dt\": \"$EVAL_DAY\", \"approval_timeout_hours\": 0}")"
-  idle audit_bias "$since"
-  run_log audit_bias "$run" | grep -o "promotion gate for [^\"]*" | cut -c1-300 | head -1 | sed 's/^/   /' || true
+  run_and_show audit_bias "{\"version\": \"$V1\", \"dt\": \"$EVAL_DAY\", \"approval_timeout_hours\": 0}" \
+    "promotion gate for [^\"]*"
 fi
 echo "   champion: version $(alias_of champion)"
 echo "-- train_model triggered by hand with LightGBM: the new version becomes the challenger"
@@ -132,22 +136,13 @@ echo "   mlscale approve --version $V2 --by <your name>"
 airflow dags pause train_model >/dev/null 2>&1  # a drift alert below would retrain: not in the demo
 
 echo "-- score_batch for $LAST_DAY: the champion decides, the challenger scores in shadow"
-since=$(date +%s)
-run="$(trigger score_batch "{\"dt\": \"$LAST_DAY\"}")"
-idle score_batch "$since"
-run_log score_batch "$run" | grep -o "score_batch $MODEL [0-9-]* summary: [^\[\"]*\|shadow $MODEL [0-9-]*: champion[^\[\"]*" \
-  | cut -c1-300 | head -2 | sed 's/^/   /' || true
+run_and_show score_batch "{\"dt\": \"$LAST_DAY\"}" \
+  "score_batch $MODEL [0-9-]* summary: [^\[\"]*\|shadow $MODEL [0-9-]*: champion[^\[\"]*" 2
 
 echo "-- monitor_drift for $TRAIN_DAY (no drift injected) and $LAST_DAY (drift injected)"
 for day in "$TRAIN_DAY" "$LAST_DAY"; do
-  since=$(date +%s)
-  run="$(trigger monitor_drift "{\"dt\": \"$day\"}")"
-  idle monitor_drift "$since"
-  run_log monitor_drift "$run" >"$AIRFLOW_HOME/monitor_drift-$day.log"
-  grep -o "drift $MODEL v[0-9]* on [0-9-]*: [a-z_]* ([0-9]* rows; [0-9]* of [0-9]* features drifted" \
-    "$AIRFLOW_HOME/monitor_drift-$day.log" | head -1 | sed 's/^/   /' || true
-  grep -o "drift retrain decision for [^:]*: [a-z]* ([^)]*" "$AIRFLOW_HOME/monitor_drift-$day.log" | cut -c1-200 \
-    | head -1 | sed 's/^/   /' || true
+  run_and_show monitor_drift "{\"dt\": \"$day\"}" \
+    "drift $MODEL v[0-9]* on [0-9-]*: [a-z_]* ([0-9]* rows; [0-9]* of [0-9]* features drifted\|drift retrain decision for [^:]*: [a-z]* ([^)]*" 2
 done
 python - "$TRAIN_DAY" "$LAST_DAY" 2>/dev/null <<'PY' | tail -1
 import sys
@@ -158,10 +153,7 @@ print("   drifted only on the injected day:", ", ".join(sorted(shifted - clean))
 PY
 
 echo "-- pipeline_health for $LAST_DAY: one page from ingestion to model quality"
-since=$(date +%s)
-run="$(trigger pipeline_health "{\"dt\": \"$LAST_DAY\"}")"
-idle pipeline_health "$since"
-run_log pipeline_health "$run" | grep -o "attention \[[a-z]*\] [^\[\"]*" | cut -c1-200 | head -6 | sed 's/^/   /' || true
+run_and_show pipeline_health "{\"dt\": \"$LAST_DAY\"}" "attention \[[a-z]*\] [^\[\"]*" 6
 
 echo "-- lifecycle_cleanup: a dry run (the default for manual runs), then applied"
 for conf in '{}' '{"dry_run": false}'; do
@@ -170,6 +162,9 @@ for conf in '{}' '{"dry_run": false}'; do
   idle lifecycle_cleanup "$since"
   mlscale lifecycle-summary 2>/dev/null | grep -v "lake root"
 done
+
+echo "-- the timeline of the $DAYS days: volume, quarantine, drift verdicts, versions, gate decisions, cost"
+mlscale timeline --first "$FIRST_DAY" --last "$LAST_DAY" 2>/dev/null | sed 's/^/   /' || status=1
 
 echo
 echo "== what the lake holds now"
@@ -180,7 +175,7 @@ cat <<MSG
    Outputs:   data/lake/raw, data/lake/quarantine (rejected rows with reason codes), data/lake/features,
               data/lake/_feast (feature store), data/lake/training, data/lake/models, data/lake/_mlflow (registry),
               data/lake/predictions,
-              data/lake/reports/{training,bias,drift,shadow,model_card,health,cost}, data/lake/_meta (run logs, plans, audit)
+              data/lake/reports/{training,bias,drift,shadow,model_card,health,cost,timeline}, data/lake/_meta (run logs, plans, audit)
    Task logs: .airflow/logs/dag_id=<dag>/run_id=<run>/task_id=<task>/
    The UI:    make up   (then http://localhost:8080, user admin, password printed by make up)
 MSG

@@ -159,13 +159,6 @@ def reviewer_approves(decision: Any) -> bool:
         r.startswith("bias: too little data") for r in decision.reasons)
 
 
-def _has_version(lake: Lake, model: str, tracking_uri: str) -> bool:
-    from mlscale.training import registry
-
-    client = registry.client_for(registry.RegistryConfig.for_lake(lake, tracking_uri))
-    return any(registry.alias_version(client, model, alias) for alias in (registry.CHAMPION, registry.CHALLENGER))
-
-
 def _model_day(lake: Lake, client: Any, model: str, day: str, first: str, settings: SimulationSettings,
                outcome: DayOutcome) -> None:
     from mlscale.governance.monitor import monitor_drift
@@ -177,9 +170,10 @@ def _model_day(lake: Lake, client: Any, model: str, day: str, first: str, settin
 
     old_enough = (dt.date.fromisoformat(day) - dt.date.fromisoformat(first)).days + 1 >= settings.min_train_days
     drift_retrain = False
-    if _has_version(lake, model, settings.tracking_uri):
-        mlflow = reg.client_for(reg.RegistryConfig.for_lake(lake, settings.tracking_uri))
-        if reg.alias_version(mlflow, model, reg.CHAMPION):
+    mlflow = reg.client_for(reg.RegistryConfig.for_lake(lake, settings.tracking_uri))
+    champion = reg.alias_version(mlflow, model, reg.CHAMPION)
+    if champion or reg.alias_version(mlflow, model, reg.CHALLENGER):  # a version exists: score and monitor
+        if champion:
             score_batch(client=client, lake=lake, dt=day, run_id=f"simulate__{day}", model=model,
                         tracking_uri=settings.tracking_uri, feast_root=settings.feast_root)
             compare_shadow(lake=lake, dt=day, run_id=f"simulate__{day}", model=model)
