@@ -176,8 +176,10 @@ def ceiling_ratio(lake: Any, model: str) -> dict[str, Any] | None:
     label = joined[LABEL].astype(int)
     ceiling = float(average_precision_score(label, joined["p_fraud"]))
     achieved = float(average_precision_score(label, stored.predict(joined)))
+    interval = (stored.doc.get("ceiling") or {}).get("ratio_interval")  # the training report's paired bootstrap
     return {"version": versions[-1], "rows": len(joined), "holdout_rows": len(holdout), "positives": int(label.sum()),
-            "pr_auc": achieved, "ceiling": ceiling, "ratio": achieved / ceiling if ceiling else 0.0}
+            "pr_auc": achieved, "ceiling": ceiling, "ratio": achieved / ceiling if ceiling else 0.0,
+            "trained_for": stored.doc.get("registered_day"), "ratio_interval": interval}
 
 
 def main() -> None:
@@ -250,8 +252,10 @@ def main() -> None:
     if model:
         record("model_pr_auc_vs_ceiling", model["ratio"], unit="ratio", goal=">= 0.8",
                baseline="PR-AUC of the true probabilities on the same holdout rows", command=command,
-               notes=f"{size}; v{model['version']} {model['pr_auc']:.3f} / {model['ceiling']:.3f}, "
-                     f"{model['positives']} positives")
+               notes=f"{size}; v{model['version']} (trained for {model['trained_for']}) {model['pr_auc']:.3f} / "
+                     f"{model['ceiling']:.3f}, {model['positives']} positives"
+                     + (f", 95% interval of the ratio {model['ratio_interval'][0]:.2f}..{model['ratio_interval'][1]:.2f}"
+                        if model["ratio_interval"] else ""))
     if args.days == 180 and args.rows_per_day == 20_000 and not args.score_only:
         record("world_180d_wall_s", wall, unit="s", goal="<= 1800", baseline="-", command=command, notes=size)
 
