@@ -5,7 +5,8 @@ days end yesterday, driven through the REST API as the UI drives it. The tests r
 on each other, as a deployment's first days would:
 
 * the ingestion DAGs on their **cron** (unpaused: the latest day) and a **backfill** of the day before →
-  `compact_lake` and `build_features` per partition (**asset events**);
+  `compact_lake` and `build_features` per partition (**asset events**); the same days replayed by
+  ``mlscale.simulation`` from the same drops give the same tables;
 * `train_model` **manual with `dt`** → `audit_bias` started by the `models` **asset event** audits exactly the
   version that run registered (the fix: such runs have no partition key, data interval or logical date);
 * a backfill that reruns the latest day → scoring and drift monitoring per partition;
@@ -114,6 +115,89 @@ def test_ingestion_cron_and_backfill_flow_downstream_per_partition(stack) -> Non
         assert _as_of_table_committed(lake, "customer_activity", day.isoformat())
     for dag_id in INGEST:
         airflow.pause(dag_id)
+
+
+RUN_COLUMNS = ("ingested_run", "run_id")  # name the run that wrote a row: the only columns allowed to differ
+
+
+def _sketch_quantiles(fs: Any) -> dict[str, tuple[Any, int]]:
+    """The columns of a feature set read from KLL sketches (column -> (feature, window)). Their compaction flips
+    coins (DataSketches seeds its own generator), so an entity with more than k values gets a quantile within
+    the sketch's rank error on each build, not the same bits: they are checked against the exact ranks."""
+    return {f"{f.name}_{w}d": (f, w) for f in fs.features if f.kind == "quantile" for w in fs.windows_of(f)}
+
+
+def _assert_within_rank_error(lake: Lake, fs: Any, day: dt.date, table: Any, column: str, feature: Any,
+                              window: int) -> None:
+    """Each entity's sketched quantile lies within 3x the KLL rank error of the asked rank among the entity's
+    values of the window (events of the window's days, whenever delivered: late events rebuild the table)."""
+    import numpy as np
+    import pandas as pd
+    from mlscale.sketches import kll_rank_error
+
+    drops = lake.partitions("raw", fs.source_dataset)
+    from mlscale.features.partials import with_entity
+
+    events = pd.concat([with_entity(lake.read_table(p, columns=fs.source_columns()), fs).to_pandas()
+                        for p in drops])
+    days = pd.to_datetime(events[fs.event_time], utc=True).dt.date
+    events = events[(days > day - dt.timedelta(days=window)) & (days <= day)]
+    values = {k: np.sort(g.to_numpy(dtype=float)) for k, g in events.groupby(fs.entity)[feature.column]}
+    tolerance = 3 * kll_rank_error()
+    for entity, estimate in zip(table[fs.entity], table[column], strict=True):
+        if pd.isna(estimate):
+            assert entity not in values, f"{column} of {entity} is missing"
+            continue
+        v = values[entity]
+        below, at_most = np.searchsorted(v, estimate, "left") / len(v), np.searchsorted(v, estimate, "right") / len(v)
+        assert below - tolerance <= feature.q <= at_most + tolerance, (column, entity, estimate, below, at_most)
+
+
+def _rows(lake: Lake, ref: PartitionRef) -> Any:
+    """A partition's rows, sorted, without the columns that name the writing run."""
+    frame = lake.read_table(ref).to_pandas()
+    frame = frame.drop(columns=[c for c in RUN_COLUMNS if c in frame.columns])
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
+
+
+def test_a_replay_writes_what_the_scheduler_wrote(stack, tmp_path) -> None:
+    """The replay and the DAGs share every function: the days the scheduler ran (a backfill and the cron),
+    replayed from the same drops by ``mlscale.simulation``, give the same raw, quarantine and feature tables
+    (sketched quantiles: within the sketch's error, see :func:`_sketch_quantiles`)."""
+    import pandas as pd
+    from distributed import Client, LocalCluster
+    from mlscale.features import all_feature_sets
+    from mlscale.simulation import SimulationSettings, simulate
+
+    _, lake = stack
+    replay = Lake(str(tmp_path / "replay"))
+    for stored in [*lake.list_files("landing/"), *lake.list_files("_meta/generator/")]:
+        replay.write_bytes(stored.key, lake.read_bytes(stored.key))
+    settings = SimulationSettings(models=[], pii_key="test-key", lifecycle=False)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        simulate(lake=replay, client=client, first=START.isoformat(), last=CRON_DAY.isoformat(), settings=settings)
+    refs = [PartitionRef.of(zone, dataset.removeprefix("ingest_"), day.isoformat())
+            for day in (BACKFILL_DAY, CRON_DAY) for zone in ("raw", "quarantine") for dataset in INGEST]
+    refs += [PartitionRef.of("features", fs.table, day.isoformat())
+             for day in (BACKFILL_DAY, CRON_DAY) for fs in all_feature_sets()]
+    sets = {fs.table: fs for fs in all_feature_sets()}
+    approximate = {table: _sketch_quantiles(fs) for table, fs in sets.items()}
+    compared = 0
+    for ref in refs:
+        assert (lake.manifest(ref) is None) == (replay.manifest(ref) is None), ref.key
+        if lake.manifest(ref) is None:
+            continue
+        ours, theirs = _rows(replay, ref), _rows(lake, ref)
+        inexact = approximate.get(ref.dataset, {})
+        pd.testing.assert_frame_equal(ours.drop(columns=list(inexact)), theirs.drop(columns=list(inexact)),
+                                      obj=ref.key)
+        for column, (feature, window) in inexact.items():
+            fs = sets[ref.dataset]
+            for where, rows in ((replay, ours), (lake, theirs)):
+                _assert_within_rank_error(where, fs, dt.date.fromisoformat(ref.dt), rows, column, feature, window)
+        compared += 1
+    assert compared >= len(INGEST) * 2 + 2 * len(all_feature_sets())
 
 
 def _trained(airflow: AirflowStack, runs: list[dict[str, Any]]) -> dict[str, str]:
