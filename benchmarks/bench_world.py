@@ -139,12 +139,13 @@ def bias_scores(lake: Any, model: str) -> dict[str, Any] | None:
                                    doc["tags"]["event_days"].split(".."))
         bias_key = f"reports/bias/{model}/{version}/report.json"
         bias = lake.read_json(bias_key) if lake.exists(bias_key) else {}
-        gate = decisions.get(version, [])
+        gate = sorted(decisions.get(version, []), key=lambda d: d.get("decided_at", ""))
+        last = gate[-1] if gate else {}  # a version may be gated again (a rerun): its latest decision counts
         versions.append({"version": version, "event_days": f"{first_event}..{last_event}",
                          "exposed": last_event >= first, "bias_verdict": bias.get("verdict", "not audited"),
                          "bias_reasons": bias.get("reasons", [])[:3],
-                         "refused_for_bias": any(any(r.startswith("bias") for r in d.get("reasons", [])) for d in gate),
-                         "decisions": sorted({d["decision"] for d in gate})})
+                         "refused_for_bias": any(r.startswith("bias") for r in last.get("reasons", [])),
+                         "decisions": [d["decision"] for d in gate]})
     versions.sort(key=lambda v: int(v["version"]))
     exposed = [v for v in versions if v["exposed"]]
     fair = [v for v in versions if not v["exposed"]]

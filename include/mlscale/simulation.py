@@ -124,27 +124,34 @@ def _data_pipelines(lake: Lake, client: Any, day: str, settings: SimulationSetti
 
 def _train_and_gate(lake: Lake, client: Any, model: str, day: str, why: str, settings: SimulationSettings,
                     outcome: DayOutcome) -> None:
-    from mlscale.governance.audit_run import audit_model
-    from mlscale.governance.gate import ACCEPT_INSUFFICIENT_BIAS, promote_model, record_approval
     from mlscale.training import train_model
 
     trained = train_model(client=client, lake=lake, dt=day, run_id=f"simulate__{why}__{day}", model=model,
                           tracking_uri=settings.tracking_uri, feast_root=settings.feast_root,
                           max_rounds=settings.max_rounds)
     outcome.trained[model] = trained.version
-    audited = audit_model(lake=lake, dt=day, run_id=f"simulate__audit__{day}", model=model, version=trained.version,
+    outcome.gate[f"{model} v{trained.version}"] = audit_and_gate(lake, model, trained.version, day, why, settings)
+
+
+def audit_and_gate(lake: Lake, model: str, version: str, day: str, why: str, settings: SimulationSettings) -> str:
+    """The bias audit of a new version, the gate, and the scripted reviewer (see :func:`reviewer_approves`), as
+    ``audit_bias`` runs them after ``train_model``; returns the gate's decision."""
+    from mlscale.governance.audit_run import audit_model
+    from mlscale.governance.gate import ACCEPT_INSUFFICIENT_BIAS, promote_model, record_approval
+
+    audited = audit_model(lake=lake, dt=day, run_id=f"simulate__audit__{day}", model=model, version=version,
                           tracking_uri=settings.tracking_uri, actor=REVIEWER)
-    gate: dict[str, Any] = dict(lake=lake, dt=day, model=model, version=trained.version,
+    gate: dict[str, Any] = dict(lake=lake, dt=day, model=model, version=version,
                                 tracking_uri=settings.tracking_uri, feast_root=settings.feast_root,
                                 risk_policy=settings.risk_policy)
     decision = promote_model(run_id=f"simulate__gate__{day}", **gate)
     if reviewer_approves(decision):
         accepts = (ACCEPT_INSUFFICIENT_BIAS,) if audited.verdict == "insufficient_data" else ()
-        record_approval(lake, model=model, version=trained.version, approved_by=REVIEWER, accepts=accepts,
+        record_approval(lake, model=model, version=version, approved_by=REVIEWER, accepts=accepts,
                         note=f"scripted review of the {why} retrain on {day}: approves what only lacks an approval "
                              "(accepting too little bias evidence to judge), never a failed condition")
         decision = promote_model(run_id=f"simulate__gate_approved__{day}", **gate)
-    outcome.gate[f"{model} v{trained.version}"] = decision.decision
+    return str(decision.decision)
 
 
 def reviewer_approves(decision: Any) -> bool:

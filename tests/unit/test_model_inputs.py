@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from mlscale.bootstrap import average_precision_bootstrap, paired_average_precision_bootstrap, seeded_rng
 from mlscale.training.ceiling import ceiling_of
-from mlscale.training.inputs import recent_count
+from mlscale.training.inputs import bucket_distinct, recent_count
 from sklearn.metrics import average_precision_score
 
 
@@ -34,6 +34,16 @@ def test_recent_count_is_order_free_and_counts_ties() -> None:
         same = frame[(frame.key == frame.key[i]) & (frame.ts <= frame.ts[i])
                      & (frame.ts >= frame.ts[i] - pd.Timedelta(minutes=90))]
         assert counts[i] == len(same)
+
+
+def test_bucket_distinct_counts_distinct_values_of_the_key_in_its_clock_bucket() -> None:
+    times = pd.Series(pd.to_datetime(["2026-01-01 10:05", "2026-01-01 10:55", "2026-01-01 10:59", "2026-01-01 11:01",
+                                      "2026-01-01 10:30", None], utc=True))
+    keys = ["a", "a", "a", "a", "b", "a"]
+    merchants = ["m1", "m2", "m1", "m3", "m1", "m9"]
+    counts = bucket_distinct(keys, merchants, times, 60)
+    # a's 10:00 hour: m1, m2, m1 -> 2 distinct for each of its rows (earlier and later alike); 11:00: 1; b: 1
+    assert counts[:5].tolist() == [2, 2, 2, 1, 1] and np.isnan(counts[5])
 
 
 def test_paired_bootstrap_matches_the_single_score_draws() -> None:

@@ -44,6 +44,7 @@ def test_the_demo_model_spec_loads_and_names_its_inputs() -> None:
     ("event_features:\n  r: {kind: ratio, column: amount, over: merchant_risk.amount_p95_30d}", "does not use"),
     ("event_features:\n  v: {kind: recent_count, column: customer_id}", "recent_count needs minutes"),
     ("event_features:\n  v: {kind: recent_count, column: customer_id, minutes: 0.5}", "recent_count needs minutes"),
+    ("event_features:\n  v: {kind: bucket_distinct, column: customer_id, minutes: 60}", "bucket_distinct needs of"),
 ])
 def test_invalid_specs_name_the_file_and_key(tmp_path, change: str, message: str) -> None:
     head = change.split(":", 1)[0]

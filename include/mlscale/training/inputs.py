@@ -50,6 +50,8 @@ def event_features(events: Any, spec: ModelSpec) -> Any:
             out[f.name] = pd.to_datetime(column, utc=True).dt.hour.astype("float64")
         elif f.kind == "recent_count":
             out[f.name] = recent_count(column, events[spec.event_time], f.minutes)
+        elif f.kind == "bucket_distinct":
+            out[f.name] = bucket_distinct(column, events[f.of], events[spec.event_time], f.minutes)
         else:  # one_hot over the declared values; an unknown value is all zeros
             text = column.astype("string")
             for value in f.values:
@@ -81,6 +83,25 @@ def recent_count(keys: Any, times: Any, minutes: int) -> np.ndarray:
     counts = np.empty(len(order), dtype=np.float64)
     counts[order] = last - first
     out[valid] = counts
+    return out
+
+
+def bucket_distinct(keys: Any, values: Any, times: Any, minutes: int) -> np.ndarray:
+    """Per row: the distinct ``values`` of the rows with the same key in the same clock-aligned ``minutes`` bucket
+    (e.g. the merchants a card paid within this clock hour: card testing), among the given rows — a batch's
+    events are all known when it is scored. NaN where the key or time is missing."""
+    import pandas as pd
+
+    seconds = pd.to_datetime(times, utc=True).dt.tz_convert(None).to_numpy().astype("datetime64[s]")
+    known = ~np.isnat(seconds)
+    code = pd.factorize(pd.Series(keys).to_numpy(), use_na_sentinel=True)[0]
+    out = np.full(len(code), np.nan)
+    valid = known & (code >= 0)
+    if not valid.any():
+        return out
+    frame = pd.DataFrame({"key": code[valid], "bucket": seconds[valid].astype(np.int64) // (minutes * 60),
+                          "value": pd.Series(values).to_numpy()[valid]})
+    out[valid] = frame.groupby(["key", "bucket"])["value"].transform("nunique").to_numpy(dtype=np.float64)
     return out
 
 

@@ -17,7 +17,7 @@ import yaml
 from mlscale.errors import NotRetryable
 from mlscale.layout import config_dir
 
-EVENT_FEATURE_KINDS = ("numeric", "log1p", "hour", "one_hot", "ratio", "recent_count")
+EVENT_FEATURE_KINDS = ("numeric", "log1p", "hour", "one_hot", "ratio", "recent_count", "bucket_distinct")
 SPLITS = ("train", "validation", "holdout")
 
 
@@ -32,7 +32,8 @@ class EventFeature:
     column: str
     values: tuple[str, ...] = ()
     over: str = ""               # ratio: "<feature_set>.<feature>", the denominator
-    minutes: int = 0             # recent_count: the trailing window
+    minutes: int = 0             # recent_count: the trailing window; bucket_distinct: the clock-aligned bucket
+    of: str = ""                 # bucket_distinct: the column whose distinct values are counted
 
     def columns(self) -> list[str]:
         """The model input columns this feature produces."""
@@ -84,6 +85,7 @@ class ModelSpec:
             fs = load_feature_set(name)
             cols.update(fs.entity_from or (fs.entity,))
         cols.update(f.column for f in self.event_features)
+        cols.update(f.of for f in self.event_features if f.of)
         return sorted(cols)
 
     def as_dict(self) -> dict[str, Any]:
@@ -155,11 +157,16 @@ def _event_feature(where: str, name: str, spec: dict[str, Any]) -> EventFeature:
     if kind == "ratio" and "." not in over:
         raise ModelSpecError(f"{where}: event_features.{name}: ratio needs over: <feature_set>.<feature>")
     minutes = spec.get("minutes", 0)
-    if kind == "recent_count" and (isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 1):
-        raise ModelSpecError(f"{where}: event_features.{name}: recent_count needs minutes: <a whole number >= 1>, "
+    if kind in ("recent_count", "bucket_distinct") and (isinstance(minutes, bool) or not isinstance(minutes, int)
+                                                        or minutes < 1):
+        raise ModelSpecError(f"{where}: event_features.{name}: {kind} needs minutes: <a whole number >= 1>, "
                              f"got {minutes!r}")
+    of = str(spec.get("of") or "")
+    if kind == "bucket_distinct" and not of:
+        raise ModelSpecError(f"{where}: event_features.{name}: bucket_distinct needs of: <the column whose distinct "
+                             "values are counted>")
     return EventFeature(name=name, kind=kind, column=spec["column"], values=values, over=over,
-                        minutes=int(minutes or 0))
+                        minutes=int(minutes or 0), of=of)
 
 
 def _check(where: str, spec: ModelSpec) -> None:
