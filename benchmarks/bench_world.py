@@ -13,8 +13,8 @@ The world is generated from ``include/scenarios/<scenario>.yaml`` and replayed w
   count the day after a half-missing drop is truly lower);
 * ``world_drift_detection_delay_days_max`` — over the drift episodes monitored (a model existed), the worst
   delay from the episode's first day to the first alarm within it (a missed episode counts its length);
-* ``model_pr_auc_vs_ceiling`` — the newest version's holdout PR-AUC over the ceiling: the PR-AUC of the
-  generator's true fraud probabilities on the same holdout rows (the ratio the issue sets at >= 0.8);
+* ``model_pr_auc_vs_ceiling`` — the serving version's (the champion's, else the newest) holdout PR-AUC over the
+  ceiling: the PR-AUC of the generator's true fraud probabilities on the same holdout rows (goal >= 0.8);
 * ``world_bias_episode_caught`` — 1 when a version trained on the labels of a ``biased_labels`` episode was refused
   by the gate for bias, else 0; the versions trained before the episode (fair) are listed with their verdicts;
 * ``world_180d_wall_s`` — the replay's wall time (recorded only for a 180-day run of 20,000 payments a day).
@@ -155,12 +155,13 @@ def bias_scores(lake: Any, model: str) -> dict[str, Any] | None:
 
 
 def ceiling_ratio(lake: Any, model: str) -> dict[str, Any] | None:
-    """The newest version's holdout PR-AUC over the PR-AUC of the true probabilities on the same rows."""
+    """The serving version's (the champion's, else the newest version's) holdout PR-AUC over the PR-AUC of the
+    true probabilities on the same rows."""
     import io
 
     import pandas as pd
     from mlscale.lake import PartitionRef
-    from mlscale.training import StoredModel, read_split
+    from mlscale.training import StoredModel, read_split, registry
     from mlscale.training.dataset import LABEL
     from sklearn.metrics import average_precision_score
 
@@ -168,7 +169,10 @@ def ceiling_ratio(lake: Any, model: str) -> dict[str, Any] | None:
                        if f.key.endswith("/model.json")}, key=int)
     if not versions:
         return None
-    stored = StoredModel.load(lake, model, versions[-1])
+    champion = registry.alias_version(registry.client_for(registry.RegistryConfig.for_lake(lake)), model,
+                                      registry.CHAMPION)
+    serving = champion or versions[-1]
+    stored = StoredModel.load(lake, model, serving)
     zone, dataset, day = stored.doc["training_set"]["partition"].split("/")
     holdout = read_split(lake, PartitionRef.of(zone, dataset, day.removeprefix("dt=")), "holdout").to_pandas()
     truth = pd.concat([pd.read_parquet(io.BytesIO(lake.read_bytes(f.key)), columns=["event_id", "p_fraud"])
@@ -178,7 +182,7 @@ def ceiling_ratio(lake: Any, model: str) -> dict[str, Any] | None:
     ceiling = float(average_precision_score(label, joined["p_fraud"]))
     achieved = float(average_precision_score(label, stored.predict(joined)))
     interval = (stored.doc.get("ceiling") or {}).get("ratio_interval")  # the training report's paired bootstrap
-    return {"version": versions[-1], "rows": len(joined), "holdout_rows": len(holdout), "positives": int(label.sum()),
+    return {"version": serving, "rows": len(joined), "holdout_rows": len(holdout), "positives": int(label.sum()),
             "pr_auc": achieved, "ceiling": ceiling, "ratio": achieved / ceiling if ceiling else 0.0,
             "trained_for": stored.doc.get("registered_day"), "ratio_interval": interval}
 
@@ -221,7 +225,7 @@ def main() -> None:
           f"{len(drift['false_alarm_days'])} days {drift['false_alarm_days']}; detection delay per episode "
           f"{drift['delays']}")
     if model:
-        print(f"model v{model['version']}: holdout PR-AUC {model['pr_auc']:.3f} vs ceiling {model['ceiling']:.3f} "
+        print(f"model v{model['version']} (serving): holdout PR-AUC {model['pr_auc']:.3f} vs ceiling {model['ceiling']:.3f} "
               f"({model['rows']:,} rows, {model['positives']} positives): ratio {model['ratio']:.2f}")
     else:
         print("no model was trained: no PR-AUC ratio")
@@ -243,7 +247,11 @@ def main() -> None:
                command=f"{COMMAND} --bias-episode --rows-per-day {args.rows_per_day}" if args.bias_episode else command,
                notes=f"{size}; exposed versions refused for bias {bias['exposed_refused']}/{bias['exposed']}, "
                      f"fair versions refused for bias {bias['fair_refused']}/{bias['fair']}")
-    if args.bias_episode:
+    if args.bias_episode:  # its drift figures cover no drift episode; its serving model is a fair one
+        if model:
+            record("model_pr_auc_vs_ceiling", model["ratio"], unit="ratio", goal=">= 0.8",
+                   baseline="PR-AUC of the true probabilities on the same holdout rows",
+                   command=f"{COMMAND} --bias-episode --rows-per-day {args.rows_per_day}", notes=_model_note(size, model))
         return
     record("world_drift_false_alarm_days", len(drift["false_alarm_days"]), unit="days", goal="<= 2",
            baseline="scenario truth", command=command, notes=f"{size}; {drift['monitored_days']} days monitored")
@@ -253,12 +261,16 @@ def main() -> None:
     if model:
         record("model_pr_auc_vs_ceiling", model["ratio"], unit="ratio", goal=">= 0.8",
                baseline="PR-AUC of the true probabilities on the same holdout rows", command=command,
-               notes=f"{size}; v{model['version']} (trained for {model['trained_for']}) {model['pr_auc']:.3f} / "
-                     f"{model['ceiling']:.3f}, {model['positives']} positives"
-                     + (f", 95% interval of the ratio {model['ratio_interval'][0]:.2f}..{model['ratio_interval'][1]:.2f}"
-                        if model["ratio_interval"] else ""))
+               notes=_model_note(size, model))
     if args.days == 180 and args.rows_per_day == 20_000 and not args.score_only:
         record("world_180d_wall_s", wall, unit="s", goal="<= 1800", baseline="-", command=command, notes=size)
+
+
+def _model_note(size: str, model: dict[str, Any]) -> str:
+    interval = model["ratio_interval"]
+    return (f"{size}; serving v{model['version']} (trained for {model['trained_for']}) {model['pr_auc']:.3f} / "
+            f"{model['ceiling']:.3f}, {model['positives']} positives"
+            + (f", 95% interval of the ratio {interval[0]:.2f}..{interval[1]:.2f}" if interval else ""))
 
 
 if __name__ == "__main__":
