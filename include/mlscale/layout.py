@@ -35,6 +35,16 @@ REPORTS = "reports"
 REPORT_KINDS = ("health", "drift", "bias", "training", "shadow", "model_card", "cost", "timeline")
 
 
+#: the scoring feature log of a model (the sampled events' inputs as scored): zone and dataset suffix
+PREDICTIONS_ZONE = "predictions"
+FEATURE_LOG_SUFFIX = "_features"
+
+
+def feature_log_dataset(model: str) -> str:
+    """The dataset of ``model``'s scoring feature log, ``predictions/<model>_features/dt=D/``."""
+    return f"{model}{FEATURE_LOG_SUFFIX}"
+
+
 def report_prefix(kind: str) -> str:
     """``reports/<kind>``, for one of :data:`REPORT_KINDS`."""
     if kind not in REPORT_KINDS:

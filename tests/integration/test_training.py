@@ -231,6 +231,9 @@ def test_train_model_registers_a_challenger_with_lineage(lake, training_set, cli
     assert ceiling["rows"] == first.holdout["rows"] and ceiling["pr_auc"] == pytest.approx(first.holdout["pr_auc"], abs=1e-6)
     assert ceiling["ratio"] == pytest.approx(ceiling["pr_auc"] / ceiling["ceiling"], rel=1e-4)
     assert ceiling["ratio_interval"][0] <= ceiling["ratio"] <= ceiling["ratio_interval"][1]
+    # the report says which feature values training read; nothing was scored in this world, so none compared
+    skew = lake.read_json(f"reports/training/{SPEC.name}/{first.version}/report.json")["serving_skew"]
+    assert skew["mode"].startswith("latest as-of tables") and skew["compared_rows"] == 0
     assert 0 <= first.holdout["brier"] <= 1 and first.holdout["rows"] == training_set.rows["holdout"]
     # with a champion, the next version is compared with it on the same holdout
     registry.set_alias(mlflow, SPEC.name, registry.CHAMPION, first.version)

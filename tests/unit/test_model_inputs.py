@@ -69,3 +69,26 @@ def test_the_ceiling_of_the_truth_itself_is_one_and_a_noisy_model_sits_below() -
     lo, hi = result.ratio_interval
     assert lo is not None and hi is not None and lo < result.ratio < hi < 1.0
     assert result.as_dict()["available"] is True and "ratio" in result.describe()
+
+
+def test_serving_skew_counts_training_rows_whose_inputs_differ_from_what_scoring_logged(tmp_path) -> None:
+    import datetime as dt
+
+    import pyarrow as pa
+    from mlscale.lake import Lake, PartitionRef
+    from mlscale.layout import feature_log_dataset
+    from mlscale.training import load_model_spec
+    from mlscale.training.skew import serving_skew
+
+    lake, spec = Lake(str(tmp_path / "lake")), load_model_spec("fraud_detector")
+    training = pa.table({"event_id": ["e1", "e2", "e3", "e4"], "a": [1.0, 2.0, 3.0, None], "b": [1.0, 1.0, 1.0, 1.0]})
+    logged = pa.table({"event_id": ["e1", "e2", "e4", "x9"], "a": [1.0, 2.5, None, 7.0], "b": [1.0, 1.0, 2.0, 1.0]})
+    for ref, table in ((PartitionRef.of("training", spec.name, "2026-03-05"), training),
+                       (PartitionRef.of("predictions", feature_log_dataset(spec.name), "2026-03-04"), logged)):
+        with lake.writer(ref, run_id="t", schema=table.schema) as writer:
+            writer.write(table)
+    skew = serving_skew(lake, spec, PartitionRef.of("training", spec.name, "2026-03-05"), ["a", "b"],
+                        dt.date(2026, 3, 1), dt.date(2026, 3, 4))
+    # e1 equal, e2 differs in a, e4 differs in b (a null on both sides is equal); e3 was never logged
+    assert (skew["compared_rows"], skew["rows_differing"]) == (3, 2)
+    assert skew["columns_differing"] == {"a": pytest.approx(1 / 3, abs=1e-6), "b": pytest.approx(1 / 3, abs=1e-6)}

@@ -36,10 +36,9 @@ import pyarrow as pa
 import pyarrow.dataset as pds
 
 from mlscale.lake import Manifest, PartitionRef, parse_day
+from mlscale.layout import PREDICTIONS_ZONE, feature_log_dataset
 from mlscale.training.spec import ModelSpec
 
-PREDICTIONS_ZONE = "predictions"
-FEATURES_SUFFIX = "_features"
 ROLE_KEY = "role"
 #: Bump when the layout or the way scores are computed changes: every day is then recomputed on rerun.
 LAYOUT_VERSION = 1
@@ -50,7 +49,7 @@ def predictions_ref(model: str, day: str | dt.date) -> PartitionRef:
 
 
 def features_ref(model: str, day: str | dt.date) -> PartitionRef:
-    return PartitionRef.of(PREDICTIONS_ZONE, f"{model}{FEATURES_SUFFIX}", parse_day(day))
+    return PartitionRef.of(PREDICTIONS_ZONE, feature_log_dataset(model), parse_day(day))
 
 
 def role_subdir(role: str) -> str:

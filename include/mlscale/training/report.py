@@ -20,9 +20,10 @@ from mlscale.rendering import render_macro
 
 def write_training_report(lake: Lake, spec: Any, version: str, metrics: Any, outcome: Any, plan: Any,
                           training_set: Any, vs_champion: dict[str, Any], champion_version: str | None,
-                          ceiling: dict[str, Any]) -> str:
+                          ceiling: dict[str, Any], skew: dict[str, Any]) -> str:
     prefix = training_report_prefix(spec.name, version)
     doc = {"model": spec.name, "version": version, "holdout": metrics.as_dict(), "ceiling": ceiling,
+           "serving_skew": skew,
            "training": outcome.summary(),
            "plan": plan.as_dict(), "training_set": training_set.as_dict(), "champion_version": champion_version,
            "vs_champion": vs_champion}
@@ -75,5 +76,6 @@ def render(doc: dict[str, Any]) -> str:
         champion_version=doc["champion_version"], brier=holdout["brier"], learning=learning, reliability=reliability,
         holdout=_cells({k: v for k, v in holdout.items() if k != "reliability"}), vs_champion=_cells(doc["vs_champion"]),
         ceiling=_cells(doc.get("ceiling") or {"available": False}),
+        skew=_cells(doc.get("serving_skew") or {"compared_rows": 0}),
         training=_cells({k: v for k, v in training.items() if k != "history"}), plan=_cells(doc["plan"]),
         training_set=_cells(doc["training_set"]))

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mlscale.lake import Lake, PartitionRef
+from mlscale.lake import Lake, PartitionRef, parse_day
 from mlscale.reports.catalog import report_url
 from mlscale.sizing import training_plan
 from mlscale.training import registry
@@ -25,6 +25,7 @@ from mlscale.training.evaluate import compare, holdout_metrics, metrics_of_versi
 from mlscale.training.inputs import feature_columns, model_inputs
 from mlscale.training.model import StoredModel, model_prefix, write_reference_profile
 from mlscale.training.report import write_training_report
+from mlscale.training.skew import serving_skew
 from mlscale.training.spec import load_model_spec
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
                 "validation %s %.5f", algorithm, outcome.seconds, outcome.rounds_trained, outcome.rounds_this_attempt,
                 try_number, outcome.rounds, outcome.metric, outcome.best_score)
 
+    skew = serving_skew(lake, spec, data.ref, list(features), parse_day(training_set.first_event_day),
+                        parse_day(training_set.last_event_day))
     holdout = read_split(lake, data.ref, "holdout").to_pandas()
     candidate = StoredModel(name=spec.name, version="candidate", algorithm=algorithm, features=features, raw=outcome.model)
     holdout_scores = candidate.predict(holdout)
@@ -118,7 +121,8 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
         artifacts={"training.json": outcome.summary(), "holdout.json": metrics.as_dict(), "plan.json": plan.as_dict(),
                    "training_set.json": training_set.as_dict(), "ceiling.json": ceiling})
     stored = StoredModel(name=spec.name, version=version, algorithm=algorithm, features=features, raw=outcome.model,
-                         doc={"tags": tags, "holdout": metrics.as_dict(), "ceiling": ceiling, "training": outcome.summary(),
+                         doc={"tags": tags, "holdout": metrics.as_dict(), "ceiling": ceiling, "serving_skew": skew,
+                              "training": outcome.summary(),
                               "training_set": training_set.as_dict(), "spec": spec.as_dict(),
                               "inputs": [lake.uri(training_set.partition)], "registered_day": dt})
     prefix = stored.save(lake)
@@ -131,7 +135,7 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
                                   artifacts=[f"{prefix}/"])
     registry.set_alias(client_, spec.name, registry.CHALLENGER, version)
     report = write_training_report(lake, spec, version, metrics, outcome, plan, training_set, vs_champion,
-                                   champion_version, ceiling)
+                                   champion_version, ceiling, skew)
     checkpoints.finish("succeeded")
     result = TrainingResult(model=spec.name, version=version, dt=dt, algorithm=algorithm, training_set=training_set.partition,
                             fingerprint=training_set.fingerprint, plan=plan.as_dict(), training=outcome.summary(),
