@@ -108,8 +108,9 @@ trained xgboost "$since"
 V1="$(alias_of challenger)"
 echo "   registered version $V1 as challenger"
 bias_verdict "$V1"
-# the demo's holdout is too small to judge parity at a 0.5% review budget (the audit says so): the reviewer
-# accepts that gap explicitly, and the approval records it; the waiting audit_bias run then reaches the gate
+# a high-risk model needs a reviewer's approval; in a world this small some groups are too small to judge parity
+# at a 0.5% review budget (the audit lists them): the reviewer accepts that gap explicitly, and the approval
+# records it; the waiting audit_bias run then reaches the gate
 mlscale approve --version "$V1" --by "demo reviewer" --accept insufficient_bias_evidence \
   --note "demo: reviewed the bias report; too few selections per group to judge parity" >/dev/null 2>&1
 echo "-- approved by 'demo reviewer' ($MODEL is high risk); audit_bias's wait_for_approval sees it within 2 minutes"
@@ -164,7 +165,7 @@ for conf in '{}' '{"dry_run": false}'; do
 done
 
 echo "-- the timeline of the $DAYS days: volume, quarantine, drift verdicts, versions, gate decisions, cost"
-mlscale timeline --first "$FIRST_DAY" --last "$LAST_DAY" 2>/dev/null | sed 's/^/   /' || status=1
+mlscale timeline --first "$FIRST_DAY" --last "$LAST_DAY" 2>/dev/null | tail -1 | sed "s/^/   /" || status=1
 
 echo
 echo "== what the lake holds now"
