@@ -14,12 +14,14 @@ What :func:`audit_bias` guarantees:
 * Intervals are percentile bootstrap intervals resampling rows within each group, at ``ci_level`` with
   ``bootstrap_samples`` resamples (PR-AUC: at most ``pr_auc_resamples``). Count metrics are drawn as
   multinomial confusion counts, identical in distribution to resampling the group's rows (the draws:
-  :mod:`mlscale.governance.bootstrap`). Same inputs and seed give the same report.
+  :mod:`mlscale.bootstrap`). Same inputs and seed give the same report.
 * A group under ``min_group_size`` rows, or a metric whose denominator (rows, positives, negatives,
   selected rows; positives for PR-AUC) is under ``min_class_count``, has status ``insufficient_data``: it
   is reported and listed but left out of the disparity figures and never fails the audit.
-* The verdict fails when a disparity point estimate of any attribute or intersection is beyond its
-  threshold; every reason names the attribute (or intersection, e.g. ``gender×age_band``) and metric.
+* The verdict fails when a disparity of any attribute or intersection is beyond its threshold — with
+  ``judged_on: interval`` (the default) only when the whole interval of the extreme pair of groups is,
+  Bonferroni-adjusted over the pairs compared; with ``point`` when the estimate is. Every reason names the
+  attribute (or intersection, e.g. ``gender×age_band``) and metric.
 """
 
 from __future__ import annotations
