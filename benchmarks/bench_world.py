@@ -68,39 +68,27 @@ def replay(root: str, *, days: int, rows: int, scenario: Any, min_train_days: in
 
 
 def drift_scores(lake: Any, model: str) -> dict[str, Any]:
-    """False alarm days and detection delays of ``model``'s drift verdicts against the scenario's episodes."""
-    from mlscale.synthetic.generate import SCENARIO_KEY
+    """False alarm days and detection delays of ``model``'s drift verdicts against the scenario's episodes, as the
+    timeline report explains them (:mod:`mlscale.reports.timeline`); a missed episode counts its length."""
+    from mlscale.reports.health_sources import SourceReader
+    from mlscale.reports.timeline import (
+        drift_verdicts,
+        explain_alarms,
+        lake_days,
+        scenario_episodes,
+        score_episodes,
+    )
 
-    episodes = [e for e in lake.read_json(SCENARIO_KEY)["episodes"] if e["kind"] in ("drift", "outage")]
-    verdicts: dict[str, dict[str, Any]] = {}
-    for stored in lake.list_files(f"reports/drift/{model}/"):
-        if stored.key.endswith("/report.json"):
-            doc = lake.read_json(stored.key)
-            verdicts[doc["dt"]] = doc["drift"]
-    false_days, explained = [], 0
-    for day, drift in sorted(verdicts.items()):
-        if not drift.get("drift_detected"):
-            continue
-        windows = {f["name"]: int(f.get("window_days") or 0) for f in drift["features"]}
-        d = dt.date.fromisoformat(day)
-        reasons = [e["name"] for e in episodes for c in drift["drifted_features"]
-                   if dt.date.fromisoformat(e["first"]) <= d
-                   <= dt.date.fromisoformat(e["last"]) + dt.timedelta(days=windows.get(c, 0))]
-        if reasons:
-            explained += 1
-        else:
-            false_days.append(day)
-    delays = {}
-    for e in (e for e in episodes if e["kind"] == "drift"):
-        first, last = dt.date.fromisoformat(e["first"]), dt.date.fromisoformat(e["last"])
-        monitored = [dt.date.fromisoformat(d) for d in verdicts if first <= dt.date.fromisoformat(d) <= last]
-        if not monitored:
-            continue
-        alarms = sorted(dt.date.fromisoformat(d) for d, v in verdicts.items()
-                        if v.get("drift_detected") and first <= dt.date.fromisoformat(d) <= last)
-        delays[e["name"]] = (alarms[0] - first).days if alarms else (last - first).days + 1
-    return {"monitored_days": len(verdicts), "alarm_days": explained + len(false_days), "false_alarm_days": false_days,
-            "delays": delays}
+    src = SourceReader(lake)
+    verdicts = {day: {model: by_model[model]} for day, by_model in drift_verdicts(src, tuple(lake_days(lake))).items()
+                if model in by_model}
+    episodes = scenario_episodes(src)
+    alarms = explain_alarms(verdicts, episodes)
+    delays = {e["name"]: e["delay_days"] if e["delay_days"] is not None
+              else (dt.date.fromisoformat(e["last"]) - dt.date.fromisoformat(e["first"])).days + 1
+              for e in score_episodes(episodes, verdicts) if e["kind"] == "drift" and e["monitored_days"]}
+    return {"monitored_days": len(verdicts), "alarm_days": len(alarms),
+            "false_alarm_days": [a["day"] for a in alarms if not a["explained_by"]], "delays": delays}
 
 
 def bias_episode_scenario(name: str, first_day: int = 32) -> Any:
@@ -117,18 +105,20 @@ def bias_episode_scenario(name: str, first_day: int = 32) -> Any:
 def bias_scores(lake: Any, model: str) -> dict[str, Any] | None:
     """Per version: whether its training history holds a biased-labels episode, its audit verdict and the gate's
     decisions; caught = a version trained on the episode's labels was refused for bias."""
-    from mlscale.layout import GOVERNANCE_AUDIT
-    from mlscale.synthetic.generate import SCENARIO_KEY
+    from mlscale.reports.health_models import bias_reports, gate_decisions
+    from mlscale.reports.health_sources import SourceReader
+    from mlscale.reports.timeline import scenario_episodes
 
-    episodes = [e for e in lake.read_json(SCENARIO_KEY)["episodes"] if e["kind"] == "biased_labels"]
+    src = SourceReader(lake)
+    episodes = [e for e in scenario_episodes(src) if e["kind"] == "biased_labels"]
     if not episodes:
         return None
     first = min(dt.date.fromisoformat(e["first"]) for e in episodes)
     decisions: dict[str, list[dict[str, Any]]] = {}
-    for stored in lake.list_files(f"{GOVERNANCE_AUDIT}/"):
-        doc = lake.read_json(stored.key) if stored.key.endswith(".json") else {}
-        if doc.get("model") == model:
-            decisions.setdefault(str(doc["version"]), []).append(doc)
+    for decision in gate_decisions(src, "9999-12-31"):
+        if decision["model"] == model:
+            decisions.setdefault(decision["version"], []).append(decision)
+    audits = bias_reports(src)
     versions = []
     for stored in lake.list_files(f"models/{model}/"):
         if not stored.key.endswith("/model.json"):
@@ -137,9 +127,8 @@ def bias_scores(lake: Any, model: str) -> dict[str, Any] | None:
         version = stored.key.split("/")[2]
         first_event, last_event = (dt.date.fromisoformat(d) for d in
                                    doc["tags"]["event_days"].split(".."))
-        bias_key = f"reports/bias/{model}/{version}/report.json"
-        bias = lake.read_json(bias_key) if lake.exists(bias_key) else {}
-        gate = sorted(decisions.get(version, []), key=lambda d: d.get("decided_at", ""))
+        bias = audits.get((model, version), {})
+        gate = sorted(decisions.get(version, []), key=lambda d: d.get("decided_at") or "")
         last = gate[-1] if gate else {}  # a version may be gated again (a rerun): its latest decision counts
         versions.append({"version": version, "event_days": f"{first_event}..{last_event}",
                          "exposed": last_event >= first, "bias_verdict": bias.get("verdict", "not audited"),
@@ -156,14 +145,12 @@ def bias_scores(lake: Any, model: str) -> dict[str, Any] | None:
 
 def ceiling_ratio(lake: Any, model: str) -> dict[str, Any] | None:
     """The serving version's (the champion's, else the newest version's) holdout PR-AUC over the PR-AUC of the
-    true probabilities on the same rows."""
-    import io
-
-    import pandas as pd
+    true probabilities on the same rows (:func:`mlscale.training.ceiling.holdout_ceiling`, as training reports it);
+    None without a version or without truth."""
     from mlscale.lake import PartitionRef
-    from mlscale.training import StoredModel, read_split, registry
+    from mlscale.training import StoredModel, load_model_spec, read_split, registry
+    from mlscale.training.ceiling import holdout_ceiling
     from mlscale.training.dataset import LABEL
-    from sklearn.metrics import average_precision_score
 
     versions = sorted({f.key.split("/")[2] for f in lake.list_files(f"models/{model}/")
                        if f.key.endswith("/model.json")}, key=int)
@@ -172,19 +159,16 @@ def ceiling_ratio(lake: Any, model: str) -> dict[str, Any] | None:
     champion = registry.alias_version(registry.client_for(registry.RegistryConfig.for_lake(lake)), model,
                                       registry.CHAMPION)
     serving = champion or versions[-1]
-    stored = StoredModel.load(lake, model, serving)
+    stored, spec = StoredModel.load(lake, model, serving), load_model_spec(model)
     zone, dataset, day = stored.doc["training_set"]["partition"].split("/")
     holdout = read_split(lake, PartitionRef.of(zone, dataset, day.removeprefix("dt=")), "holdout").to_pandas()
-    truth = pd.concat([pd.read_parquet(io.BytesIO(lake.read_bytes(f.key)), columns=["event_id", "p_fraud"])
-                       for f in lake.list_files("_meta/generator/truth/")])
-    joined = holdout.merge(truth, on="event_id", how="inner")
-    label = joined[LABEL].astype(int)
-    ceiling = float(average_precision_score(label, joined["p_fraud"]))
-    achieved = float(average_precision_score(label, stored.predict(joined)))
-    interval = (stored.doc.get("ceiling") or {}).get("ratio_interval")  # the training report's paired bootstrap
-    return {"version": serving, "rows": len(joined), "holdout_rows": len(holdout), "positives": int(label.sum()),
-            "pr_auc": achieved, "ceiling": ceiling, "ratio": achieved / ceiling if ceiling else 0.0,
-            "trained_for": stored.doc.get("registered_day"), "ratio_interval": interval}
+    found = holdout_ceiling(lake, holdout[spec.event_key], holdout[spec.event_time], holdout[LABEL],
+                            stored.predict(holdout))
+    if not found["available"]:
+        return None
+    return {"version": serving, "rows": found["rows"], "holdout_rows": len(holdout), "positives": found["positives"],
+            "pr_auc": found["pr_auc"], "ceiling": found["ceiling"], "ratio": found["ratio"],
+            "trained_for": stored.doc.get("registered_day"), "ratio_interval": found["ratio_interval"]}
 
 
 def main() -> None:

@@ -45,21 +45,26 @@ def bias_report_key(model: str, version: str) -> str:
     return layout_bias_report_key(model, version)
 
 
-def holdout_of(lake: Lake, spec: Any, stored: StoredModel) -> Any:
-    from mlscale.training import read_split, training_ref
+def training_set_of(spec: Any, stored: StoredModel) -> PartitionRef:
+    """The training set a version was trained on."""
+    from mlscale.training import training_ref
 
-    day = stored.doc["training_set"]["partition"].rsplit("dt=", 1)[1]
-    return read_split(lake, training_ref(spec, day), "holdout").to_pandas()
+    return training_ref(spec, stored.doc["training_set"]["partition"].rsplit("dt=", 1)[1])
+
+
+def holdout_of(lake: Lake, spec: Any, stored: StoredModel) -> Any:
+    from mlscale.training import read_split
+
+    return read_split(lake, training_set_of(spec, stored), "holdout").to_pandas()
 
 
 def audit_rows(lake: Lake, spec: Any, stored: StoredModel) -> tuple[Any, dict[str, Any]]:
     """The rows the audit judges (the :data:`AUDIT_SPLITS` of the version's training set) and their window."""
     import pandas as pd
 
-    from mlscale.training import read_split, training_ref
+    from mlscale.training import read_split
 
-    day = stored.doc["training_set"]["partition"].rsplit("dt=", 1)[1]
-    ref = training_ref(spec, day)
+    ref = training_set_of(spec, stored)
     frame = pd.concat([read_split(lake, ref, split).to_pandas() for split in AUDIT_SPLITS], ignore_index=True)
     times = pd.to_datetime(frame[spec.event_time], utc=True)
     first, last = (times.min().date(), times.max().date()) if len(frame) else (None, None)

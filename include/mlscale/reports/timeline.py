@@ -58,8 +58,8 @@ def build_timeline(lake: Lake, first: str, last: str, *, datasets: Iterable[str]
     versions = [m for m in registered_models(src, days[-1], days, bias_reports(src), gates)
                 if m["registered_day"] >= days[0]]
     lifecycle, cost = lifecycle_rows(src, days)
-    drift = _drift_verdicts(src, days)
-    episodes = _episodes(src)
+    drift = drift_verdicts(src, days)
+    episodes = scenario_episodes(src)
     rows = []
     for i, day in enumerate(days):
         life = lifecycle[i].detail.get("statuses") or {}
@@ -78,8 +78,8 @@ def build_timeline(lake: Lake, first: str, last: str, *, datasets: Iterable[str]
                           "monthly_cost": lifecycle[i].detail.get("monthly_cost")},
             "episodes": [e["name"] for e in episodes if e["first"] <= day <= e["last"]],
         })
-    alarms = _explain_alarms(drift, episodes)
-    doc: dict[str, Any] = {"first_day": days[0], "last_day": days[-1], "days": rows, "episodes": _score_episodes(episodes, drift),
+    alarms = explain_alarms(drift, episodes)
+    doc: dict[str, Any] = {"first_day": days[0], "last_day": days[-1], "days": rows, "episodes": score_episodes(episodes, drift),
            "alarms": alarms, "versions": versions, "cost": cost,
            "lifecycle_actions": dict(sum((Counter(r.detail.get("statuses") or {}) for r in lifecycle), Counter()))}
     prefix = timeline_prefix(days[-1])
@@ -99,7 +99,7 @@ def _why(run_id: Any) -> str:
     return "drift alert" if "drift" in text else "schedule" if ("cron" in text or "scheduled" in text) else "manual"
 
 
-def _drift_verdicts(src: SourceReader, days: tuple[str, ...]) -> dict[str, dict[str, dict[str, Any]]]:
+def drift_verdicts(src: SourceReader, days: tuple[str, ...]) -> dict[str, dict[str, dict[str, Any]]]:
     """Day → model → the drift report's verdicts (data, prediction, performance) and drifted columns."""
     present = {s.key for s in src.listing(report_prefix("drift")) if s.key.endswith("/report.json")}
     models = sorted({k.split("/")[2] for k in present if k.count("/") == 4})
@@ -121,12 +121,13 @@ def _drift_verdicts(src: SourceReader, days: tuple[str, ...]) -> dict[str, dict[
     return out
 
 
-def _episodes(src: SourceReader) -> list[dict[str, Any]]:
+def scenario_episodes(src: SourceReader) -> list[dict[str, Any]]:
+    """The generator's episodes with their first and last days (none in a lake without a scenario)."""
     doc = src.json("scenario", SCENARIO)
     return [e for e in (doc or {}).get("episodes") or [] if isinstance(e, dict) and e.get("first")]
 
 
-def _explain_alarms(drift: dict[str, dict[str, dict[str, Any]]], episodes: list[dict[str, Any]]
+def explain_alarms(drift: dict[str, dict[str, dict[str, Any]]], episodes: list[dict[str, Any]]
                     ) -> list[dict[str, Any]]:
     """Each alarm day and model, with the drift or outage episodes that explain it: the day is within the
     episode, or within a drifted column's window after it (a 30-day mean still holds a drifted week)."""
@@ -142,7 +143,7 @@ def _explain_alarms(drift: dict[str, dict[str, dict[str, Any]]], episodes: list[
     return alarms
 
 
-def _score_episodes(episodes: list[dict[str, Any]], drift: dict[str, dict[str, dict[str, Any]]]
+def score_episodes(episodes: list[dict[str, Any]], drift: dict[str, dict[str, dict[str, Any]]]
                     ) -> list[dict[str, Any]]:
     """Each episode with the days it was monitored and, for drift and outages, its first alarm and delay."""
     scored = []

@@ -59,20 +59,24 @@ def event_features(events: Any, spec: ModelSpec) -> Any:
     return out
 
 
+def _keyed_seconds(keys: Any, times: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key codes, epoch seconds, rows with both a key and a time): what the windowed event features group on."""
+    import pandas as pd
+
+    seconds = pd.to_datetime(times, utc=True).dt.tz_convert(None).to_numpy().astype("datetime64[s]")
+    code = pd.factorize(pd.Series(keys).to_numpy(), use_na_sentinel=True)[0].astype(np.int64)
+    return code, seconds.astype(np.int64), ~np.isnat(seconds) & (code >= 0)
+
+
 def recent_count(keys: Any, times: Any, minutes: int) -> np.ndarray:
     """Per row: the rows with the same key whose time lies in the ``minutes`` before this row's (this row
     included), among the given rows — a velocity feature (payments of the card in the last hour). NaN where the
     key or time is missing. Vectorised: one sort, one binary search."""
-    import pandas as pd
-
-    seconds = pd.to_datetime(times, utc=True).dt.tz_convert(None).to_numpy().astype("datetime64[s]")
-    known = ~np.isnat(seconds)
-    code = pd.factorize(pd.Series(keys).to_numpy(), use_na_sentinel=True)[0].astype(np.int64)
+    code, seconds, valid = _keyed_seconds(keys, times)
     out = np.full(len(code), np.nan)
-    valid = known & (code >= 0)
     if not valid.any():
         return out
-    t = seconds[valid].astype(np.int64)
+    t = seconds[valid]
     t = t - t.min()
     span = int(t.max()) + minutes * 60 + 1
     key = code[valid] * span + t  # groups never overlap: a key's times stay inside its own span
@@ -92,14 +96,11 @@ def bucket_distinct(keys: Any, values: Any, times: Any, minutes: int) -> np.ndar
     events are all known when it is scored. NaN where the key or time is missing."""
     import pandas as pd
 
-    seconds = pd.to_datetime(times, utc=True).dt.tz_convert(None).to_numpy().astype("datetime64[s]")
-    known = ~np.isnat(seconds)
-    code = pd.factorize(pd.Series(keys).to_numpy(), use_na_sentinel=True)[0]
+    code, seconds, valid = _keyed_seconds(keys, times)
     out = np.full(len(code), np.nan)
-    valid = known & (code >= 0)
     if not valid.any():
         return out
-    frame = pd.DataFrame({"key": code[valid], "bucket": seconds[valid].astype(np.int64) // (minutes * 60),
+    frame = pd.DataFrame({"key": code[valid], "bucket": seconds[valid] // (minutes * 60),
                           "value": pd.Series(values).to_numpy()[valid]})
     out[valid] = frame.groupby(["key", "bucket"])["value"].transform("nunique").to_numpy(dtype=np.float64)
     return out
