@@ -191,6 +191,34 @@ def test_two_views_in_one_training_set(lake, store) -> None:
 
 
 @pytest.mark.parametrize("name", SETS)
+def test_the_direct_join_answers_as_feast_does(lake, store, name) -> None:
+    """The lookup straight from the daily files and Feast's own retrieval agree row for row, at boundaries, between
+    tables, before the first and beyond the ttl, for known and unknown entities."""
+    from mlscale.feature_store import serving
+    from mlscale.feature_store.asof_join import daily_files_of
+
+    fs = load_feature_set(name)
+    entities = sorted(as_of(lake, fs, LAST).index)[:40] + ["NOBODY"]
+    first = pd.Timestamp(event_timestamp(committed_days(lake, fs.table)[0]))
+    rng = np.random.default_rng(5)
+    times = [first - pd.Timedelta(hours=1), first, *(first + pd.to_timedelta(rng.integers(0, 6 * 86400, 60), "s")),
+             pd.Timestamp(event_timestamp(LAST)) + view_ttl(fs),
+             pd.Timestamp(event_timestamp(LAST)) + view_ttl(fs) + pd.Timedelta(seconds=1)]
+    rows = pd.DataFrame({fs.entity: rng.choice(entities, len(times)), "event_timestamp": times})
+    rows["event_timestamp"] = pd.to_datetime(rows["event_timestamp"], utc=True).astype("datetime64[ns, UTC]")
+    refs = [f"{fs.table}:{c}" for c in fs.feature_columns()]
+    key = fs.entity
+    direct = serving._historical(store, fs.table, key, rows, refs, False)
+    through_feast = serving._feast_historical(store, fs.table, key, rows, refs, False)
+    assert daily_files_of(store, fs.table)  # the direct path was taken above
+    left = rows.merge(direct, on=[key, "event_timestamp"], how="left")
+    right = rows.merge(through_feast, on=[key, "event_timestamp"], how="left")
+    assert left[fs.feature_columns()].notna().any().any(), "nothing answered: the comparison would be empty"
+    for column in fs.feature_columns():
+        assert_same(left[column], right[column], f"{fs.table}.{column}")
+
+
+@pytest.mark.parametrize("name", SETS)
 def test_online_equals_offline_for_the_latest_day(lake, store, name) -> None:
     fs = load_feature_set(name)
     table = as_of(lake, fs, LAST)

@@ -3,7 +3,10 @@
 Training sets (:func:`training_set`) come from Feast's offline store over the published as-of tables: for an
 entity row at time t, the values of the latest as-of table whose ``event_timestamp`` <= t (a table of day D
 is valid from D+1 00:00 UTC), never a later one; nothing (NaN) before the first table or more than the
-view's ttl after the last. Three gaps of Feast 0.67's file (Dask) offline store are closed here: it fails
+view's ttl after the last. On Feast's file offline store the join is made straight from the published daily
+files with the same semantics (:mod:`mlscale.feature_store.asof_join`: about 5 s less per view for 20,000 rows);
+other offline stores answer through Feast. Three gaps of Feast 0.67's file (Dask) offline store are closed on
+that path: it fails
 ("Divisions calculation failed") when an entity has no row at all in a view (such entities are not sent;
 they get NaN); it silently drops entity rows that have no feature row at or before their time (they come
 back with NaN); and it collapses duplicate (entity, time) rows and reorders rows (the result keeps the
@@ -192,7 +195,23 @@ def training_set(lake_or_store: Any, entity_df: Any, features: Any, *, full_feat
 
 
 def _historical(store: Any, view: str, key: str, rows: Any, refs: list[str], full: bool) -> Any:
-    """Feast's point-in-time join for one view, on the distinct (key, time) pairs it can answer.
+    """The point-in-time join for one view, on the distinct (key, time) pairs it can answer: straight from the
+    published daily files when the store is Feast's file store over them (:mod:`mlscale.feature_store.asof_join`),
+    else through Feast.
+    """
+    from mlscale.feature_store.asof_join import asof_lookup, daily_files_of
+
+    directory = daily_files_of(store, view)
+    if directory is not None:  # Feast's file store over the published daily files: the same answer, directly
+        ttl = store.get_feature_view(view).ttl
+        features = [r.split(":", 1)[1] for r in refs]
+        return asof_lookup(directory, key=key, query=rows.dropna().drop_duplicates(), features=features,
+                           columns=_column_names(refs, full), ttl=ttl or None)
+    return _feast_historical(store, view, key, rows, refs, full)
+
+
+def _feast_historical(store: Any, view: str, key: str, rows: Any, refs: list[str], full: bool) -> Any:
+    """Feast's own point-in-time retrieval (any offline store).
 
     Feast's Dask store fails ("Divisions calculation failed for non-numeric column '__event_timestamp'") when
     an entity has no row at all in the view, so only known entities are sent; one row known to match (an
