@@ -203,6 +203,66 @@ def test_hostile_files_are_each_accounted_for(client, tmp_path) -> None:
     assert {q["source_file"].rsplit("/", 1)[1] for q in quarantine} >= {"acquirer_a__0005.csv", "partner_z__0001.csv"}
 
 
+def test_a_stray_control_byte_rejects_its_record_not_the_file(client, tmp_path, monkeypatch) -> None:
+    """A NUL in one record of a large file, rows with too many or too few fields, across several parse blocks: each
+    bad record is quarantined with its record number and byte offset; every other record is written."""
+    import mlscale.ingest.readers as readers
+
+    monkeypatch.setattr(readers, "CSV_BLOCK_BYTES", 4096)  # the file is parsed in about 25 blocks
+    lake = Lake(str(tmp_path / "lake"))
+    records = [line(f"R{i}") for i in range(1, 801)]
+    records[99] = line("R100", category="groc\x00ery")               # a NUL inside a field
+    records[399] = line("R400", extra="one,too,many")                 # too many delimiters (needs a number)
+    records[400] = line("R401", extra="x")
+    records[649] = "R650,2026-11-01T10:00:00Z,C1"                     # too few fields
+    data = (HEADER_A + "\n" + "\n".join(records) + "\n").encode()
+    name = "acquirer_a__0001.csv"
+    lake.write_bytes(f"landing/transactions/dt={START}/{name}", data)
+    jsonl = b"\n".join([
+        json.dumps({"id": "J1", "occurred_at": "2026-11-01T09:00:00Z", "customer": "C1", "merchant": "M1",
+                    "amount": 3.5, "currency": "EUR", "channel": "ecom", "region": "DE", "card_number": PAN}).encode(),
+        b"",
+        json.dumps({"id": "J2", "occurred_at": "2026-11-01T09:00:00Z", "customer": "C1", "merchant": "M\u0000",
+                    "amount": 3.5, "currency": "EUR", "channel": "ecom", "region": "DE", "card_number": PAN}).encode(),
+        b'{"id": "J3", "occurred_at": ',
+    ]) + b"\n"
+    lake.write_bytes(f"landing/transactions/dt={START}/wallet_c__0001.jsonl", jsonl)
+    result = ingest(client, lake, START)
+    by_file = {f["file"].rsplit("/", 1)[1]: f for f in result.per_file}
+    assert by_file[name]["rows_in"] == 800 and by_file[name]["valid"] == 796
+    assert by_file[name]["quarantined"] == {"control_bytes": 1, "malformed_record": 3}
+    assert by_file["wallet_c__0001.jsonl"]["quarantined"] == {"control_bytes": 1, "malformed_record": 1}
+    raw = set(lake.read_table(PartitionRef.of("raw", "transactions", START)).column("event_id").to_pylist())
+    assert len(raw) == 797 and not raw & {"R100", "R400", "R401", "R650", "J2", "J3"}
+    quarantine = lake.read_table(PartitionRef.of("quarantine", "transactions", START)).to_pylist()
+    located = {(q["source_file"].rsplit("/", 1)[1], q["record"]): q for q in quarantine}
+    assert set(located) == {(name, 100), (name, 400), (name, 401), (name, 650),
+                            ("wallet_c__0001.jsonl", 3), ("wallet_c__0001.jsonl", 4)}
+    assert located[(name, 100)]["reason"] == "control_bytes" and "merchant_category" in located[(name, 100)]["detail"]
+    for (file, record), q in located.items():   # the offset lands on the record in the landing file
+        content = data if file == name else jsonl
+        expected = f"R{record}," if file == name else '{"id": "J' + str(record - 1)
+        assert content[q["byte_offset"]:].startswith(expected.encode()), (file, record, q["byte_offset"])
+
+
+def test_a_file_rejected_whole_counts_its_records(client, tmp_path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    day = f"landing/transactions/dt={START}"
+    lake.write_bytes(f"{day}/acquirer_a__0001.csv",   # a duplicate column in the header
+                     ("event_id,event_id,x\n" + "\n".join(f"E{i},E{i},1" for i in range(7)) + "\n\n").encode())
+    lake.write_bytes(f"{day}/partner_z__0001.csv", (HEADER_A + "\n" + line("Z1") + "\n" + line("Z2") + "\n").encode())
+    lake.write_bytes(f"{day}/acquirer_a__0002.csv", b"PK\x03\x04" + bytes(range(256)))   # a ZIP archive
+    result = ingest(client, lake, START)
+    by_file = {f["file"].rsplit("/", 1)[1]: f for f in result.per_file}
+    assert by_file["acquirer_a__0001.csv"]["quarantined"] == {"schema_mismatch": 7}
+    assert by_file["partner_z__0001.csv"]["quarantined"] == {"unreadable_file": 2}
+    assert by_file["acquirer_a__0002.csv"]["quarantined"] == {"unreadable_file": 1}
+    assert result.rows_in == 10 == result.rows_quarantined
+    quarantine = lake.read_table(PartitionRef.of("quarantine", "transactions", START)).to_pylist()
+    assert len(quarantine) == 3 and {q["detail"].rsplit("(", 1)[1] for q in quarantine} == {"7 records)", "2 records)",
+                                                                                          "1 record)"}
+
+
 def test_late_and_future_events_relative_to_the_day(client, tmp_path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     rows = [line("L1", ts="2026-10-29T00:00:01Z"),   # 3 days back: inside the lateness window

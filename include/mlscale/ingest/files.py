@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import posixpath
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from mlscale.lake import FileEntry, Lake, PartitionRef
 
 logger = logging.getLogger(__name__)
 KEY_SEPARATOR = "\x1f"
+JSON_NAME = re.compile(r"\.(jsonl|ndjson|json)(\.gz)?$", re.IGNORECASE)  # a file of no source: has it a header?
 
 
 @dataclass
@@ -78,10 +80,11 @@ def process_file(lake: Lake, contract: Contract, file_key: str, rank: int, day: 
     q_tables: list[pa.Table] = []
     key_tables: list[pa.Table] = []
     common = {"source": outcome.source, "source_file": file_key, "run_id": run_id}
+    whole: tuple[str, int] | None = None  # a file rejected as a whole: (reason, records it holds)
     if source is None:
+        whole = ("unreadable_file", _records_in(lake, file_key, header=not JSON_NAME.search(name)))
         q_tables.append(quarantine.whole_file("unreadable_file", "no source in the contract matches this file name",
-                                              records=0, **common))
-        outcome.rows_in = 1
+                                              records=whole[1], **common))
     else:
         for robust in (False, True):
             try:
@@ -93,13 +96,17 @@ def process_file(lake: Lake, contract: Contract, file_key: str, rank: int, day: 
                 logger.warning("%s: fast CSV parser gave up (%s); re-reading record by record", file_key, exc)
                 _discard(lake, outcome, q_tables, key_tables)
             except UnreadableFile as exc:
-                records = outcome.rows_in
                 _discard(lake, outcome, q_tables, key_tables)
-                q_tables.append(quarantine.whole_file(exc.reason, exc.detail, records=records, **common))
-                outcome.rows_in = 1
+                whole = (exc.reason, _records_in(lake, file_key, header=source.format == "csv") if exc.text else 1)
+                q_tables.append(quarantine.whole_file(exc.reason, exc.detail, records=whole[1], **common))
                 break
-    for table in q_tables:
-        outcome.quarantined.update(quarantine.reason_counts(table))
+    if whole is not None:  # its one quarantine row stands for every record it holds
+        outcome.rows_in = whole[1]
+        outcome.quarantined[whole[0]] += whole[1]
+    else:
+        for table in q_tables:
+            outcome.quarantined.update(quarantine.reason_counts(table))
+        q_tables = _located(lake, file_key, source, q_tables)
     if write and q_tables:
         merged = pa.concat_tables(q_tables)
         if merged.num_rows:
@@ -109,6 +116,32 @@ def process_file(lake: Lake, contract: Contract, file_key: str, rank: int, day: 
     logger.info("%s (%s): %d records in, %d valid, quarantined %s, unknown columns %s", file_key, outcome.source,
                 outcome.rows_in, outcome.valid, dict(outcome.quarantined), sorted(outcome.unknown_columns) or "none")
     return outcome
+
+
+def _records_in(lake: Lake, file_key: str, *, header: bool) -> int:
+    """The records a file rejected as a whole holds: its non-blank lines (less a CSV header), at least 1 (an empty
+    or unreadable file still counts once in the day's volume and quarantine rate)."""
+    from mlscale.ingest.offsets import count_lines
+
+    try:
+        lines = count_lines(lake.fs, lake.path(file_key))
+    except (OSError, EOFError, pa.ArrowInvalid) as exc:  # e.g. a broken gzip stream
+        logger.warning("%s: its lines cannot be counted (%s); it counts as one record", file_key, exc)
+        return 1
+    return max(1, lines - (1 if header and lines else 0))
+
+
+def _located(lake: Lake, file_key: str, source: Source | None, q_tables: list[pa.Table]) -> list[pa.Table]:
+    """The quarantine rows with the byte offset of each record in the landing file (one pass, only when some
+    record was rejected)."""
+    from mlscale.ingest.offsets import record_offsets
+
+    records = {r for t in q_tables for r in t.column("record").to_pylist() if r is not None}
+    if not records or source is None:
+        return q_tables
+    offsets = record_offsets(lake.fs, lake.path(file_key), records,
+                             csv_delimiter=source.delimiter if source.format == "csv" else None)
+    return [quarantine.with_offsets(t, offsets) for t in q_tables]
 
 
 def _discard(lake: Lake, outcome: FileOutcome, q_tables: list[pa.Table], key_tables: list[pa.Table]) -> None:
@@ -135,6 +168,7 @@ def _process_chunk(chunk: Chunk, contract: Contract, source: Source, day: dt.dat
                    stage_prefix: str, run_id: str, write: bool, common: dict) -> None:
     outcome.rows_in += chunk.table.num_rows + len(chunk.rejected)
     outcome.unknown_columns |= chunk.unknown_columns
+    chunk = _without_control_bytes(chunk)
     if chunk.rejected:
         q_tables.append(quarantine.from_rejected(chunk.rejected, key=pii_key, **common))
     if chunk.table.num_rows == 0:
@@ -185,6 +219,32 @@ def split_by(table: pa.Table, columns: tuple[str, ...]) -> list[tuple[str, pa.Ta
         subdir = "/".join(f"{c}={group[c]}" for c in columns)
         parts.append((subdir, table.filter(mask).drop_columns(list(columns))))
     return parts
+
+
+def _without_control_bytes(chunk: Chunk) -> Chunk:
+    """Records with a control byte (NUL, escape...) in any field move to the chunk's rejects (``control_bytes``,
+    naming the fields); their neighbours go on."""
+    from functools import reduce
+
+    from mlscale.ingest.readers import CONTROL_PATTERN, RejectedRecord
+
+    table = chunk.table
+    if table.num_rows == 0 or not table.column_names or not chunk.may_hold_control_bytes:
+        return chunk
+    masks = {name: pc.match_substring_regex(table.column(name), CONTROL_PATTERN).fill_null(False)
+             for name in table.column_names}
+    bad = reduce(pc.or_, masks.values())
+    if not pc.any(bad).as_py():
+        return chunk
+    rows = pc.indices_nonzero(bad).to_pylist()
+    flagged = {name: mask.to_pylist() for name, mask in masks.items() if pc.any(mask).as_py()}
+    for i in rows:
+        fields = [name for name, mask in flagged.items() if mask[i]]
+        values = {name: table.column(name)[i].as_py() for name in table.column_names}
+        chunk.rejected.append(RejectedRecord("control_bytes", f"control bytes in {', '.join(fields)}",
+                                             json.dumps(values, sort_keys=True)[:2000], chunk.ordinals[i].as_py()))
+    keep = pc.invert(bad)
+    return Chunk(table.filter(keep), chunk.ordinals.filter(keep), chunk.rejected, chunk.unknown_columns)
 
 
 def _schema_mismatch(chunk: Chunk, missing: list[str], pii_key: bytes, common: dict) -> pa.Table:

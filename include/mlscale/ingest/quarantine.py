@@ -15,6 +15,7 @@ QUARANTINE_SCHEMA = pa.schema([
     ("source", pa.string()),
     ("source_file", pa.string()),
     ("record", pa.int64()),
+    ("byte_offset", pa.int64()),   # where the record starts in the (decompressed) landing file
     ("reason", pa.string()),
     ("reasons", pa.string()),
     ("detail", pa.string()),
@@ -53,6 +54,7 @@ def from_validation(rejected: pa.Table, contract: Contract, *, source: str, sour
         "source": pa.array([source] * n, pa.string()),
         "source_file": pa.array([source_file] * n, pa.string()),
         "record": rejected.column("_ordinal"),
+        "byte_offset": pa.nulls(n, pa.int64()),
         "reason": rejected.column("reason"),
         "reasons": rejected.column("reasons"),
         "detail": pa.nulls(n, pa.string()),
@@ -69,6 +71,7 @@ def from_rejected(records: list[RejectedRecord], *, source: str, source_file: st
         "source": [source] * len(records),
         "source_file": [source_file] * len(records),
         "record": pa.array([r.record for r in records], pa.int64()),
+        "byte_offset": pa.nulls(len(records), pa.int64()),
         "reason": [r.reason for r in records],
         "reasons": [r.reason for r in records],
         "detail": [r.detail for r in records],
@@ -81,9 +84,18 @@ def whole_file(reason: str, detail: str, *, source: str, source_file: str, run_i
     """One row standing for a file that could not be read at all."""
     return pa.table({
         "source": [source], "source_file": [source_file], "record": pa.array([None], pa.int64()),
-        "reason": [reason], "reasons": [reason], "detail": [f"{detail} ({records} records)"],
+        "byte_offset": pa.array([None], pa.int64()),
+        "reason": [reason], "reasons": [reason],
+        "detail": [f"{detail} ({records} record{'' if records == 1 else 's'})"],
         "payload": pa.array([None], pa.string()), "run_id": [run_id],
     }, schema=QUARANTINE_SCHEMA)
+
+
+def with_offsets(table: pa.Table, offsets: dict[int, int]) -> pa.Table:
+    """``table`` with ``byte_offset`` filled from ``offsets`` (record number -> offset)."""
+    records = table.column("record").to_pylist()
+    filled = pa.array([offsets.get(r) if r is not None else None for r in records], pa.int64())
+    return table.set_column(table.schema.get_field_index("byte_offset"), "byte_offset", filled)
 
 
 def reason_counts(table: pa.Table) -> dict[str, int]:

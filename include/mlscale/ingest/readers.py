@@ -13,13 +13,21 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 GZIP_MAGIC = b"\x1f\x8b"
-BINARY_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+JSON_CONTROL = re.compile(rb"\\u00[01]|\\[bf]", re.IGNORECASE)  # escapes that decode to control characters
+CONTROL_PATTERN = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"  # the same bytes, for Arrow's regex kernels
+BINARY_SHARE = 0.01  # a file whose first MiB is more than 1 % control bytes is not text
+BINARY_MAGIC = {b"PK\x03\x04": "a ZIP archive", b"%PDF": "a PDF document", b"PAR1": "a Parquet file",
+                b"\x89PNG": "a PNG image", b"\x7fELF": "an executable", b"BZh": "a bzip2 archive",
+                b"\xfd7zXZ": "an xz archive", b"7z\xbc\xaf": "a 7z archive", b"\xff\xfe": "UTF-16 text",
+                b"\xfe\xff": "UTF-16 text", b"\xd0\xcf\x11\xe0": "an Office document"}
 FALLBACK_CHUNK_ROWS = 100_000
 MAX_FIELD_BYTES = 256 << 20
 BOM = b"\xef\xbb\xbf"
@@ -31,10 +39,11 @@ JSON_BLOCK_LINES = 256
 class UnreadableFile(Exception):
     """The file as a whole cannot be ingested."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, *, text: bool = True) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.text = text  # False: not text at all (its records cannot be counted)
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class Chunk:
     ordinals: pa.Array
     rejected: list[RejectedRecord] = field(default_factory=list)
     unknown_columns: set[str] = field(default_factory=set)
+    may_hold_control_bytes: bool = True  # False when the reader saw none in the chunk's bytes (skips the check)
 
 
 def open_stream(fs, path: str) -> pa.NativeFile:
@@ -79,6 +89,18 @@ def _strings_checked(column: pa.Array) -> tuple[pa.Array, pa.Array]:
     return as_text, pa.array(bad) if any_bad else pa.array(bad, pa.bool_())
 
 
+def not_text(head: bytes) -> str | None:
+    """Why a file whose first bytes are ``head`` is not text (a known magic number, or a high share of control
+    bytes), else None: a stray control byte in a record is that record's problem, not the file's."""
+    for magic, what in BINARY_MAGIC.items():
+        if head.startswith(magic):
+            return f"binary content ({what})"
+    control = len(CONTROL_BYTES.findall(head))
+    if head and control > BINARY_SHARE * len(head):
+        return f"binary content ({control:,} control bytes in the first {len(head):,})"
+    return None
+
+
 class NeedsRobustRead(Exception):
     """The fast parser gave up part-way; the caller discards what it got and reads with ``robust=True``."""
 
@@ -90,8 +112,9 @@ def read_csv(fs, path: str, *, delimiter: str, robust: bool = False) -> Iterator
         head = stream.read(1 << 20)
     if not head.strip(BOM + b" \r\n\t"):
         raise UnreadableFile("unreadable_file", "empty file")
-    if BINARY_BYTES.search(head):
-        raise UnreadableFile("unreadable_file", "binary content (control bytes), not delimited text")
+    binary = not_text(head)
+    if binary:
+        raise UnreadableFile("unreadable_file", f"{binary}, not delimited text", text=False)
     first_line = head.removeprefix(BOM).splitlines()[0] if head.removeprefix(BOM) else b""
     try:
         header = next(csv.reader([first_line.decode("utf-8")], delimiter=delimiter))
@@ -101,35 +124,56 @@ def read_csv(fs, path: str, *, delimiter: str, robust: bool = False) -> Iterator
     if len(header) < 2 or len(set(header)) != len(header) or not all(header):
         raise UnreadableFile("schema_mismatch", f"header has empty, duplicate or too few columns: {header[:20]}")
 
-    rejected: list[RejectedRecord] = []
-
-    def on_invalid(row: pcsv.InvalidRow) -> str:
-        rejected.append(RejectedRecord("malformed_record",
-                                       f"expected {row.expected_columns} fields, found {row.actual_columns}",
-                                       row.text[:2000], row.number))
-        return "skip"
-
-    # header given explicitly: each block is parsed on its own (see _blocks)
-    read_opts = pcsv.ReadOptions(column_names=header, use_threads=True)
-    parse_opts = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid)
-    convert_opts = pcsv.ConvertOptions(column_types={h: pa.binary() for h in header}, strings_can_be_null=False)
     if robust:
         yield from _read_csv_slowly(fs, path, delimiter=delimiter, header=header)
         return
-    ordinal = 0
+    ordinal = 0  # records before the block
     try:  # the fast path: Arrow's parser, which gives up on some broken rows (bad bytes in a short row)
         for block in _blocks(fs, path):
-            table = pcsv.read_csv(pa.py_buffer(block), read_options=read_opts, parse_options=parse_opts,
-                                  convert_options=convert_opts)
-            chunk = _chunk_from_binary(table, ordinal)
-            chunk.rejected = rejected + chunk.rejected
-            rejected = []
-            ordinal += table.num_rows
+            table, invalid = _parse_csv_block(block, header, delimiter)
+            ordinals = _valid_ordinals(ordinal, table.num_rows, [number for number, _ in invalid])
+            chunk = _chunk_from_binary(table, ordinals)
+            chunk.may_hold_control_bytes = CONTROL_BYTES.search(block) is not None
+            chunk.rejected = [RejectedRecord("malformed_record", detail, text, ordinal + number)
+                              for number, (detail, text) in invalid] + chunk.rejected
+            ordinal += table.num_rows + len(invalid)
             yield chunk
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
         raise NeedsRobustRead(str(exc)) from exc
-    if rejected:  # invalid rows after the last block
-        yield Chunk(pa.table({h: pa.array([], pa.string()) for h in header}), pa.array([], pa.int64()), rejected)
+
+
+def _parse_csv_block(block: bytes, header: list[str], delimiter: str) -> tuple[pa.Table, list[tuple[int, Any]]]:
+    """A block's records as binary columns, and its rows with a wrong field count as (record number in the
+    block, (detail, text)). Arrow numbers invalid rows only when parsing on one thread: a block that has any is
+    parsed again that way (rare), so every rejected record keeps its number."""
+    invalid: list[tuple[int | None, Any]] = []
+
+    def on_invalid(row: pcsv.InvalidRow) -> str:
+        invalid.append((row.number, (f"expected {row.expected_columns} fields, found {row.actual_columns}",
+                                     row.text[:2000])))
+        return "skip"
+
+    for use_threads in (True, False):
+        invalid.clear()
+        # header given explicitly: each block is parsed on its own (see _blocks)
+        table = pcsv.read_csv(
+            pa.py_buffer(block), read_options=pcsv.ReadOptions(column_names=header, use_threads=use_threads),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                            invalid_row_handler=on_invalid),
+            convert_options=pcsv.ConvertOptions(column_types={h: pa.binary() for h in header},
+                                                strings_can_be_null=False))
+        if all(number is not None for number, _ in invalid):
+            return table, [(int(number), what) for number, what in invalid if number is not None]
+    raise NeedsRobustRead("the parser did not number its invalid rows")
+
+
+def _valid_ordinals(before: int, valid: int, invalid: list[int]) -> pa.Array:
+    """The record ordinals of a block's valid rows: ``1 .. valid + len(invalid)`` after ``before``, less the
+    invalid rows' numbers."""
+    if not invalid:
+        return pa.array(range(before + 1, before + valid + 1), pa.int64())
+    skipped = set(invalid)
+    return pa.array([before + n for n in range(1, valid + len(invalid) + 1) if n not in skipped], pa.int64())
 
 
 def _blocks(fs, path: str) -> Iterator[bytes]:
@@ -216,8 +260,7 @@ def _chunk_from_rows(header: list[str], rows: list[list[str]], ordinals: list[in
     return Chunk(pa.table(columns), pa.array(ordinals, pa.int64()), rejected)
 
 
-def _chunk_from_binary(table: pa.Table, first: int) -> Chunk:
-    ordinals = pa.array(range(first + 1, first + table.num_rows + 1), pa.int64())
+def _chunk_from_binary(table: pa.Table, ordinals: pa.Array) -> Chunk:
     columns, bad = [], None
     for name in table.column_names:
         text, col_bad = _strings_checked(table.column(name).combine_chunks())
@@ -261,6 +304,7 @@ def read_jsonl(fs, path: str, *, known_fields: set[str]) -> Iterator[Chunk]:
                 if line_no == 0 and part:
                     part[0] = part[0].removeprefix(BOM)
                 chunk = _json_chunk(part, line_no, known_fields)
+                chunk.may_hold_control_bytes = any(JSON_CONTROL.search(line) for line in part)
                 saw_content = saw_content or chunk.table.num_rows > 0 or bool(chunk.rejected)
                 line_no += len(part)
                 yield chunk

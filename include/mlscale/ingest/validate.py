@@ -2,8 +2,8 @@
 
 Reason codes are stable and documented in the README: ``missing_required``, ``type_error:<field>``,
 ``unknown_enum:<field>``, ``out_of_range:<field>``, ``future_timestamp``, ``late_beyond_window``
-(plus ``malformed_record``, ``encoding_error``, ``schema_mismatch``, ``unreadable_file`` from the
-readers). A record carries every reason that applies; its primary ``reason`` is the first in that order.
+(plus ``malformed_record``, ``encoding_error``, ``control_bytes``, ``schema_mismatch``, ``unreadable_file``
+from the readers). A record carries every reason that applies; its primary ``reason`` is the first in that order.
 """
 
 from __future__ import annotations
