@@ -194,8 +194,8 @@ def test_two_views_in_one_training_set(lake, store) -> None:
 def test_the_direct_join_answers_as_feast_does(lake, store, name) -> None:
     """The lookup straight from the daily files and Feast's own retrieval agree row for row, at boundaries, between
     tables, before the first and beyond the ttl, for known and unknown entities."""
-    from mlscale.feature_store import serving
-    from mlscale.feature_store.asof_join import daily_files_of
+    from mlscale.feature_store import daily_files, serving
+    from mlscale.feature_store.daily_files import daily_files_of
 
     fs = load_feature_set(name)
     entities = sorted(as_of(lake, fs, LAST).index)[:40] + ["NOBODY"]
@@ -204,18 +204,22 @@ def test_the_direct_join_answers_as_feast_does(lake, store, name) -> None:
     times = [first - pd.Timedelta(hours=1), first, *(first + pd.to_timedelta(rng.integers(0, 6 * 86400, 60), "s")),
              pd.Timestamp(event_timestamp(LAST)) + view_ttl(fs),
              pd.Timestamp(event_timestamp(LAST)) + view_ttl(fs) + pd.Timedelta(seconds=1)]
-    rows = pd.DataFrame({fs.entity: rng.choice(entities, len(times)), "event_timestamp": times})
-    rows["event_timestamp"] = pd.to_datetime(rows["event_timestamp"], utc=True).astype("datetime64[ns, UTC]")
+    many = pd.DataFrame({fs.entity: rng.choice(entities, len(times)), "event_timestamp": times})
+    # a day's events: a few distinct times (the files are then read newest first)
+    few = pd.DataFrame({fs.entity: entities * 3, "event_timestamp": [t for t in times[1:4] for _ in entities]})
+    assert few["event_timestamp"].nunique() <= daily_files.FEW_TIMES < many["event_timestamp"].nunique()
     refs = [f"{fs.table}:{c}" for c in fs.feature_columns()]
     key = fs.entity
-    direct = serving._historical(store, fs.table, key, rows, refs, False)
-    through_feast = serving._feast_historical(store, fs.table, key, rows, refs, False)
-    assert daily_files_of(store, fs.table)  # the direct path was taken above
-    left = rows.merge(direct, on=[key, "event_timestamp"], how="left")
-    right = rows.merge(through_feast, on=[key, "event_timestamp"], how="left")
-    assert left[fs.feature_columns()].notna().any().any(), "nothing answered: the comparison would be empty"
-    for column in fs.feature_columns():
-        assert_same(left[column], right[column], f"{fs.table}.{column}")
+    assert daily_files_of(store, fs.table)  # the direct path is taken below
+    for rows in (many, few):
+        rows["event_timestamp"] = pd.to_datetime(rows["event_timestamp"], utc=True).astype("datetime64[ns, UTC]")
+        direct = serving._historical(store, fs.table, key, rows, refs, False)
+        through_feast = serving._feast_historical(store, fs.table, key, rows, refs, False)
+        left = rows.merge(direct, on=[key, "event_timestamp"], how="left")
+        right = rows.merge(through_feast, on=[key, "event_timestamp"], how="left")
+        assert left[fs.feature_columns()].notna().any().any(), "nothing answered: the comparison would be empty"
+        for column in fs.feature_columns():
+            assert_same(left[column], right[column], f"{fs.table}.{column}")
 
 
 @pytest.mark.parametrize("name", SETS)

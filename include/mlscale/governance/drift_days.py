@@ -93,7 +93,7 @@ class DayProfiles:
         score = self._read(score_key)
         sample = None
         if inputs is not None and score is None and day not in self._frames:
-            sample = self._read_sample(prefix)  # a later version scores an earlier day from its kept sample
+            sample = self.sample(day)  # a later version scores an earlier day from its kept sample
             if sample is not None:
                 score = _profile(self.stored.scored(sample)[[SCORE]])
                 self._write(score_key, score)
@@ -118,12 +118,13 @@ class DayProfiles:
         sample[list(self.stored.features)].astype("float32").reset_index(drop=True).to_parquet(buffer, index=False)
         self.lake.write_bytes(f"{prefix}/{SAMPLE}", buffer.getvalue())
 
-    def _read_sample(self, prefix: str) -> Any:
+    def sample(self, day: str) -> Any:
         """The day's kept sample of model inputs, if it holds every input of this version (else None)."""
         import io
 
         import pandas as pd
 
+        prefix = drift_profile_prefix(self.stored.name, day)
         if not self.lake.exists(f"{prefix}/{SAMPLE}"):
             return None
         sample = pd.read_parquet(io.BytesIO(self.lake.read_bytes(f"{prefix}/{SAMPLE}")))

@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlscale.governance.drift_days import day_inputs
+from mlscale.governance.drift_days import DayProfiles, day_inputs
 from mlscale.lake import Lake, PartitionRef, parse_day
 from mlscale.layout import INGESTION_RUNS, day_prefix, drift_report_prefix
 from mlscale.reports.catalog import report_url
@@ -100,7 +100,7 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str, tracking_uri:
     ``risk_policy``: the model risk policy file (default ``include/policies/model_risk.yaml``).
     """
     from mlscale.feature_store import feature_store_for
-    from mlscale.governance.drift_days import DayProfiles, comparable_with_training, judge_day
+    from mlscale.governance.drift_days import comparable_with_training, judge_day
     from mlscale.governance.drift_plan import input_families, monitoring_plan
     from mlscale.governance.risk_policy import load_risk_policy
     from mlscale.monitoring import evidently_drift_report
@@ -121,7 +121,7 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str, tracking_uri:
                                                 input_families(profiles.plan))
     prefix = drift_report_prefix(model, day)
     lake.write_bytes(f"{prefix}/profile.json", current.to_json().encode())
-    evidently = _evidently(lake, spec, stored, data, prefix, evidently_drift_report, store)
+    evidently = _evidently(lake, spec, profiles, data, prefix, evidently_drift_report, store)
     performance = _labelled_performance(lake, store, spec, stored, dt)
     ingestion = ingestion_quality(lake, spec.events_dataset, dt)
     verdicts = {"data_drift": judged.data_verdict, "prediction_drift": judged.prediction_verdict,
@@ -167,14 +167,16 @@ def performance_verdict(performance: dict[str, Any], stored: StoredModel) -> str
     return "decayed" if performance["pr_auc"] < holdout * (1 - PERFORMANCE_MAX_DROP) else "ok"
 
 
-def _evidently(lake: Lake, spec: Any, stored: StoredModel, data: Any, prefix: str, report: Any,
+def _evidently(lake: Lake, spec: Any, profiles: DayProfiles, data: Any, prefix: str, report: Any,
                store: Any) -> dict[str, Any]:
-    """Evidently's report on bounded samples: the reference day's events (as the stored profile) vs day D."""
+    """Evidently's report on bounded samples: the training set's last day (its kept sample of model inputs, else
+    its events) vs day D."""
+    stored = profiles.stored
     day = stored.doc.get("training_set", {}).get("last_event_day")
     if not day:
         return {"skipped": "no training set recorded for this version"}
-    frame = day_inputs(lake, store, spec, day)
-    reference = stored.scored(frame)
+    frame = profiles.sample(day)
+    reference = stored.scored(frame if frame is not None else day_inputs(lake, store, spec, day))
     columns = [c for c in (*[f for e in spec.event_features for f in e.columns()], SCORE)]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "evidently.html")
