@@ -6,6 +6,7 @@ can plug in a new dataset without touching pipeline code. Errors name the file a
 
 from __future__ import annotations
 
+import codecs
 import fnmatch
 import hashlib
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from mlscale.config_schema import StrictModel, validated
 from mlscale.errors import NotRetryable
 from mlscale.layout import config_dir
 
@@ -22,6 +24,8 @@ PII_CLASSES = ("pan", "email", "phone", "name", "ip")
 TREATMENTS = ("hmac", "ip_prefix", "drop")
 FORMATS = ("csv", "jsonl")
 TIMESTAMP_FORMATS = ("iso8601", "epoch_ms", "epoch_s")
+CASES = ("sensitive", "insensitive")
+_ASCII = "".join(map(chr, range(0x20, 0x7F))) + "\t\r\n"  # printable ASCII and line breaks
 
 
 class ContractError(ValueError, NotRetryable):
@@ -38,6 +42,7 @@ class Column:
     enum: tuple[str, ...] | None = None
     pii: str | None = None
     sensitive: bool = False
+    case: str = "sensitive"    # insensitive: enum values match ignoring case and are stored as declared
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ class Source:
     timestamp_format: str = "iso8601"
     timezone: str = "UTC"
     rename: dict[str, str] = field(default_factory=dict)
+    encoding: str = "utf-8"                # the codec of the source's files (canonical name)
+    null_values: tuple[str, ...] = ()      # field values read as null, besides the empty value
 
     def matches(self, file_name: str) -> bool:
         return fnmatch.fnmatchcase(file_name, self.files)
@@ -105,6 +112,57 @@ class Contract:
         return tuple(names)
 
 
+class ColumnDoc(StrictModel):
+    type: str = "string"
+    required: bool = False
+    min: float | None = None
+    max: float | None = None
+    enum: list[str] | None = None
+    case: str = "sensitive"
+    pii: str | None = None
+    sensitive: bool = False
+
+
+class TimestampDoc(StrictModel):
+    format: str = "iso8601"
+    timezone: str = "UTC"
+
+
+class SourceDoc(StrictModel):
+    files: str | None = None
+    format: str | None = None
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    decimal: str = "."
+    thousands: str = ""
+    null_values: list[str] | None = None
+    timestamp: TimestampDoc | None = None
+    rename: dict[str, str] | None = None
+
+
+class PiiDoc(StrictModel):
+    treatment: str | None = None
+    output: str | None = None
+
+
+class ContractDoc(StrictModel):
+    """The shape of a contract file (values are checked by :func:`_parse`)."""
+
+    dataset: str
+    version: int = 1
+    description: str = ""
+    sensitive: bool = False            # every column of the dataset is sensitive (mlscale.audit.sensitivity)
+    key: list[str]
+    columns: dict[str, ColumnDoc | None]
+    pii: dict[str, PiiDoc | None] | None = None
+    sources: dict[str, SourceDoc | None]
+    partition_by: list[str] | None = None
+    event_time: str | None = None
+    max_lateness_days: int | None = None
+    max_future_hours: int | float | None = None
+    dedupe_window_days: int = 0
+
+
 def contract_names() -> list[str]:
     """The contracts declared in the configuration folder (``contracts/*.yaml``), by name."""
     return sorted(p.stem for p in config_dir("contracts").glob("*.yaml"))
@@ -133,68 +191,64 @@ def load_contract(name_or_path: str | Path) -> Contract:
     return _parse(doc, str(path), hashlib.sha256(text).hexdigest()[:12])
 
 
-def _need(doc: dict[str, Any], key: str, where: str) -> Any:
-    if key not in doc or doc[key] in (None, ""):
-        raise ContractError(f"{where}: missing required key '{key}'")
-    return doc[key]
-
-
 def _parse(doc: dict[str, Any], path: str, fingerprint: str) -> Contract:
-    dataset = str(_need(doc, "dataset", path))
-    raw_columns = _need(doc, "columns", path)
-    if not isinstance(raw_columns, dict):
-        raise ContractError(f"{path}: 'columns' must map column names to their specs")
-    columns = [_parse_column(name, spec or {}, f"{path}: columns.{name}") for name, spec in raw_columns.items()]
+    m = validated(ContractDoc, doc, path, ContractError)
+    if not m.dataset:
+        raise ContractError(f"{path}: missing required key 'dataset'")
+    columns = [_parse_column(name, spec or ColumnDoc(), f"{path}: columns.{name}")
+               for name, spec in m.columns.items()]
     names = {c.name for c in columns}
-    key = tuple(_need(doc, "key", path))
+    key = tuple(m.key)
+    if not key:
+        raise ContractError(f"{path}: missing required key 'key'")
     for k in key:
         if k not in names:
             raise ContractError(f"{path}: key column {k!r} is not declared under columns")
-    pii = _parse_pii(doc.get("pii") or {}, path)
+    pii = _parse_pii(m.pii or {}, path)
     _check_pii_columns(columns, pii, key, path)
-    sources = [_parse_source(sname, spec or {}, names, f"{path}: sources.{sname}")
-               for sname, spec in (_need(doc, "sources", path) or {}).items()]
-    partition_by = _parse_partition_by(doc, raw_columns, names, path)
-    event_time = doc.get("event_time")
-    if event_time is not None and event_time not in names:
-        raise ContractError(f"{path}: event_time {event_time!r} is not a declared column")
+    sources = [_parse_source(sname, spec or SourceDoc(), names, f"{path}: sources.{sname}")
+               for sname, spec in m.sources.items()]
+    partition_by = _parse_partition_by(tuple(m.partition_by or ()), columns, path)
+    if m.event_time is not None and m.event_time not in names:
+        raise ContractError(f"{path}: event_time {m.event_time!r} is not a declared column")
     return Contract(
-        dataset=dataset, version=int(doc.get("version", 1)), path=path, fingerprint=fingerprint,
+        dataset=m.dataset, version=m.version, path=path, fingerprint=fingerprint,
         columns=tuple(columns), key=key, sources=tuple(sources), pii=pii, partition_by=partition_by,
-        event_time=event_time,
-        max_lateness_days=doc.get("max_lateness_days"), max_future_hours=doc.get("max_future_hours"),
-        dedupe_window_days=int(doc.get("dedupe_window_days", 0)), description=str(doc.get("description", "")),
+        event_time=m.event_time, max_lateness_days=m.max_lateness_days, max_future_hours=m.max_future_hours,
+        dedupe_window_days=m.dedupe_window_days, description=m.description,
     )
 
 
-def _parse_column(name: Any, spec: dict[str, Any], where: str) -> Column:
-    """One entry of ``columns``: its type, PII class, enum and bounds checked."""
-    ctype = spec.get("type", "string")
-    if ctype not in TYPES:
-        raise ContractError(f"{where}.type {ctype!r} is not one of {TYPES}")
-    pii_class = spec.get("pii")
-    if pii_class is not None and pii_class not in PII_CLASSES:
-        raise ContractError(f"{where}.pii {pii_class!r} is not one of {PII_CLASSES}")
-    enum = spec.get("enum")
-    if enum is not None and not isinstance(enum, list):
-        raise ContractError(f"{where}.enum must be a list")
-    lo, hi = spec.get("min"), spec.get("max")
-    if lo is not None and hi is not None and float(lo) > float(hi):
-        raise ContractError(f"{where}: min {lo} is greater than max {hi}")
-    return Column(name=str(name), type=ctype, required=bool(spec.get("required", False)),
-                  min=None if lo is None else float(lo), max=None if hi is None else float(hi),
-                  enum=tuple(str(v) for v in enum) if enum else None, pii=pii_class,
-                  sensitive=bool(spec.get("sensitive", False)))
+def _parse_column(name: str, spec: ColumnDoc, where: str) -> Column:
+    """One entry of ``columns``: its type, PII class, enum, case rule and bounds checked."""
+    if spec.type not in TYPES:
+        raise ContractError(f"{where}.type {spec.type!r} is not one of {TYPES}")
+    if spec.pii is not None and spec.pii not in PII_CLASSES:
+        raise ContractError(f"{where}.pii {spec.pii!r} is not one of {PII_CLASSES}")
+    if spec.min is not None and spec.max is not None and spec.min > spec.max:
+        raise ContractError(f"{where}: min {spec.min} is greater than max {spec.max}")
+    enum = tuple(spec.enum) if spec.enum else None
+    if spec.case not in CASES:
+        raise ContractError(f"{where}.case {spec.case!r} is not one of {CASES}")
+    if spec.case == "insensitive":
+        if not enum:
+            raise ContractError(f"{where}: case: insensitive applies to enum values; declare enum or remove it")
+        folded = [v.strip().lower() for v in enum]
+        if len(set(folded)) != len(folded):
+            raise ContractError(f"{where}: enum values {list(enum)} differ only in case or spaces, so case: "
+                                "insensitive cannot tell them apart")
+    return Column(name=name, type=spec.type, required=spec.required, min=spec.min, max=spec.max, enum=enum,
+                  pii=spec.pii, sensitive=spec.sensitive, case=spec.case)
 
 
-def _parse_pii(raw: dict[str, Any], path: str) -> dict[str, PiiTreatment]:
+def _parse_pii(raw: dict[str, PiiDoc | None], path: str) -> dict[str, PiiTreatment]:
     """The ``pii`` section: PII class -> how its columns are treated."""
     pii: dict[str, PiiTreatment] = {}
     for cls, spec in raw.items():
-        treatment = (spec or {}).get("treatment")
+        treatment = spec.treatment if spec else None
         if cls not in PII_CLASSES or treatment not in TREATMENTS:
             raise ContractError(f"{path}: pii.{cls} needs a class in {PII_CLASSES} and treatment in {TREATMENTS}")
-        output = spec.get("output")
+        output = spec.output if spec else None
         if treatment != "drop" and not output:
             raise ContractError(f"{path}: pii.{cls}.output names the column its tokens go to")
         pii[cls] = PiiTreatment(cls, treatment, output)
@@ -212,34 +266,55 @@ def _check_pii_columns(columns: list[Column], pii: dict[str, PiiTreatment], key:
             raise ContractError(f"{path}: key column {col.name!r} cannot be PII")
 
 
-def _parse_source(sname: Any, spec: dict[str, Any], names: set[str], where: str) -> Source:
-    """One entry of ``sources``: its file format, timestamp format, renames and number separators checked."""
-    fmt = _need(spec, "format", where)
-    if fmt not in FORMATS:
-        raise ContractError(f"{where}.format {fmt!r} is not one of {FORMATS}")
-    ts = spec.get("timestamp") or {}
-    ts_format = ts.get("format", "iso8601")
-    if ts_format not in TIMESTAMP_FORMATS:
-        raise ContractError(f"{where}.timestamp.format {ts_format!r} is not one of {TIMESTAMP_FORMATS}")
-    rename = {str(k): str(v) for k, v in (spec.get("rename") or {}).items()}
+def _parse_source(sname: str, spec: SourceDoc, names: set[str], where: str) -> Source:
+    """One entry of ``sources``: its file format, encoding, timestamp format, renames and number separators
+    checked."""
+    for key in ("files", "format"):
+        if not getattr(spec, key):
+            raise ContractError(f"{where}: missing required key '{key}'")
+    if spec.format not in FORMATS:
+        raise ContractError(f"{where}.format {spec.format!r} is not one of {FORMATS}")
+    ts = spec.timestamp or TimestampDoc()
+    if ts.format not in TIMESTAMP_FORMATS:
+        raise ContractError(f"{where}.timestamp.format {ts.format!r} is not one of {TIMESTAMP_FORMATS}")
+    rename = dict(spec.rename or {})
     for target in rename.values():
         if target not in names:
             raise ContractError(f"{where}.rename maps onto {target!r}, which is not a declared column")
-    decimal, thousands = str(spec.get("decimal", ".")), str(spec.get("thousands", ""))
-    if decimal == thousands:
-        raise ContractError(f"{where}: decimal and thousands separators are both {decimal!r}")
-    return Source(name=str(sname), files=str(_need(spec, "files", where)), format=fmt,
-                  delimiter=str(spec.get("delimiter", ",")), decimal=decimal, thousands=thousands,
-                  timestamp_format=ts_format, timezone=str(ts.get("timezone", "UTC")), rename=rename)
+    if spec.decimal == spec.thousands:
+        raise ContractError(f"{where}: decimal and thousands separators are both {spec.decimal!r}")
+    return Source(name=sname, files=str(spec.files), format=spec.format, delimiter=spec.delimiter,
+                  decimal=spec.decimal, thousands=spec.thousands, timestamp_format=ts.format,
+                  timezone=ts.timezone, rename=rename, encoding=_codec(spec.encoding, f"{where}.encoding"),
+                  null_values=tuple(dict.fromkeys(v.strip() for v in spec.null_values or ())))
 
 
-def _parse_partition_by(doc: dict[str, Any], raw_columns: dict[str, Any], names: set[str],
-                        path: str) -> tuple[str, ...]:
+def _codec(name: str, where: str) -> str:
+    """The codec's canonical name (``utf-8`` for any spelling of UTF-8, with or without a byte-order mark).
+
+    Only codecs that write ASCII as ASCII are accepted: delimiters, quotes and line breaks are then the same
+    bytes in the landing file, so records and their byte offsets are found before decoding.
+    """
+    try:
+        canonical = codecs.lookup(name).name
+        if canonical in ("utf-8", "utf-8-sig"):
+            return "utf-8"
+        same = _ASCII.encode(canonical) == _ASCII.encode("ascii")
+    except LookupError as exc:  # no such codec, or one that is not a text encoding (base64, zlib...)
+        raise ContractError(f"{where} {name!r} is not a text encoding Python knows (e.g. utf-8, cp1252, "
+                            "latin-1)") from exc
+    if not same:
+        raise ContractError(f"{where} {name!r} does not write ASCII as ASCII (as UTF-16 or EBCDIC do); "
+                            "convert such files to UTF-8 before they land")
+    return canonical
+
+
+def _parse_partition_by(partition_by: tuple[str, ...], columns: list[Column], path: str) -> tuple[str, ...]:
     """``partition_by``: declared, required columns."""
-    partition_by = tuple(doc.get("partition_by") or ())
+    by_name = {c.name: c for c in columns}
     for p in partition_by:
-        if p not in names:
+        if p not in by_name:
             raise ContractError(f"{path}: partition_by column {p!r} is not declared under columns")
-        if not raw_columns[p].get("required"):
+        if not by_name[p].required:
             raise ContractError(f"{path}: partition_by column {p!r} must be required")
     return partition_by

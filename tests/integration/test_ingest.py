@@ -299,3 +299,96 @@ def test_dedupe_in_hash_buckets_gives_the_same_rows(client, world, monkeypatch, 
     got = [[{k: v for k, v in row.items() if k != "ingested_run"} for row in raw_rows(lake, "transactions", r.dt)]
            for r in reports]
     assert got == strip
+
+
+PAYMENTS = """
+dataset: payments
+key: [event_id]
+columns:
+  event_id: {type: string, required: true}
+  merchant: {type: string, required: true}
+  amount:   {type: decimal, required: true}
+  currency: {type: string, required: true, enum: [EUR, GBP], case: insensitive}
+  note:     {type: string}
+sources:
+  legacy:
+    files: "legacy__*"
+    format: csv
+    delimiter: ";"
+    decimal: ","
+    encoding: cp1252
+    null_values: ["N/A", "NULL"]
+  feed:
+    files: "feed__*"
+    format: jsonl
+    encoding: cp1252
+"""
+
+
+def payments_contract(tmp_path) -> str:
+    path = tmp_path / "payments.yaml"
+    path.write_text(PAYMENTS)
+    return str(path)
+
+
+def payments_rows(lake: Lake) -> dict[str, dict]:
+    return {r["event_id"]: r for r in lake.read_table(PartitionRef.of("raw", "payments", START)).to_pylist()}
+
+
+@pytest.mark.parametrize("path", ["fast", "record_by_record"])
+def test_a_cp1252_source_is_decoded_and_its_invalid_bytes_reject_their_record(client, tmp_path, monkeypatch,
+                                                                              path) -> None:
+    import mlscale.ingest.readers as readers
+
+    if path == "record_by_record":  # the path taken when Arrow's parser gives up on a file
+        def give_up(*args, **kwargs):
+            raise readers.NeedsRobustRead("forced by the test")
+        monkeypatch.setattr(readers, "_parse_csv_block", give_up)
+    monkeypatch.setattr(readers, "CSV_BLOCK_BYTES", 32)  # blocks are transcoded one by one
+    lake = Lake(str(tmp_path / "lake"))
+    day = f"landing/payments/dt={START}"
+    lake.write_bytes(f"{day}/legacy__0001.csv", "\r\n".join([
+        "event_id;merchant;amount;currency;note",
+        "P1;Café Crème;12,50;EUR;5€ off",
+        "P2;Brasserie Élysée;3,00;GBP;",
+    ]).encode("cp1252") + b"\r\nP3;Bad \x81 byte;1,00;EUR;\r\n"   # 0x81 is no character in cp1252
+                     + "P4;Zoë;2,00;EUR;\r\n".encode("cp1252"))
+    lake.write_bytes(f"{day}/feed__0001.jsonl", b"\n".join([
+        json.dumps({"event_id": "J1", "merchant": "Crêperie", "amount": 4.5, "currency": "EUR",
+                    "note": "€"}, ensure_ascii=False).encode("cp1252"),
+        b'{"event_id": "J2", "merchant": "Bad \x81 byte", "amount": 1, "currency": "EUR"}',
+    ]) + b"\n")
+    result = ingest(client, lake, START, contract=payments_contract(tmp_path))
+    by_file = {f["file"].rsplit("/", 1)[1]: f for f in result.per_file}
+    assert by_file["legacy__0001.csv"]["quarantined"] == {"encoding_error": 1}
+    assert by_file["feed__0001.jsonl"]["quarantined"] == {"encoding_error": 1}
+    raw = payments_rows(lake)
+    assert set(raw) == {"P1", "P2", "P4", "J1"}
+    assert (raw["P1"]["merchant"], raw["P1"]["note"], raw["P1"]["amount"]) == ("Café Crème", "5€ off", 12.5)
+    assert raw["P2"]["merchant"] == "Brasserie Élysée" and raw["P4"]["merchant"] == "Zoë"
+    assert (raw["J1"]["merchant"], raw["J1"]["note"]) == ("Crêperie", "€")
+    quarantine = {q["record"]: q for q in lake.read_table(PartitionRef.of("quarantine", "payments", START)).to_pylist()}
+    assert quarantine[3]["reason"] == "encoding_error" and quarantine[3]["detail"] == "bytes invalid in cp1252"
+    assert quarantine[2]["reason"] == "encoding_error"  # the JSON line
+
+
+def test_null_values_and_case_insensitive_enums(client, tmp_path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_bytes(f"landing/payments/dt={START}/legacy__0001.csv", "\n".join([
+        "event_id;merchant;amount;currency;note",
+        "N1;M1;1,00;EUR;NULL",          # an optional column: null
+        "N2;N/A;1,00;EUR;x",            # a required column: missing_required
+        "N3;M3;1,00;EUR; N/A ",         # compared after trimming
+        "N4;M4;1,00;EUR;n/a",           # markers are case-sensitive
+        "C1;M5;1,00; eur ;",            # normalised to the declared spelling
+        "C2;M6;1,00;Eur;",
+        "C3;M7;1,00;gbp;",
+        "C4;M8;1,00;usd;",              # still not one of the enum's values
+        "C5;M9;1,00;EURO;",
+    ]).encode() + b"\n")
+    result = ingest(client, lake, START, contract=payments_contract(tmp_path))
+    assert result.quarantine_by_reason == {"missing_required": 1, "unknown_enum:currency": 2}
+    raw = payments_rows(lake)
+    assert raw["N1"]["note"] is None and raw["N3"]["note"] is None and raw["N4"]["note"] == "n/a"
+    assert [raw[k]["currency"] for k in ("C1", "C2", "C3")] == ["EUR", "EUR", "GBP"]
+    assert set(raw) == {"N1", "N3", "N4", "C1", "C2", "C3"}

@@ -73,7 +73,6 @@ def test_shipped_policy_is_valid_and_specific_rules_win() -> None:
     (rule(cold_after_days=10, storage_class="GLACIER"), "needs a restore"),
     (rule(cold_after_days=10, storage_class="STANDARD_IA"), "before 30 days"),
     (rule(cold_after_days=10, classification=""), "needs a `classification`"),
-    (rule(delete_after_days=10, keep_for=3), "unknown field"),
     (rule(zone="bronze"), "not one the lifecycle manages"),
     (rule(delete_after_days=0), "delete_after_days must be a whole number >= 1"),
 ])
@@ -81,6 +80,12 @@ def test_contradictions_are_errors_naming_the_rule(bad: dict, message: str) -> N
     with pytest.raises(PolicyError, match="rule 'r1'") as err:
         parse_policy(policy_with(bad), "test.yaml")
     assert message in str(err.value)
+
+
+def test_an_unknown_rule_key_is_an_error_naming_the_allowed_keys() -> None:
+    with pytest.raises(PolicyError, match=r"test.yaml: rules\[0\].keep_for: unknown key 'keep_for' in rules\[0\] "
+                                          r"\(allowed: classification, cold_after_days, datasets, "):
+        parse_policy(policy_with(rule(delete_after_days=10, keep_for=3)), "test.yaml")
 
 
 def test_two_rules_claiming_one_dataset_is_an_error() -> None:

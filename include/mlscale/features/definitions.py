@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from mlscale.config_schema import StrictModel, validated
 from mlscale.errors import NotRetryable
 from mlscale.layout import config_dir
 
@@ -100,6 +100,44 @@ class FeatureSet:
         return sorted(cols)
 
 
+class FeatureDoc(StrictModel):
+    kind: str | None = None
+    column: str | None = None
+    predicate: str | None = None
+    q: float | None = None
+    baseline_window: int | None = None
+    encoding: str | None = None
+    values: list[str] | None = None
+    width: int | None = None
+    windows: list[int] | None = None
+
+
+class SourceRefDoc(StrictModel):
+    dataset: str
+    event_time: str
+
+
+class ValidationRuleDoc(StrictModel):
+    min: float | None = None
+    max: float | None = None
+    max_null_rate: float | None = None
+    max_change_ratio: float | None = None
+
+
+class FeatureSetDoc(StrictModel):
+    """The shape of a feature-set file (values are checked by :func:`load_feature_set`)."""
+
+    feature_set: str
+    description: str = ""
+    entity: str
+    entity_from: list[str] | None = None
+    source: SourceRefDoc
+    windows: list[int]
+    features: dict[str, FeatureDoc | None]
+    point_features: dict[str, FeatureDoc | None] | None = None
+    validation: dict[str, ValidationRuleDoc | None] | None = None
+
+
 def feature_set_names() -> list[str]:
     """The feature sets declared in the configuration folder (``feature_repo/*.yaml``), by name."""
     return sorted(p.stem for p in config_dir("feature_repo").glob("*.yaml"))
@@ -113,20 +151,18 @@ def load_feature_set(name_or_path: str | Path) -> FeatureSet:
         available = ", ".join(feature_set_names())
         raise FeatureDefinitionError(f"no feature set {str(name_or_path)!r} ({path}); available: {available}")
     text = path.read_bytes()
-    doc = yaml.safe_load(text)
     where = str(path)
-    try:
-        windows = tuple(sorted(int(w) for w in doc["windows"]))
-        features = tuple(_feature(where, name, spec, WINDOWED_KINDS) for name, spec in doc["features"].items())
-        points = tuple(_feature(where, name, spec, POINT_KINDS) for name, spec in (doc.get("point_features") or {}).items())
-        source = doc["source"]
-        fs = FeatureSet(name=doc["feature_set"], version=hashlib.sha256(text).hexdigest()[:8], entity=doc["entity"],
-                        entity_from=tuple(doc.get("entity_from") or ()),
-                        source_dataset=source["dataset"], event_time=source["event_time"], windows=windows,
-                        features=features, point_features=points, validation=doc.get("validation") or {},
-                        description=doc.get("description", ""))
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise FeatureDefinitionError(f"{where}: missing or malformed key {exc}") from exc
+    doc = yaml.safe_load(text)
+    m = validated(FeatureSetDoc, doc, where, FeatureDefinitionError)
+    windows = tuple(sorted(m.windows))
+    features = tuple(_feature(where, name, spec or FeatureDoc(), WINDOWED_KINDS) for name, spec in m.features.items())
+    points = tuple(_feature(where, name, spec or FeatureDoc(), POINT_KINDS)
+                   for name, spec in (m.point_features or {}).items())
+    validation = {rule: dict(limits or {}) for rule, limits in (doc.get("validation") or {}).items()}
+    fs = FeatureSet(name=m.feature_set, version=hashlib.sha256(text).hexdigest()[:8], entity=m.entity,
+                    entity_from=tuple(m.entity_from or ()), source_dataset=m.source.dataset,
+                    event_time=m.source.event_time, windows=windows, features=features, point_features=points,
+                    validation=validation, description=m.description)
     if not windows or windows[0] < 1:
         raise FeatureDefinitionError(f"{where}: windows must be positive day counts")
     known = set(fs.feature_columns()) | {"row_count"}
@@ -136,14 +172,13 @@ def load_feature_set(name_or_path: str | Path) -> FeatureSet:
     return fs
 
 
-def _feature(where: str, name: str, spec: dict[str, Any], kinds: tuple[str, ...]) -> Feature:
-    kind = (spec or {}).get("kind")
+def _feature(where: str, name: str, spec: FeatureDoc, kinds: tuple[str, ...]) -> Feature:
+    kind = spec.kind
     if kind not in kinds:
         raise FeatureDefinitionError(f"{where}: features.{name}.kind {kind!r} is not one of {kinds}")
-    feature = Feature(name=name, kind=kind, column=spec.get("column"), predicate=spec.get("predicate"),
-                      q=spec.get("q"), baseline_window=spec.get("baseline_window"), encoding=spec.get("encoding"),
-                      values=tuple(str(v) for v in spec.get("values") or ()), width=int(spec.get("width") or 0),
-                      windows=tuple(int(w) for w in spec.get("windows") or ()))
+    feature = Feature(name=name, kind=kind, column=spec.column, predicate=spec.predicate, q=spec.q,
+                      baseline_window=spec.baseline_window, encoding=spec.encoding, values=tuple(spec.values or ()),
+                      width=spec.width or 0, windows=tuple(spec.windows or ()))
     if kind == "category_share":
         if feature.encoding not in ENCODINGS or not feature.column:
             raise FeatureDefinitionError(f"{where}: features.{name} needs a column and encoding in {ENCODINGS}")

@@ -15,6 +15,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from pydantic import create_model
+
+from mlscale.config_schema import StrictModel, validated
 from mlscale.errors import NotRetryable
 from mlscale.governance.bias_thresholds import JUDGED_ON, BiasThresholds
 from mlscale.layout import config_dir
@@ -27,18 +30,54 @@ logger = logging.getLogger(__name__)
 LOWER_IS_BETTER = frozenset({"log_loss", "brier_score"})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _METRIC = re.compile(r"^[a-z][a-z0-9_]*$")
-_TOP_KEYS = {"version", "default_tier", "tiers", "models"}
-_TIER_KEYS = {"description", "bias", "promotion", "drift"}
-_BIAS_KEYS = {"max_demographic_parity_difference", "min_demographic_parity_ratio",
-              "max_equalized_odds_difference", "min_group_size", "min_class_count", "ci_level",
-              "bootstrap_samples", "judged_on"}
-_PROMOTION_KEYS = {"primary_metric", "metric_tolerance", "requires_human_approval"}
-_DRIFT_KEYS = {"max_psi", "max_drifted_share", "monitor"}
-_OPTIONAL = {"description", "version", "default_tier", "judged_on", "monitor"}
 
 
 class RiskPolicyError(ValueError, NotRetryable):
     """The model risk policy is invalid; the message names the file, the key and what to change."""
+
+
+# The shape of a policy file: its keys (a key without a default is required) and nesting. Values are checked by
+# parse_tier and parse_risk_policy, whose messages say what to change (hence ``Any``).
+class BiasDoc(StrictModel):
+    max_demographic_parity_difference: Any
+    min_demographic_parity_ratio: Any
+    max_equalized_odds_difference: Any
+    min_group_size: Any
+    min_class_count: Any
+    ci_level: Any
+    bootstrap_samples: Any
+    judged_on: Any = None
+
+
+class PromotionDoc(StrictModel):
+    primary_metric: Any
+    metric_tolerance: Any
+    requires_human_approval: Any
+
+
+_ROLLING_FIELDS: dict[str, Any] = {f.name: (Any, None) for f in fields(RollingSettings)}
+#: the daily monitor's settings: any field of RollingSettings
+RollingDoc = create_model("RollingDoc", __base__=StrictModel, **_ROLLING_FIELDS)
+
+
+class DriftDoc(StrictModel):
+    max_psi: Any
+    max_drifted_share: Any
+    monitor: RollingDoc | None = None  # type: ignore[valid-type]  # a model built from RollingSettings' fields
+
+
+class TierDoc(StrictModel):
+    description: Any = None
+    bias: BiasDoc
+    promotion: PromotionDoc
+    drift: DriftDoc
+
+
+class RiskPolicyDoc(StrictModel):
+    version: Any = None
+    default_tier: Any = None
+    tiers: dict[Any, TierDoc]        # tier name -> settings (names checked by parse_risk_policy)
+    models: dict[Any, Any] | None    # model name -> tier name
 
 
 @dataclass(frozen=True)
@@ -112,28 +151,8 @@ class RiskPolicy:
                 "default_tier": self.default_tier, "source": self.source}
 
 
-def _mapping(value: Any, where: str, keys: set[str]) -> Mapping[str, Any]:
-    """``value`` as a mapping with no unknown keys and every key but the ``_OPTIONAL`` ones."""
-    if not isinstance(value, Mapping):
-        raise RiskPolicyError(f"{where} must be a mapping, got {value!r}")
-    unknown = set(value) - keys
-    if unknown:
-        raise RiskPolicyError(f"{where}: unknown key(s) {sorted(map(str, unknown))} (known: {sorted(keys)})")
-    missing = keys - set(value) - _OPTIONAL
-    if missing:
-        raise RiskPolicyError(f"{where}: missing key(s) {sorted(missing)}")
-    return value
-
-
-def _rolling(value: Any, where: str) -> RollingSettings:
+def _rolling(doc: Mapping[str, Any], where: str) -> RollingSettings:
     """The daily monitor's settings: any of :class:`RollingSettings`' fields, positive numbers."""
-    known = {f.name for f in fields(RollingSettings)}
-    doc = value
-    if not isinstance(doc, Mapping):
-        raise RiskPolicyError(f"{where} must be a mapping, got {value!r}")
-    unknown = set(doc) - set(known)
-    if unknown:
-        raise RiskPolicyError(f"{where}: unknown key(s) {sorted(map(str, unknown))} (known: {sorted(known)})")
     out: dict[str, Any] = {}
     defaults = RollingSettings()
     for key, number in doc.items():
@@ -167,10 +186,9 @@ def _positive(value: Any, where: str, minimum: int = 1) -> int:
     return value
 
 
-def parse_tier(name: str, doc: Any, where: str) -> RiskTier:
-    """Validate one tier document; ``where`` is ``<file>: tiers.<name>``."""
-    doc = _mapping(doc, where, _TIER_KEYS)
-    b = _mapping(doc["bias"], f"{where}.bias", _BIAS_KEYS)
+def parse_tier(name: str, doc: Mapping[str, Any], where: str) -> RiskTier:
+    """Check the values of one tier document of the shape :class:`TierDoc`; ``where`` is ``<file>: tiers.<name>``."""
+    b = doc["bias"]
     bias = BiasThresholds(
         max_demographic_parity_difference=_share(
             b["max_demographic_parity_difference"], f"{where}.bias.max_demographic_parity_difference"),
@@ -184,7 +202,7 @@ def parse_tier(name: str, doc: Any, where: str) -> RiskTier:
         bootstrap_samples=_positive(b["bootstrap_samples"], f"{where}.bias.bootstrap_samples", minimum=100),
         judged_on=_judged_on(b.get("judged_on", "interval"), f"{where}.bias.judged_on"),
     )
-    p = _mapping(doc["promotion"], f"{where}.promotion", _PROMOTION_KEYS)
+    p = doc["promotion"]
     metric = p["primary_metric"]
     if not isinstance(metric, str) or not _METRIC.match(metric):
         raise RiskPolicyError(f"{where}.promotion.primary_metric must be a metric name like pr_auc, got {metric!r}")
@@ -194,7 +212,7 @@ def parse_tier(name: str, doc: Any, where: str) -> RiskTier:
     promotion = PromotionSettings(
         primary_metric=metric, requires_human_approval=approval,
         metric_tolerance=_share(p["metric_tolerance"], f"{where}.promotion.metric_tolerance"))
-    d = _mapping(doc["drift"], f"{where}.drift", _DRIFT_KEYS)
+    d = doc["drift"]
     psi = d["max_psi"]
     if isinstance(psi, bool) or not isinstance(psi, (int, float)) or psi <= 0:
         raise RiskPolicyError(f"{where}.drift.max_psi must be a number > 0, got {psi!r}")
@@ -207,7 +225,7 @@ def parse_tier(name: str, doc: Any, where: str) -> RiskTier:
 
 def parse_risk_policy(doc: Any, source: str = "<model risk policy>") -> RiskPolicy:
     """Validate a parsed policy document; raise :class:`RiskPolicyError` naming ``source`` and the key."""
-    doc = _mapping(doc, f"{source}: the top level", _TOP_KEYS)
+    validated(RiskPolicyDoc, doc, source, RiskPolicyError)
     if doc.get("version", 1) != 1:
         raise RiskPolicyError(f"{source}: version: unsupported {doc.get('version')!r} (this code reads 1)")
     raw_tiers = doc["tiers"]

@@ -157,10 +157,10 @@ def _discard(lake: Lake, outcome: FileOutcome, q_tables: list[pa.Table], key_tab
 def _chunks(lake: Lake, contract: Contract, source: Source, file_key: str, robust: bool):
     path = lake.path(file_key)
     if source.format == "csv":
-        yield from read_csv(lake.fs, path, delimiter=source.delimiter, robust=robust)
+        yield from read_csv(lake.fs, path, delimiter=source.delimiter, encoding=source.encoding, robust=robust)
     else:
         known = set(contract.column_names) | set(source.rename)
-        yield from read_jsonl(lake.fs, path, known_fields=known)
+        yield from read_jsonl(lake.fs, path, known_fields=known, encoding=source.encoding)
 
 
 def _process_chunk(chunk: Chunk, contract: Contract, source: Source, day: dt.date, outcome: FileOutcome,

@@ -3,16 +3,22 @@
 Readers never raise for a bad record: it comes back as a :class:`RejectedRecord` with a reason code.
 A file that cannot be read at all raises :class:`UnreadableFile` (reason ``unreadable_file`` or
 ``schema_mismatch``) and the caller quarantines it whole. Memory is bounded by the chunk size.
+
+A source in another encoding than UTF-8 (``encoding`` of the contract's source, an ASCII-compatible codec) is
+decoded block by block as it is read; a byte that is invalid in it rejects its record as ``encoding_error``,
+as an invalid UTF-8 byte does.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import pyarrow as pa
@@ -34,6 +40,8 @@ BOM = b"\xef\xbb\xbf"
 CSV_BLOCK_BYTES = 16 << 20
 JSON_CHUNK_LINES = 100_000
 JSON_BLOCK_LINES = 256
+JSON_READ_BYTES = 32 << 20
+UTF8 = "utf-8"
 
 
 class UnreadableFile(Exception):
@@ -73,6 +81,36 @@ def open_stream(fs, path: str) -> pa.NativeFile:
     return pa.CompressedInputStream(raw, "gzip") if magic == GZIP_MAGIC else raw
 
 
+def _as_invalid_utf8(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: each byte invalid in the source's encoding becomes byte 0xFF, which is never valid
+    UTF-8, so the record holding it fails UTF-8 decoding downstream (``encoding_error``)."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return "\udcff" * (exc.end - exc.start), exc.end
+
+
+codecs.register_error("mlscale.invalid_as_ff", _as_invalid_utf8)
+
+
+def decoded_blocks(stream, size: int, encoding: str = UTF8) -> Iterator[bytes]:
+    """The stream's bytes in non-empty blocks of about ``size`` bytes read, as UTF-8 (transcoded from ``encoding``
+    block by block, so memory stays at a block; bytes invalid in ``encoding`` come out as invalid UTF-8)."""
+    decoder = None if encoding == UTF8 else codecs.getincrementaldecoder(encoding)(errors="mlscale.invalid_as_ff")
+    while True:
+        raw = stream.read(size)
+        data = raw if decoder is None else \
+            decoder.decode(raw, final=not raw).encode(UTF8, "surrogateescape")
+        if data:
+            yield data
+        if not raw:
+            return
+
+
+def invalid_bytes(encoding: str) -> str:
+    """The detail of an ``encoding_error`` reject."""
+    return "invalid UTF-8 bytes" if encoding == UTF8 else f"bytes invalid in {encoding}"
+
+
 def _strings_checked(column: pa.Array) -> tuple[pa.Array, pa.Array]:
     """View a binary column as UTF-8 strings; return (strings, mask of rows with invalid UTF-8)."""
     as_text = column.view(pa.string()) if pa.types.is_binary(column.type) else column
@@ -105,9 +143,9 @@ class NeedsRobustRead(Exception):
     """The fast parser gave up part-way; the caller discards what it got and reads with ``robust=True``."""
 
 
-def read_csv(fs, path: str, *, delimiter: str, robust: bool = False) -> Iterator[Chunk]:
-    """CSV records as string columns. The fast path uses Arrow's parser; ``robust`` reads record by
-    record with Python's csv module (used when the fast path raises :class:`NeedsRobustRead`)."""
+def read_csv(fs, path: str, *, delimiter: str, encoding: str = UTF8, robust: bool = False) -> Iterator[Chunk]:
+    """CSV records as string columns (decoded from ``encoding``). The fast path uses Arrow's parser; ``robust``
+    reads record by record with Python's csv module (used when the fast path raises :class:`NeedsRobustRead`)."""
     with open_stream(fs, path) as stream:
         head = stream.read(1 << 20)
     if not head.strip(BOM + b" \r\n\t"):
@@ -117,22 +155,23 @@ def read_csv(fs, path: str, *, delimiter: str, robust: bool = False) -> Iterator
         raise UnreadableFile("unreadable_file", f"{binary}, not delimited text", text=False)
     first_line = head.removeprefix(BOM).splitlines()[0] if head.removeprefix(BOM) else b""
     try:
-        header = next(csv.reader([first_line.decode("utf-8")], delimiter=delimiter))
+        header = next(csv.reader([first_line.decode(encoding)], delimiter=delimiter))
     except (UnicodeDecodeError, StopIteration, csv.Error) as exc:
-        raise UnreadableFile("unreadable_file", f"header is not {delimiter!r}-delimited UTF-8 text: {exc}") from exc
+        what = "UTF-8" if encoding == UTF8 else encoding
+        raise UnreadableFile("unreadable_file", f"header is not {delimiter!r}-delimited {what} text: {exc}") from exc
     header = [h.strip() for h in header]
     if len(header) < 2 or len(set(header)) != len(header) or not all(header):
         raise UnreadableFile("schema_mismatch", f"header has empty, duplicate or too few columns: {header[:20]}")
 
     if robust:
-        yield from _read_csv_slowly(fs, path, delimiter=delimiter, header=header)
+        yield from _read_csv_slowly(fs, path, delimiter=delimiter, header=header, encoding=encoding)
         return
     ordinal = 0  # records before the block
     try:  # the fast path: Arrow's parser, which gives up on some broken rows (bad bytes in a short row)
-        for block in _blocks(fs, path):
+        for block in _blocks(fs, path, encoding):
             table, invalid = _parse_csv_block(block, header, delimiter)
             ordinals = _valid_ordinals(ordinal, table.num_rows, [number for number, _ in invalid])
-            chunk = _chunk_from_binary(table, ordinals)
+            chunk = _chunk_from_binary(table, ordinals, invalid_bytes(encoding))
             chunk.may_hold_control_bytes = CONTROL_BYTES.search(block) is not None
             chunk.rejected = [RejectedRecord("malformed_record", detail, text, ordinal + number)
                               for number, (detail, text) in invalid] + chunk.rejected
@@ -176,8 +215,8 @@ def _valid_ordinals(before: int, valid: int, invalid: list[int]) -> pa.Array:
     return pa.array([before + n for n in range(1, valid + len(invalid) + 1) if n not in skipped], pa.int64())
 
 
-def _blocks(fs, path: str) -> Iterator[bytes]:
-    """The file after its header, in blocks of about ``CSV_BLOCK_BYTES`` cut at line ends.
+def _blocks(fs, path: str, encoding: str = UTF8) -> Iterator[bytes]:
+    """The file after its header, as UTF-8, in blocks of about ``CSV_BLOCK_BYTES`` cut at line ends.
 
     Arrow's streaming CSV reader reads ahead the whole file; reading block by block keeps memory at one
     block. A block cut inside a quoted field fails to parse, and the caller re-reads the file record by
@@ -186,8 +225,7 @@ def _blocks(fs, path: str) -> Iterator[bytes]:
     with open_stream(fs, path) as stream:
         carry = b""
         first = True
-        while True:
-            data = stream.read(CSV_BLOCK_BYTES)
+        for data in chain(decoded_blocks(stream, CSV_BLOCK_BYTES, encoding), [b""]):  # b"": the end
             buffer = carry + data
             if data:
                 cut = buffer.rfind(b"\n")
@@ -203,16 +241,15 @@ def _blocks(fs, path: str) -> Iterator[bytes]:
                 first = False
             if block.strip():
                 yield block
-            if not data:
-                return
 
 
-def _read_csv_slowly(fs, path: str, *, delimiter: str, header: list[str]) -> Iterator[Chunk]:
+def _read_csv_slowly(fs, path: str, *, delimiter: str, header: list[str], encoding: str = UTF8) -> Iterator[Chunk]:
     """Python's csv module record by record: slower, but isolates any broken record (wrong field count,
-    invalid UTF-8) with its physical line number."""
+    bytes invalid in the encoding) with its record number."""
     csv.field_size_limit(MAX_FIELD_BYTES)
     with open_stream(fs, path) as stream:
-        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig" if encoding == UTF8 else encoding,
+                                errors="surrogateescape", newline="")
         reader = csv.reader(text, delimiter=delimiter)
         try:
             next(reader)
@@ -231,10 +268,10 @@ def _read_csv_slowly(fs, path: str, *, delimiter: str, header: list[str]) -> Ite
                 if len(row) != len(header):
                     rejected.append(RejectedRecord("malformed_record",
                                                    f"expected {len(header)} fields, found {len(row)}",
-                                                   joined.encode("utf-8", "replace").decode()[:2000], reader.line_num))
+                                                   joined.encode("utf-8", "replace").decode()[:2000], record))
                 elif _has_surrogates(joined):
-                    rejected.append(RejectedRecord("encoding_error", "invalid UTF-8 bytes",
-                                                   joined.encode("utf-8", "replace").decode()[:2000], reader.line_num))
+                    rejected.append(RejectedRecord("encoding_error", invalid_bytes(encoding),
+                                                   joined.encode("utf-8", "replace").decode()[:2000], record))
                 else:
                     rows.append(row)
                     ordinals.append(record)
@@ -260,7 +297,7 @@ def _chunk_from_rows(header: list[str], rows: list[list[str]], ordinals: list[in
     return Chunk(pa.table(columns), pa.array(ordinals, pa.int64()), rejected)
 
 
-def _chunk_from_binary(table: pa.Table, ordinals: pa.Array) -> Chunk:
+def _chunk_from_binary(table: pa.Table, ordinals: pa.Array, invalid: str) -> Chunk:
     columns, bad = [], None
     for name in table.column_names:
         text, col_bad = _strings_checked(table.column(name).combine_chunks())
@@ -270,7 +307,7 @@ def _chunk_from_binary(table: pa.Table, ordinals: pa.Array) -> Chunk:
     if bad is None or not pc.any(bad).as_py():
         return Chunk(out, ordinals)
     rejected = [
-        RejectedRecord("encoding_error", "invalid UTF-8 bytes", _safe_text(table, i), ordinals[i].as_py())
+        RejectedRecord("encoding_error", invalid, _safe_text(table, i), ordinals[i].as_py())
         for i in pc.indices_nonzero(bad).to_pylist()
     ]
     keep = pc.invert(bad)
@@ -282,14 +319,15 @@ def _safe_text(table: pa.Table, row: int) -> str:
     return ",".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values)[:2000]
 
 
-def read_jsonl(fs, path: str, *, known_fields: set[str]) -> Iterator[Chunk]:
-    """JSON lines; each line must hold one object. ``known_fields`` are the columns to keep."""
+def read_jsonl(fs, path: str, *, known_fields: set[str], encoding: str = UTF8) -> Iterator[Chunk]:
+    """JSON lines (decoded from ``encoding``); each line must hold one object. ``known_fields`` are the columns to
+    keep."""
     line_no = 0
     saw_content = False
+    invalid = invalid_bytes(encoding)
     with open_stream(fs, path) as stream:
         pending = b""
-        while True:
-            block = stream.read(32 << 20)
+        for block in chain(decoded_blocks(stream, JSON_READ_BYTES, encoding), [b""]):  # b"": the end
             data = pending + block
             if not block:
                 lines, pending = data.split(b"\n"), b""
@@ -303,7 +341,7 @@ def read_jsonl(fs, path: str, *, known_fields: set[str]) -> Iterator[Chunk]:
                 part = lines[start:start + JSON_CHUNK_LINES]
                 if line_no == 0 and part:
                     part[0] = part[0].removeprefix(BOM)
-                chunk = _json_chunk(part, line_no, known_fields)
+                chunk = _json_chunk(part, line_no, known_fields, invalid)
                 chunk.may_hold_control_bytes = any(JSON_CONTROL.search(line) for line in part)
                 saw_content = saw_content or chunk.table.num_rows > 0 or bool(chunk.rejected)
                 line_no += len(part)
@@ -314,12 +352,12 @@ def read_jsonl(fs, path: str, *, known_fields: set[str]) -> Iterator[Chunk]:
         raise UnreadableFile("unreadable_file", "empty file")
 
 
-def _json_chunk(lines: list[bytes], first_line: int, known: set[str]) -> Chunk:
+def _json_chunk(lines: list[bytes], first_line: int, known: set[str], invalid: str) -> Chunk:
     numbered = [(first_line + i + 1, line) for i, line in enumerate(lines) if line.strip()]
     objects: list[tuple[int, dict]] = []
     rejected: list[RejectedRecord] = []
     for start in range(0, len(numbered), JSON_BLOCK_LINES):
-        _parse_block(numbered[start:start + JSON_BLOCK_LINES], objects, rejected)
+        _parse_block(numbered[start:start + JSON_BLOCK_LINES], objects, rejected, invalid)
     present: set[str] = set()
     for _, obj in objects:
         present.update(obj.keys())
@@ -344,7 +382,7 @@ def _text_column(values: list[object]) -> pa.Array:
 
 
 def _parse_block(numbered: list[tuple[int, bytes]], objects: list[tuple[int, dict]],
-                 rejected: list[RejectedRecord]) -> None:
+                 rejected: list[RejectedRecord], invalid: str) -> None:
     """Parse a block of lines in one call; if any line is broken, parse that block line by line."""
     if not numbered:
         return
@@ -359,8 +397,7 @@ def _parse_block(numbered: list[tuple[int, bytes]], objects: list[tuple[int, dic
         try:
             obj = json.loads(line)
         except UnicodeDecodeError:
-            rejected.append(RejectedRecord("encoding_error", "invalid UTF-8 bytes",
-                                           line.decode("utf-8", "replace")[:2000], number))
+            rejected.append(RejectedRecord("encoding_error", invalid, line.decode("utf-8", "replace")[:2000], number))
             continue
         except ValueError as exc:
             reason = "encoding_error" if _invalid_utf8(line) else "malformed_record"

@@ -30,7 +30,8 @@ class Validated:
 
 
 def canonical_text(table: pa.Table, contract: Contract, source: Source) -> tuple[pa.Table, list[str], list[str]]:
-    """Rename source columns to canonical names; absent columns become nulls; text is trimmed, '' is null."""
+    """Rename source columns to canonical names; absent columns become nulls; text is trimmed; '' and the source's
+    ``null_values`` are null; values of a case-insensitive enum take the declared spelling."""
     by_canonical: dict[str, pa.Array] = {}
     unknown = []
     for name in table.column_names:
@@ -41,14 +42,26 @@ def canonical_text(table: pa.Table, contract: Contract, source: Source) -> tuple
             unknown.append(name)
     missing = [c for c in contract.column_names if c not in by_canonical]
     columns = {}
-    for name in contract.column_names:
-        values = by_canonical.get(name)
+    nulls = pa.array(list(dict.fromkeys(("", *source.null_values))), pa.string())
+    for col in contract.columns:
+        values = by_canonical.get(col.name)
         if values is None:
-            columns[name] = pa.nulls(table.num_rows, pa.string())
+            columns[col.name] = pa.nulls(table.num_rows, pa.string())
             continue
         values = pc.utf8_trim_whitespace(values.cast(pa.string()))
-        columns[name] = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+        values = pc.if_else(pc.is_in(values, value_set=nulls), pa.scalar(None, pa.string()), values)
+        if col.enum and col.case == "insensitive":
+            values = _declared_spelling(values, col.enum)
+        columns[col.name] = values
     return pa.table(columns), unknown, missing
+
+
+def _declared_spelling(values: pa.Array, enum: tuple[str, ...]) -> pa.Array:
+    """Values equal to an enum value but for case, as the enum declares it; other values unchanged (the enum
+    check rejects them)."""
+    declared = pa.array(enum, pa.string())
+    index = pc.index_in(pc.utf8_lower(values), value_set=pc.utf8_lower(pc.utf8_trim_whitespace(declared)))
+    return pc.if_else(pc.is_valid(index), pc.take(declared, index), values)
 
 
 def missing_required_columns(contract: Contract, source: Source, header: list[str]) -> list[str]:

@@ -21,6 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
+from mlscale.config_schema import StrictModel, validated
 from mlscale.layout import LEGAL_HOLDS, config_dir
 from mlscale.lifecycle.keys import day_of, home_key, overlaps
 
@@ -31,6 +34,24 @@ HOLDS_PREFIX = LEGAL_HOLDS
 
 class HoldError(ValueError):
     """A legal-hold record is incomplete or unreadable: the lifecycle refuses to run without it."""
+
+
+# The shape of a hold record: its keys and nesting. Values are checked by parse_hold (hence ``Any``).
+class ScopeDoc(StrictModel):
+    prefix: Any = None
+    zone: Any = None
+    dataset: Any = None
+    from_: Any = Field(None, alias="from")
+    to: Any = None
+
+
+class HoldDoc(StrictModel):
+    id: Any = None
+    scope: ScopeDoc | None = None
+    reason: Any = None
+    who: Any = None
+    since: Any = None
+    released: Any = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,7 @@ def parse_hold(doc: Any, where: str) -> LegalHold:
         raise HoldError(f"{where}: a hold must be a mapping, got {doc!r}")
     hold_id = str(doc.get("id") or "")
     where = f"{where} hold {hold_id or '<no id>'!r}"
+    validated(HoldDoc, doc, where, HoldError)
     missing = [f for f in ("id", "reason", "who", "since") if not doc.get(f)]
     if missing:
         raise HoldError(f"{where}: missing {', '.join(missing)} (a hold must say why, who placed it and since when)")

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlscale.config_schema import StrictModel, validated
 from mlscale.errors import NotRetryable
 from mlscale.layout import config_dir
 
@@ -31,8 +32,6 @@ MANAGED_ZONES = (*DROP_ZONES, *PARTITIONED_ZONES, "checkpoints", "models")
 INSTANT_CLASSES = ("STANDARD_IA", "ONEZONE_IA", "GLACIER_IR", "INTELLIGENT_TIERING")
 IA_MINIMUM_DAYS = 30  # S3 refuses transitions to STANDARD_IA / ONEZONE_IA before 30 days
 _TAG_VALUE = re.compile(r"^[A-Za-z0-9_.:/=+\-@ ]{1,256}$")
-_RULE_KEYS = {"name", "zone", "datasets", "classification", "delete_after_days", "min_keep_days",
-              "cold_after_days", "storage_class"}
 
 
 class PolicyError(ValueError, NotRetryable):
@@ -121,6 +120,71 @@ class Policy:
         return doc
 
 
+# The shape of a policy file: its keys, nesting and value types. parse_policy and parse_rule then check the values
+# with messages that say what to change (``Any``: a value only they can judge).
+class RuleDoc(StrictModel):
+    name: str | None = None
+    zone: str | None = None
+    datasets: Any = None                    # a dataset name or a list of them
+    classification: str | None = None
+    delete_after_days: int | None = None
+    min_keep_days: int | None = None
+    cold_after_days: int | None = None
+    storage_class: str | None = None
+
+
+class PricesDoc(StrictModel):
+    currency: str | None = None
+    hot: float | None = None
+    cold: float | None = None
+    storage_classes: dict[str, float] | None = None     # S3 storage class -> price
+    ebs_gb_month: float | None = None
+    snapshot_gb_month: float | None = None
+
+
+class ColdTierDoc(StrictModel):
+    storage_class: str | None = None
+    noncurrent_version_days: int | None = None
+    abort_multipart_days: int | None = None
+
+
+class WorkerTagDoc(StrictModel):
+    key: str | None = None
+    values: list[str] | None = None
+
+
+class OwnerTagDoc(StrictModel):
+    key: str | None = None
+    value: str | None = None
+
+
+class IdleDoc(StrictModel):
+    volume_min_age_days: int | None = None
+    instance_idle_days: int | None = None
+    snapshot_max_age_days: int | None = None
+    worker_tag: WorkerTagDoc | None = None
+    owner_tag: OwnerTagDoc | None = None
+
+
+class OrphansDoc(StrictModel):
+    grace_hours: float | None = None
+
+
+class ModelsDoc(StrictModel):
+    delete_unrecorded: Any = None
+
+
+class PolicyDoc(StrictModel):
+    version: Any = None
+    prices: PricesDoc | None = None
+    cold_tier: ColdTierDoc | None = None
+    orphans: OrphansDoc | None = None
+    small_file_bytes: int | None = None
+    models: ModelsDoc | None = None
+    idle: IdleDoc | None = None
+    rules: list[RuleDoc] | None = None
+
+
 def _int(value: Any, what: str, where: str, minimum: int = 0, optional: bool = True) -> int | None:
     if value is None and optional:
         return None
@@ -142,9 +206,6 @@ def parse_rule(doc: Any, where: str, default_class: str) -> Rule:
     if not isinstance(name, str) or not name:
         raise PolicyError(f"{where}: every rule needs a `name`")
     where = f"{where} rule {name!r}"
-    unknown = set(doc) - _RULE_KEYS
-    if unknown:
-        raise PolicyError(f"{where}: unknown field(s) {sorted(unknown)} (known: {sorted(_RULE_KEYS)})")
     zone = doc.get("zone")
     if zone not in MANAGED_ZONES:
         raise PolicyError(f"{where}: zone {zone!r} is not one the lifecycle manages ({', '.join(MANAGED_ZONES)})")
@@ -219,6 +280,7 @@ def parse_policy(doc: Any, source: str = "<policy>") -> Policy:
     """Validate a policy document (the parsed YAML); raise :class:`PolicyError` naming the problem."""
     if not isinstance(doc, Mapping):
         raise PolicyError(f"{source}: expected a mapping at the top level")
+    validated(PolicyDoc, doc, source, PolicyError)
     if doc.get("version", 1) != 1:
         raise PolicyError(f"{source}: unsupported policy version {doc.get('version')!r} (this code reads 1)")
     cold = doc.get("cold_tier") or {}

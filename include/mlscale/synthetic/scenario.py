@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from mlscale.config_schema import StrictModel, validated
 from mlscale.errors import NotRetryable
 from mlscale.layout import config_dir
 from mlscale.synthetic.entities import AGE_BANDS, GENDERS, REGIONS
@@ -52,6 +53,35 @@ MOVES = {"amount_scale": ("amount", "amount_log", "amount_vs_customer_mean", "am
 
 class ScenarioError(ValueError, NotRetryable):
     """A scenario file is invalid; the message names the file, the episode and the key."""
+
+
+# The shape of a scenario file: its keys, nesting and value types. _episode then checks the values with messages
+# that say what to change (``Any``: a value only it can judge).
+class RegionShareDoc(StrictModel):
+    region: str
+    share: float
+
+
+class EpisodeDoc(StrictModel):
+    name: Any = None
+    kind: str | None = None
+    from_day: int | None = None
+    to_day: int | None = None
+    dataset: str | None = None
+    share: float | None = None
+    extra_delay_days: float | None = None
+    attribute: str | None = None
+    group: str | None = None
+    amount_scale: float | None = None          # the drift settings (DRIFT_SETTINGS)
+    new_category_share: float | None = None
+    region_share: RegionShareDoc | None = None
+    ecom_share: float | None = None
+
+
+class ScenarioDoc(StrictModel):
+    scenario: Any = None
+    description: str | None = None
+    episodes: list[EpisodeDoc] | None = None
 
 
 @dataclass(frozen=True)
@@ -163,13 +193,6 @@ def _number(where: str, value: Any, low: float, high: float) -> float:
 
 
 def _episode(where: str, doc: Any) -> Episode:
-    if not isinstance(doc, dict):
-        raise ScenarioError(f"{where} must be a mapping, got {doc!r}")
-    known = {"name", "kind", "from_day", "to_day", "dataset", "share", "extra_delay_days", "attribute", "group",
-             *DRIFT_SETTINGS}
-    unknown = set(doc) - known
-    if unknown:
-        raise ScenarioError(f"{where}: unknown key(s) {sorted(unknown)} (known: {sorted(known)})")
     kind = doc.get("kind")
     if kind not in KINDS:
         raise ScenarioError(f"{where}.kind must be one of {list(KINDS)}, got {kind!r}")
@@ -177,8 +200,6 @@ def _episode(where: str, doc: Any) -> Episode:
     if not isinstance(first, int) or not isinstance(last, int) or first < 0 or last < first:
         raise ScenarioError(f"{where}: from_day and to_day must be day offsets with 0 <= from_day <= to_day")
     region = doc.get("region_share") or {}
-    if region and (not isinstance(region, dict) or set(region) != {"region", "share"}):
-        raise ScenarioError(f"{where}.region_share must be {{region: <code>, share: <0..1>}}, got {region!r}")
     effects = Effects(
         amount_scale=_number(f"{where}.amount_scale", doc.get("amount_scale", 1.0), 0.05, 20.0),
         new_category_share=_number(f"{where}.new_category_share", doc.get("new_category_share", 0.0), 0.0, 1.0),
@@ -208,8 +229,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         available = ", ".join(sorted(p.stem for p in config_dir("scenarios").glob("*.yaml"))) or "none"
         raise ScenarioError(f"no scenario {str(name_or_path)!r} ({path}); available: {available}")
     doc = yaml.safe_load(path.read_text()) or {}
+    validated(ScenarioDoc, doc, str(path), ScenarioError)
     episodes = doc.get("episodes") or []
-    if not isinstance(episodes, list):
-        raise ScenarioError(f"{path}: episodes must be a list")
     return Scenario(name=str(doc.get("scenario") or path.stem), description=str(doc.get("description") or ""),
                     episodes=tuple(_episode(f"{path}: episodes[{i}]", e) for i, e in enumerate(episodes)))

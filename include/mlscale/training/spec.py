@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from mlscale.config_schema import StrictModel, validated
 from mlscale.errors import NotRetryable
 from mlscale.layout import config_dir
 
@@ -93,6 +94,72 @@ class ModelSpec:
                 "events": self.events_dataset, "label": f"{self.label_dataset}.{self.label_column}"}
 
 
+class EventFeatureDoc(StrictModel):
+    kind: str | None = None
+    column: str | None = None
+    values: list[str] | None = None
+    over: str | None = None
+    minutes: Any = 0               # a whole number >= 1, checked by _event_feature
+    of: str | None = None
+
+
+class EventsDoc(StrictModel):
+    dataset: str
+    key: str
+    event_time: str
+
+
+class LabelDoc(StrictModel):
+    dataset: str
+    key: str
+    column: str
+    reported_at: str
+
+
+class ProtectedDoc(StrictModel):
+    dataset: str = ""
+    key: str = ""
+    columns: list[str] | None = None
+    intersections: list[list[str]] | None = None
+
+
+class SplitDoc(StrictModel):
+    train: float
+    validation: float
+    holdout: float
+
+
+class DriftRetrainDoc(StrictModel):
+    cooldown_days: int = 7
+    max_per_30_days: int = 2
+
+
+class TrainingDoc(StrictModel):
+    history_days: int = 90
+    split: SplitDoc | None = None
+    review_budget: float = 0.005
+    max_rounds: int = 400
+    early_stopping_rounds: int = 25
+    checkpoint_every: int = 10
+    drift_retrain: DriftRetrainDoc | None = None
+    params: dict[str, Any] | None = None   # passed to the learner as they are
+
+
+class ModelSpecDoc(StrictModel):
+    """The shape of a model specification (values are checked by :func:`load_model_spec`)."""
+
+    model: str
+    description: str = ""
+    intended_use: str = ""
+    owner: str = ""
+    events: EventsDoc
+    label: LabelDoc
+    feature_sets: list[str]
+    event_features: dict[str, EventFeatureDoc | None] | None = None
+    protected_attributes: ProtectedDoc | None = None
+    training: TrainingDoc | None = None
+
+
 def model_names() -> list[str]:
     """The models declared in the configuration folder (``models/*.yaml``), by name."""
     return sorted(p.stem for p in config_dir("models").glob("*.yaml"))
@@ -110,62 +177,56 @@ def load_model_spec(name_or_path: str | Path) -> ModelSpec:
         available = ", ".join(model_names())
         raise ModelSpecError(f"no model specification {str(name_or_path)!r} ({path}); available: {available}")
     text = path.read_bytes()
-    doc = yaml.safe_load(text) or {}
     where = str(path)
-    try:
-        events, label, protected = doc["events"], doc["label"], doc.get("protected_attributes") or {}
-        training = doc.get("training") or {}
-        split = training.get("split") or {"train": 0.7, "validation": 0.15, "holdout": 0.15}
-        spec = ModelSpec(
-            name=doc["model"], version=hashlib.sha256(text).hexdigest()[:8], description=doc.get("description", ""),
-            intended_use=doc.get("intended_use", ""), owner=doc.get("owner", ""),
-            events_dataset=events["dataset"], event_key=events["key"], event_time=events["event_time"],
-            label_dataset=label["dataset"], label_key=label["key"], label_column=label["column"],
-            label_time=label["reported_at"], feature_sets=tuple(doc["feature_sets"]),
-            event_features=tuple(_event_feature(where, n, s) for n, s in (doc.get("event_features") or {}).items()),
-            protected_dataset=protected.get("dataset", ""), protected_key=protected.get("key", ""),
-            protected_columns=tuple(protected.get("columns") or ()),
-            intersections=tuple(tuple(i) for i in protected.get("intersections") or ()),
-            training=TrainingSettings(
-                history_days=int(training.get("history_days", 90)),
-                split=tuple(float(split[s]) for s in SPLITS),  # type: ignore[arg-type]
-                review_budget=float(training.get("review_budget", 0.005)),
-                max_rounds=int(training.get("max_rounds", 400)),
-                early_stopping_rounds=int(training.get("early_stopping_rounds", 25)),
-                checkpoint_every=int(training.get("checkpoint_every", 10)),
-                params=dict(training.get("params") or {}),
-                drift_retrain_cooldown_days=int((training.get("drift_retrain") or {}).get("cooldown_days", 7)),
-                drift_retrain_budget=int((training.get("drift_retrain") or {}).get("max_per_30_days", 2))),
-            path=where,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelSpecError(f"{where}: missing or malformed key {exc}") from exc
+    m = validated(ModelSpecDoc, yaml.safe_load(text) or {}, where, ModelSpecError)
+    protected, training = m.protected_attributes or ProtectedDoc(), m.training or TrainingDoc()
+    split = training.split or SplitDoc(train=0.7, validation=0.15, holdout=0.15)
+    retrain = training.drift_retrain or DriftRetrainDoc()
+    spec = ModelSpec(
+        name=m.model, version=hashlib.sha256(text).hexdigest()[:8], description=m.description,
+        intended_use=m.intended_use, owner=m.owner,
+        events_dataset=m.events.dataset, event_key=m.events.key, event_time=m.events.event_time,
+        label_dataset=m.label.dataset, label_key=m.label.key, label_column=m.label.column,
+        label_time=m.label.reported_at, feature_sets=tuple(m.feature_sets),
+        event_features=tuple(_event_feature(where, n, s or EventFeatureDoc())
+                             for n, s in (m.event_features or {}).items()),
+        protected_dataset=protected.dataset, protected_key=protected.key,
+        protected_columns=tuple(protected.columns or ()),
+        intersections=tuple(tuple(i) for i in protected.intersections or ()),
+        training=TrainingSettings(
+            history_days=training.history_days, split=(split.train, split.validation, split.holdout),
+            review_budget=training.review_budget, max_rounds=training.max_rounds,
+            early_stopping_rounds=training.early_stopping_rounds, checkpoint_every=training.checkpoint_every,
+            params=dict(training.params or {}), drift_retrain_cooldown_days=retrain.cooldown_days,
+            drift_retrain_budget=retrain.max_per_30_days),
+        path=where,
+    )
     _check(where, spec)
     return spec
 
 
-def _event_feature(where: str, name: str, spec: dict[str, Any]) -> EventFeature:
-    kind = (spec or {}).get("kind")
+def _event_feature(where: str, name: str, spec: EventFeatureDoc) -> EventFeature:
+    kind = spec.kind
     if kind not in EVENT_FEATURE_KINDS:
         raise ModelSpecError(f"{where}: event_features.{name}.kind {kind!r} is not one of {EVENT_FEATURE_KINDS}")
-    if not spec.get("column"):
+    if not spec.column:
         raise ModelSpecError(f"{where}: event_features.{name} needs a column")
-    values = tuple(str(v) for v in spec.get("values") or ())
+    values = tuple(spec.values or ())
     if kind == "one_hot" and not values:
         raise ModelSpecError(f"{where}: event_features.{name}: one_hot needs its values")
-    over = str(spec.get("over") or "")
+    over = spec.over or ""
     if kind == "ratio" and "." not in over:
         raise ModelSpecError(f"{where}: event_features.{name}: ratio needs over: <feature_set>.<feature>")
-    minutes = spec.get("minutes", 0)
+    minutes = spec.minutes
     if kind in ("recent_count", "bucket_distinct") and (isinstance(minutes, bool) or not isinstance(minutes, int)
                                                         or minutes < 1):
         raise ModelSpecError(f"{where}: event_features.{name}: {kind} needs minutes: <a whole number >= 1>, "
                              f"got {minutes!r}")
-    of = str(spec.get("of") or "")
+    of = spec.of or ""
     if kind == "bucket_distinct" and not of:
         raise ModelSpecError(f"{where}: event_features.{name}: bucket_distinct needs of: <the column whose distinct "
                              "values are counted>")
-    return EventFeature(name=name, kind=kind, column=spec["column"], values=values, over=over,
+    return EventFeature(name=name, kind=kind, column=spec.column, values=values, over=over,
                         minutes=int(minutes or 0), of=of)
 
 
