@@ -80,21 +80,19 @@ def labelled_events(lake: Lake, spec: ModelSpec, day: dt.date) -> tuple[Any, lis
     # a label arrives after its event: read drops from the window's first day up to D
     labels, label_inputs = latest_labels(lake, spec, first, day)
     refs = lake.partition_days("raw", spec.events_dataset, first.isoformat(), day.isoformat())
-    keys = labels.column(spec.label_key) if labels.num_rows else pa.array([], pa.string())
-    parts = []
-    for ref in refs:
-        events = lake.read_table(ref, columns=spec.event_columns())
-        parts.append(events.filter(pc.is_in(events.column(spec.event_key), value_set=keys)))
-    if not parts or not sum(p.num_rows for p in parts):
+    columns = spec.event_columns()
+    events = pa.concat_tables([lake.read_table(r, columns=columns) for r in refs], promote_options="permissive") \
+        if refs else None
+    # one hash join (row order is not kept: time_split orders the rows by event time and key)
+    found = labels.select([spec.label_key, spec.label_column]).rename_columns(["_label_key", LABEL])
+    joined = events.join(found, keys=spec.event_key, right_keys="_label_key", join_type="inner") \
+        if events is not None and labels.num_rows else None
+    if joined is None or not joined.num_rows:
         raise TrainingDataError(f"{spec.name}: no labelled {spec.events_dataset} events between {first} and {day} "
                                 f"({labels.num_rows} labels reported before {label_cutoff(day).isoformat()}): "
                                 "ingest events and labels first")
-    events = pa.concat_tables(parts, promote_options="permissive")
-    frame = events.to_pandas().merge(labels.to_pandas()[[spec.label_key, spec.label_column]],
-                                     left_on=spec.event_key, right_on=spec.label_key, how="inner")
-    frame[LABEL] = frame.pop(spec.label_column).astype("int8")
-    if spec.label_key != spec.event_key:
-        frame = frame.drop(columns=[spec.label_key])
+    frame = joined.select([*columns, LABEL]).to_pandas()
+    frame[LABEL] = frame[LABEL].astype("int8")
     logger.info("labelled events: %d events of %d raw partitions matched %d labels (%d positive)",
                 len(frame), len(refs), labels.num_rows, int(frame[LABEL].sum()))
     return frame, label_inputs + [lake.uri(r.key) for r in refs]
@@ -104,7 +102,8 @@ def time_split(frame: Any, spec: ModelSpec) -> Any:
     """Assign ``split`` by event time, oldest first, in the specification's proportions (deterministic)."""
     import numpy as np
 
-    frame = frame.sort_values([spec.event_time, spec.event_key], kind="stable").reset_index(drop=True)
+    order = frame[[spec.event_time, spec.event_key]].sort_values([spec.event_time, spec.event_key], kind="stable").index
+    frame = frame.take(order).reset_index(drop=True)
     edges = np.cumsum(spec.training.split)[:-1] * len(frame)
     position = np.arange(len(frame))
     frame["split"] = np.array(SPLITS)[np.searchsorted(edges, position, side="right")]

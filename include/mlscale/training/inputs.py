@@ -147,9 +147,11 @@ def model_inputs(store: Any, events: pa.Table, spec: ModelSpec) -> Any:
         found = training_set(store, distinct, sets, full_feature_names=True, timestamp_column="_day")
         logger.info("point-in-time lookup: %d events, %d distinct (entity, day) pairs", len(frame), len(distinct))
         joined = lookup.merge(found, on=[*keys, "_day"], how="left", validate="many_to_one")
-        for column in features[: len(features) - sum(len(f.columns()) for f in spec.event_features)]:
-            frame[column] = joined[column].astype("float64").to_numpy()
+        looked_up = features[: len(features) - sum(len(f.columns()) for f in spec.event_features)]
+        values = {column: joined[column].astype("float64").to_numpy() for column in looked_up}
+        frame = pd.concat([frame.drop(columns=[c for c in looked_up if c in frame]),
+                           pd.DataFrame(values, index=frame.index)], axis=1)
     derived = event_features(frame, spec)
-    for column in derived.columns:
-        frame[column] = derived[column].to_numpy()
-    return frame
+    # one block per call, not one insert per column (a frame built column by column is slow to sort and copy)
+    return pd.concat([frame.drop(columns=[c for c in derived.columns if c in frame]),
+                      derived.set_axis(frame.index)], axis=1)
