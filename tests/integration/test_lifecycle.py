@@ -84,6 +84,13 @@ def age(lake: Lake, key: str, hours: float) -> None:
 NO_HOLDS, NO_LINEAGE = HoldSet(), LineageRefs()
 
 
+def live(lake: Lake, prefix: str, ref: PartitionRef) -> list[str]:
+    """The files below ``prefix`` other than those a commit of ``ref`` superseded and their records."""
+    superseded = set(lake.superseded(ref.key))
+    return sorted(f.key for f in lake.list_files(prefix)
+                  if not f.key.endswith("/") and f.key not in superseded and "/_superseded/" not in f.key)
+
+
 def run(lake: Lake, *, holds: HoldSet = NO_HOLDS, lineage: LineageRefs = NO_LINEAGE, zones=("raw",),
         logical: dt.datetime = LOGICAL, grace: float | None = None, apply: bool = True, run_id: str | None = None):
     run_id = run_id or f"scheduled__{uuid.uuid4().hex[:6]}"
@@ -108,22 +115,25 @@ def days_of(lake: Lake, zone: str, dataset: str) -> list[str]:
 def test_move_partition_to_cold_keeps_readers_working(lake: Lake) -> None:
     ref = write(lake, "raw", "transactions", day(40))
     before = lake.read_table(ref).sort_by("event_id")
+    hot = set(lake.require_manifest(ref).file_keys())
     moved = lake.move_partition(ref, "cold", run_id="lifecycle-1")
     assert all(f.path.startswith(f"/cold/{ref.key}/region=") for f in moved.files)
     assert moved.extra["storage_root"] == "cold" and moved.run_id == f"producer-{day(40)}"
     assert lake.read_table(ref).sort_by("event_id").equals(before)   # region column included
     lake.verify(ref)
-    assert [f.key for f in lake.list_files(ref.key) if not f.key.endswith("/")] == [f"{ref.key}/_manifest.json"]
+    # the hot copies stay for readers that listed them (superseded: lifecycle removes them after the grace period)
+    assert live(lake, ref.key, ref) == [f"{ref.key}/_manifest.json"]
+    assert set(lake.superseded(ref.key)) == hot
     assert lake.orphans("raw") == [] and lake.orphans("cold") == []
     assert lake.move_partition(ref, "cold", run_id="lifecycle-2") == moved    # idempotent
     back = lake.move_partition(ref, "", run_id="restore")                      # and reversible
-    assert all(not f.path.startswith("/") for f in back.files) and lake.list_files(f"cold/{ref.key}") == []
+    assert all(not f.path.startswith("/") for f in back.files) and live(lake, f"cold/{ref.key}", ref) == []
     lake.move_partition(ref, "cold", run_id="lifecycle-3")
     write(lake, "raw", "transactions", day(40), regions=("PL",))               # a re-run replaces it exactly
-    assert lake.list_files(f"cold/{ref.key}") == []
+    assert live(lake, f"cold/{ref.key}", ref) == []
     assert set(lake.read_table(ref).column("region").to_pylist()) == {"PL"}
     lake.move_partition(ref, "cold", run_id="lifecycle-4")
-    assert lake.delete_partition(ref) == 1 and lake.list_files(f"cold/{ref.key}") == []
+    assert lake.delete_partition(ref) == 1 and live(lake, f"cold/{ref.key}", ref) == []
 
 
 def test_partly_cold_partition_reads_both_roots(local_lake: Lake) -> None:
@@ -215,6 +225,29 @@ def test_orphans_are_removed_only_after_the_grace_period(local_lake: Lake) -> No
     later = LOGICAL + dt.timedelta(hours=40)    # 50 h after its mtime: past the grace period
     run(lake, grace=48, logical=later)
     assert lake.orphans("raw") == [] and lake.orphans("cold") == []
+
+
+def test_superseded_files_age_from_their_commit_not_their_mtime(local_lake: Lake) -> None:
+    """A rewrite keeps the previous version's files for readers still on it: lifecycle removes them only once the
+    grace period has passed since the commit that superseded them, however old the files themselves are."""
+    lake = local_lake
+    ref = write(lake, "raw", "transactions", day(1))
+    old_files = {f.key for f in lake.list_files(ref.key) if f.key.endswith(".parquet")}
+    for key in old_files:
+        age(lake, key, 200)                                   # written long ago
+    write(lake, "raw", "transactions", day(1), regions=("NL",))  # rewritten 10 h before the run (below)
+    record = next(f.key for f in lake.list_files(ref.key) if "/_superseded/" in f.key)
+    doc = lake.read_json(record)
+    assert set(doc["files"]) == old_files
+    lake.write_json(record, {**doc, "superseded_at": (LOGICAL - dt.timedelta(hours=10)).isoformat()})
+    age(lake, record, 10)
+    plan, _ = run(lake, grace=48)
+    assert not {k for a in plan.actions if a.action == DELETE_ORPHANS and a.status == PLANNED for k in a.keys} \
+        & old_files
+    assert set(lake.superseded(ref.key)) == old_files and lake.read_table(ref).num_rows == 3
+    run(lake, grace=48, logical=LOGICAL + dt.timedelta(hours=40))  # 50 h after the rewrite
+    assert lake.superseded(ref.key) == {} and not any(lake.exists(k) for k in old_files | {record})
+    assert lake.read_table(ref).num_rows == 3 and lake.orphans("raw") == []
 
 
 def test_holds_and_lineage_block_deletion_and_are_audited(local_lake: Lake, tmp_path) -> None:

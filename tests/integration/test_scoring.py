@@ -148,7 +148,8 @@ def test_scoring_is_idempotent_per_partition(world: World) -> None:
     assert lake.manifest(predictions_ref(MODEL, day)).attempt != manifest.attempt
     pd.testing.assert_frame_equal(rewritten.drop(columns=["sampled"]), rows.drop(columns=["sampled"]))
     assert rewritten["sampled"].sum() > rows["sampled"].sum()
-    assert lake.orphans(f"predictions/{MODEL}/dt={day}") == []   # the replaced attempt's files are gone
+    assert lake.orphans(f"predictions/{MODEL}/dt={day}") == []   # the replaced attempt's files are accounted for:
+    assert set(manifest.file_keys()) <= set(lake.superseded(f"predictions/{MODEL}/dt={day}"))  # kept for the grace
 
 
 def test_shadow_never_affects_decisions(world: World) -> None:

@@ -48,15 +48,24 @@ def test_commit_then_read_exact_rows_with_hive_columns(lake: Lake) -> None:
     lake.verify(REF)
 
 
-def test_recommit_replaces_exactly_and_removes_superseded_files(lake: Lake) -> None:
+def test_recommit_replaces_exactly_and_records_superseded_files(lake: Lake) -> None:
     first = write_version(lake, {"NL": [1, 2, 3]})
     second = write_version(lake, {"NL": [7], "PL": [8]}, run_id="run-2")
     assert sorted(lake.read_table(REF).column("event_id").to_pylist()) == ["E7", "E8"]
-    keys = {f.key for f in lake.list_files(REF.key)}
-    for old in first.files:
-        assert f"{REF.key}/{old.path}" not in keys
-    assert keys == {f"{REF.key}/{MANIFEST_NAME}"} | {f"{REF.key}/{f.path}" for f in second.files}
-    assert lake.orphans("raw") == []
+    old_keys = {f"{REF.key}/{old.path}" for old in first.files}
+    superseded = lake.superseded(REF.key)
+    assert set(superseded) == old_keys and all(when.startswith("20") for when in superseded.values())
+    data = {f.key for f in lake.list_files(REF.key) if "/_superseded/" not in f.key}
+    assert data == {f"{REF.key}/{MANIFEST_NAME}"} | {f"{REF.key}/{f.path}" for f in second.files} | old_keys
+    assert lake.orphans("raw") == []   # superseded files are accounted for; lifecycle removes them after the grace
+
+
+def test_a_reader_pinned_before_a_rewrite_reads_the_old_version_whole(lake: Lake) -> None:
+    write_version(lake, {"NL": [1, 2, 3], "PL": [4]})
+    pinned = lake.dataset(REF)                                  # a reader starts: it has listed the old files
+    write_version(lake, {"NL": [7]}, run_id="run-2")            # the partition is rewritten meanwhile
+    assert sorted(pinned.to_table().column("event_id").to_pylist()) == ["E1", "E2", "E3", "E4"]
+    assert lake.read_table(REF).column("event_id").to_pylist() == ["E7"]   # a new reader sees the new one
 
 
 def test_crash_before_manifest_keeps_readers_on_previous_version(lake: Lake) -> None:

@@ -2,9 +2,12 @@
 
 Every partition write follows one protocol. Data files get names unique to the attempt
 (``part-<attempt>-<n>.parquet``); the partition manifest ``_manifest.json`` is written last and is the
-commit point; files listed by the previous manifest and not by the new one are deleted after the
-commit. Readers read manifests, never globs, so a crash before the manifest leaves readers on the
-previous version and the crashed attempt's files become orphans (see :meth:`Lake.orphans`).
+commit point. Readers read manifests, never globs, and pin the manifest they started with
+(:meth:`Lake.dataset` lists its files once), so a crash before the manifest leaves readers on the previous
+version and the crashed attempt's files become orphans (see :meth:`Lake.orphans`). Files listed by the
+previous manifest and not by the new one are *superseded*: they stay, recorded with the time of the commit in
+``<partition>/_superseded/<attempt>.json``, so a reader still on the previous version reads it whole; lifecycle
+removes them once the orphan grace period has passed since that time (see :mod:`mlscale.lifecycle.plan`).
 
 A manifest entry may also name a file under another root of the lake (a path starting with ``/``,
 relative to the lake root): :meth:`Lake.move_partition` moves a partition's files to the cold tier
@@ -14,6 +17,7 @@ relative to the lake root): :meth:`Lake.move_partition` moves a partition's file
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import io
 import json
@@ -44,6 +48,7 @@ from mlscale.lake.storage import S3Options, is_local, open_filesystem
 
 logger = logging.getLogger(__name__)
 COLD_ROOT = "cold"
+SUPERSEDED_DIR = "_superseded"  # per partition: which files a commit superseded, and when
 
 
 class PartitionNotFound(LookupError, NotRetryable):
@@ -229,7 +234,8 @@ class Lake:
         return manifest
 
     def publish(self, ref: PartitionRef, manifest: Manifest) -> Manifest | None:
-        """Write ``manifest`` as the partition's commit point, then delete files only the previous one listed.
+        """Write ``manifest`` as the partition's commit point, then record the files only the previous one listed
+        as superseded (kept for readers of the previous version; lifecycle removes them after the grace period).
 
         Refuses (:class:`CommitError`) when a listed file is missing. Returns the previous manifest.
         """
@@ -240,10 +246,22 @@ class Lake:
         self.write_bytes(f"{ref.key}/{MANIFEST_NAME}", manifest.to_json())
         if previous is not None:
             kept = set(manifest.file_keys())
-            for old in previous.file_keys():
-                if old not in kept:
-                    self.delete(old)
+            superseded = [old for old in previous.file_keys() if old not in kept]
+            if superseded:
+                now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+                self.write_json(f"{ref.key}/{SUPERSEDED_DIR}/{new_attempt_id()}.json",
+                                {"superseded_at": now, "by_attempt": manifest.attempt, "files": superseded})
         return previous
+
+    def superseded(self, prefix: str) -> dict[str, str]:
+        """Files below ``prefix`` that a later commit superseded and that still exist: key -> when (ISO time)."""
+        found: dict[str, str] = {}
+        for stored in self.list_files(prefix):
+            if f"/{SUPERSEDED_DIR}/" in stored.key and stored.key.endswith(".json"):
+                doc = self.read_json(stored.key)
+                for key in doc.get("files", []):
+                    found.setdefault(key, doc.get("superseded_at", ""))
+        return {key: when for key, when in found.items() if self.exists(key)}
 
     def file_key(self, ref: PartitionRef, path: str) -> str:
         """The lake key of a manifest entry path of ``ref`` (resolves entries under another root)."""
@@ -381,7 +399,8 @@ class Lake:
         return [r for r in self.partitions(zone, dataset) if lo <= r.dt <= hi]
 
     def orphans(self, prefix: str) -> list[StoredFile]:
-        """Files below ``prefix`` that no manifest lists (crashed or superseded attempts).
+        """Files below ``prefix`` that no manifest lists and no record of superseded files names (crashed attempts,
+        leftovers); superseded files are listed by :meth:`superseded`.
 
         Only directories that belong to a partition are considered: anything under a
         ``dt=`` directory that is neither a manifest nor listed by the manifest governing it. Files
@@ -393,6 +412,9 @@ class Lake:
             if stored.key.endswith("/" + MANIFEST_NAME):
                 manifest = Manifest.from_json(self.read_bytes(stored.key), self.uri(stored.key))
                 listed.update(manifest.file_keys())
+            elif f"/{SUPERSEDED_DIR}/" in stored.key:  # a record of superseded files: accounted for
+                listed.add(stored.key)
+                listed.update(self.read_json(stored.key).get("files", []))
             elif "/dt=" in f"/{stored.key}":
                 candidates.append(stored)
         seen: set[str] = set()
@@ -400,6 +422,7 @@ class Lake:
             for part in _governing_partitions(cold.key[len(COLD_ROOT) + 1:]):
                 if part not in seen:
                     seen.add(part)
+                    listed.update(self.superseded(f"{part}/{SUPERSEDED_DIR}/"))
                     try:
                         data = self.read_bytes(f"{part}/{MANIFEST_NAME}")
                     except FileNotFoundError:

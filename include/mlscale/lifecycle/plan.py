@@ -13,8 +13,9 @@ decides with the policy (:mod:`mlscale.lifecycle.policy`):
 * **cold tier** — older than ``cold_after_days``: moved to ``cold/`` (local) or tagged for the bucket's
   lifecycle transitions (S3, see :mod:`mlscale.lifecycle.tiering`);
 * **orphans** — files of a day directory that no manifest lists (crashed attempts, ``_staging``
-  leftovers, temporary files), and unlisted files under ``cold/``, once older than the grace period
-  (mtime vs the run's logical time).
+  leftovers, temporary files, files a later commit superseded), and unlisted files under ``cold/``, once older
+  than the grace period (mtime vs the run's logical time; a superseded file ages from the time its commit
+  recorded, so a reader still on the previous version keeps its files for the whole grace period).
 
 Nothing a legal hold covers, or that a registered model version's lineage references, is ever in the
 delete set: such actions are recorded as ``skipped`` with the hold or version that stopped them. A day
@@ -35,7 +36,7 @@ from itertools import islice
 from typing import Any
 
 from mlscale.lake import MANIFEST_NAME, Lake, Manifest, ManifestError, PartitionRef
-from mlscale.lake.lake import COLD_ROOT
+from mlscale.lake.lake import COLD_ROOT, SUPERSEDED_DIR
 from mlscale.lifecycle.actions import (
     DELETE_ORPHANS,
     DELETE_PARTITION,
@@ -249,8 +250,35 @@ class Planner:
                                         action.bytes, 0, action.objects, detail={**detail, "hold": hold.as_dict()})
                     self.add(action)
 
+    def _superseded_at(self, group_key: str, home: str, objects: list[ObjectInfo]) -> dict[str, float]:
+        """When each superseded file of day directory ``home`` was superseded (its records, see
+        :mod:`mlscale.lake.lake`): such a file ages from then, not from when it was written. A hot group holds its
+        records among ``objects``; a cold group's are read from its home."""
+        marker = f"/{SUPERSEDED_DIR}/"
+        records = [o.key for o in objects if marker in o.key] if group_key == home \
+            else [f.key for f in self.lake.list_files(home) if marker in f.key]
+        times: dict[str, float] = {}
+        for body in self.lister.read_many([k for k in records if k.endswith(".json")]).values():
+            if body is None:
+                continue
+            try:
+                doc = json.loads(body)
+                when = dt.datetime.fromisoformat(doc["superseded_at"]).timestamp()
+            except (ValueError, KeyError, TypeError):
+                continue  # an unreadable record: its files age by their own time
+            for file_key in doc.get("files", []):
+                times[file_key] = max(times.get(file_key, 0.0), when)
+        return times
+
     def _orphans(self, group_key: str, objects: list[ObjectInfo], *, home: str) -> None:
-        old = [o for o in objects if o.mtime is not None and o.mtime < self.cutoff]
+        superseded = self._superseded_at(group_key, home, objects)
+
+        def aged(o: ObjectInfo) -> bool:
+            if o.mtime is None:
+                return False
+            return max(o.mtime, superseded.get(o.key, 0.0)) < self.cutoff
+
+        old = [o for o in objects if aged(o)]
         self.notes["orphans within grace"] += len(objects) - len(old)
         by_reason: dict[tuple[str, str], list[ObjectInfo]] = defaultdict(list)
         for obj in old:

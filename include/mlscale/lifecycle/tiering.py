@@ -12,7 +12,8 @@ removes expired delete markers. Rules of the bucket not named ``mlscale-*`` are 
 
 On a local lake :meth:`mlscale.lake.Lake.move_partition` copies a partition's files to
 ``cold/<zone>/<dataset>/dt=…/`` and commits a manifest whose entries point there (paths starting with
-``/``), so ``Lake.read_table`` keeps working; the hot copies are deleted after the commit.
+``/``), so ``Lake.read_table`` keeps working; the hot copies are superseded (kept for readers that listed
+them, removed by a later run once the grace period has passed).
 """
 
 from __future__ import annotations

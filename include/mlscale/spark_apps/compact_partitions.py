@@ -5,7 +5,7 @@
 For each planned partition: read exactly the files its manifest lists, rewrite each planned
 sub-directory into the planned number of files sorted by the declared columns, verify row count and an
 order-independent content checksum (sum of xxhash64 of every row) against the input, then commit through
-``mlscale.lake`` (a new manifest; superseded files removed). A failed verification leaves the old
+``mlscale.lake`` (a new manifest; superseded files kept for the grace period). A failed verification leaves the old
 partition in place. Before/after figures go to ``_meta/compaction_runs/``.
 """
 
