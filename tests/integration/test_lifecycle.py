@@ -85,10 +85,11 @@ NO_HOLDS, NO_LINEAGE = HoldSet(), LineageRefs()
 
 
 def live(lake: Lake, prefix: str, ref: PartitionRef) -> list[str]:
-    """The files below ``prefix`` other than those a commit of ``ref`` superseded and their records."""
+    """The files below ``prefix`` other than those a commit of ``ref`` superseded, their records and the
+    partition's committed versions."""
     superseded = set(lake.superseded(ref.key))
-    return sorted(f.key for f in lake.list_files(prefix)
-                  if not f.key.endswith("/") and f.key not in superseded and "/_superseded/" not in f.key)
+    return sorted(f.key for f in lake.list_files(prefix) if not f.key.endswith("/") and f.key not in superseded
+                  and "/_superseded/" not in f.key and "/_manifests/" not in f.key)
 
 
 def run(lake: Lake, *, holds: HoldSet = NO_HOLDS, lineage: LineageRefs = NO_LINEAGE, zones=("raw",),

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
 import pickle
 
 import pyarrow as pa
 import pytest
 from mlscale.lake import (
     MANIFEST_NAME,
+    CommitConflict,
     CommitError,
     Lake,
     LakeConfigError,
@@ -55,7 +57,7 @@ def test_recommit_replaces_exactly_and_records_superseded_files(lake: Lake) -> N
     old_keys = {f"{REF.key}/{old.path}" for old in first.files}
     superseded = lake.superseded(REF.key)
     assert set(superseded) == old_keys and all(when.startswith("20") for when in superseded.values())
-    data = {f.key for f in lake.list_files(REF.key) if "/_superseded/" not in f.key}
+    data = {f.key for f in lake.list_files(REF.key) if "/_superseded/" not in f.key and "/_manifests/" not in f.key}
     assert data == {f"{REF.key}/{MANIFEST_NAME}"} | {f"{REF.key}/{f.path}" for f in second.files} | old_keys
     assert lake.orphans("raw") == []   # superseded files are accounted for; lifecycle removes them after the grace
 
@@ -133,3 +135,59 @@ def test_names_are_validated() -> None:
     with pytest.raises(LakeConfigError, match="unsupported scheme"):
         _ = Lake("gs://bucket/x").fs
     assert PartitionRef.from_key("raw/t/dt=2026-11-01/region=NL") == PartitionRef.of("raw", "t", "2026-11-01", region="NL")
+
+
+def test_two_writers_on_one_partition_lose_no_commit(lake: Lake) -> None:
+    """Writers racing on one partition: each commit gets its own version (a loser re-reads and commits again),
+    the last version is one writer's rows whole, and every file written is listed or recorded as superseded."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def writer(name: int) -> None:
+        try:
+            for i in range(6):
+                write_version(lake, {"NL": [name * 100 + i, name * 100 + i + 50]}, run_id=f"writer-{name}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in (1, 2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    final = lake.require_manifest(REF)
+    assert final.version == 18                                    # 3 writers x 6 commits: none lost
+    versions = sorted(f.key for f in lake.list_files(f"{REF.key}/_manifests/"))
+    assert [int(k.rsplit("/", 1)[1].split(".")[0]) for k in versions] == list(range(1, 19))
+    attempts = {json.loads(lake.read_bytes(k))["attempt"] for k in versions}
+    assert len(attempts) == 18                                    # each version is another commit
+    rows = sorted(lake.read_table(REF).column("event_id").to_pylist())
+    assert len(rows) == 2 and int(rows[1][1:]) - int(rows[0][1:]) == 50   # one writer's version, whole
+    assert lake.orphans("raw") == []                              # every file is listed or superseded
+
+
+def test_a_commit_over_a_version_it_did_not_see_is_a_conflict(lake: Lake) -> None:
+    first = write_version(lake, {"NL": [1]})
+    with pytest.raises(CommitConflict, match=f"{REF.key} is at version 1, not 0"):
+        lake.publish(REF, first, expected_version=0)
+    # another writer created version 2 and has not pointed readers to it yet: this commit lost the race
+    lake.write_bytes(f"{REF.key}/_manifests/0000000002.json", first.to_json())
+    with pytest.raises(CommitConflict, match=f"{REF.key}: version 2 was committed by another writer"):
+        lake.publish(REF, first)
+
+
+def test_a_version_its_writer_never_published_is_rolled_forward(lake: Lake, monkeypatch) -> None:
+    import dataclasses
+
+    import mlscale.lake.lake as lake_module
+
+    write_version(lake, {"NL": [1]})
+    second = write_version(lake, {"NL": [2]}, run_id="run-2")     # version 2; now make it look stranded:
+    lake.write_bytes(f"{REF.key}/_manifest.json", lake.read_bytes(f"{REF.key}/_manifests/0000000001.json"))
+    monkeypatch.setattr(lake_module, "STALE_VERSION_S", 0.0)      # its writer is long gone
+    third = write_version(lake, {"NL": [3]}, run_id="run-3")
+    assert third.version == 3 and lake.read_table(REF).column("event_id").to_pylist() == ["E3"]
+    assert set(second.file_keys()) <= set(lake.superseded(REF.key))   # the rolled-forward version's files
+    assert dataclasses.replace(lake.require_manifest(REF), version=0) != second

@@ -23,6 +23,8 @@ import io
 import json
 import logging
 import posixpath
+import random
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -35,13 +37,16 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from mlscale.errors import NotRetryable
+from mlscale.lake.conditional import create_exclusive
 from mlscale.lake.manifest import (
     MANIFEST_NAME,
+    VERSIONS_DIR,
     FileEntry,
     Manifest,
     ManifestError,
     entry_key,
     schema_fingerprint,
+    version_key,
 )
 from mlscale.lake.partition import PartitionRef, check_name, parse_day
 from mlscale.lake.storage import S3Options, is_local, open_filesystem
@@ -57,6 +62,14 @@ class PartitionNotFound(LookupError, NotRetryable):
 
 class CommitError(RuntimeError):
     """A commit was refused because the files it lists are not all present."""
+
+
+class CommitConflict(CommitError):
+    """Another writer committed the partition between this writer's read of it and its own commit."""
+
+
+COMMIT_RETRIES = 8          # a writer that lost a race re-reads the partition and commits again, this many times
+STALE_VERSION_S = 30.0      # a version nobody pointed readers to for this long: its writer died; roll it forward
 
 
 def new_attempt_id() -> str:
@@ -228,22 +241,44 @@ class Lake:
             schema=schema.remove_metadata().to_string(), run_id=run_id, attempt=attempt,
             inputs=tuple(inputs), extra=dict(extra or {}),
         )
-        self.publish(ref, manifest)
-        logger.info("committed %s: %d files, %d rows, %d bytes (run %s, attempt %s)",
-                    ref.key, len(files), manifest.rows, manifest.bytes, run_id, attempt)
+        for tries in range(1, COMMIT_RETRIES + 1):
+            try:
+                manifest = self.publish(ref, manifest)
+                break
+            except CommitConflict as exc:  # a whole-partition rewrite: commit again over the new state
+                if tries == COMMIT_RETRIES:
+                    raise
+                logger.warning("%s; retrying from the new state (%d of %d)", exc, tries, COMMIT_RETRIES - 1)
+                self._roll_forward(ref)
+                time.sleep(min(2.0, 0.05 * 2 ** tries) * (0.5 + random.random()))
+        logger.info("committed %s version %d: %d files, %d rows, %d bytes (run %s, attempt %s)",
+                    ref.key, manifest.version, len(files), manifest.rows, manifest.bytes, run_id, attempt)
         return manifest
 
-    def publish(self, ref: PartitionRef, manifest: Manifest) -> Manifest | None:
-        """Write ``manifest`` as the partition's commit point, then record the files only the previous one listed
-        as superseded (kept for readers of the previous version; lifecycle removes them after the grace period).
+    def publish(self, ref: PartitionRef, manifest: Manifest, *, expected_version: int | None = None) -> Manifest:
+        """Commit ``manifest`` as the partition's next version, then record the files only the previous version
+        listed as superseded (kept for readers of it; lifecycle removes them after the grace period).
 
-        Refuses (:class:`CommitError`) when a listed file is missing. Returns the previous manifest.
+        The version is created once (``_manifests/<version>.json``, a create-only write: see
+        :mod:`mlscale.lake.conditional`), then becomes what readers read (``_manifest.json``). Raises
+        :class:`CommitConflict` when another writer created that version first, or when the partition is no
+        longer at ``expected_version``; :class:`CommitError` when a listed file is missing. Returns the
+        committed manifest (with its version).
         """
         missing = [f.path for f in manifest.files if not self.exists(self.file_key(ref, f.path))]
         if missing:
             raise CommitError(f"refusing to commit {ref.key}: listed files are missing: {missing[:5]}")
         previous = self.manifest(ref)
-        self.write_bytes(f"{ref.key}/{MANIFEST_NAME}", manifest.to_json())
+        base = previous.version if previous is not None else 0
+        if expected_version is not None and base != expected_version:
+            raise CommitConflict(f"{ref.key} is at version {base}, not {expected_version}: another writer committed "
+                                 f"it meanwhile (attempt {previous.attempt if previous else '-'})")
+        manifest = dataclasses.replace(manifest, version=base + 1)
+        data = manifest.to_json()
+        if not create_exclusive(self.fs, self.path(version_key(ref.key, manifest.version)), data, self.s3):
+            raise CommitConflict(f"{ref.key}: version {manifest.version} was committed by another writer while "
+                                 f"attempt {manifest.attempt} (run {manifest.run_id}) was committing")
+        self.write_bytes(f"{ref.key}/{MANIFEST_NAME}", data)
         if previous is not None:
             kept = set(manifest.file_keys())
             superseded = [old for old in previous.file_keys() if old not in kept]
@@ -251,7 +286,23 @@ class Lake:
                 now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
                 self.write_json(f"{ref.key}/{SUPERSEDED_DIR}/{new_attempt_id()}.json",
                                 {"superseded_at": now, "by_attempt": manifest.attempt, "files": superseded})
-        return previous
+        return manifest
+
+    def _roll_forward(self, ref: PartitionRef) -> None:
+        """A version created but never pointed to (its writer died in between): point readers to it, once it has
+        been waiting longer than any live writer would."""
+        current = self.manifest(ref)
+        key = version_key(ref.key, (current.version if current else 0) + 1)
+        info = self.fs.get_file_info(self.path(key))
+        if info.type == pafs.FileType.NotFound or info.mtime is None:
+            return
+        if datetime.datetime.now(datetime.UTC).timestamp() - info.mtime.timestamp() < STALE_VERSION_S:
+            return
+        stranded = Manifest.from_json(self.read_bytes(key), self.uri(key))
+        if all(self.exists(k) for k in stranded.file_keys()):
+            logger.warning("%s: version %d was created but never published (its writer stopped); publishing it",
+                           ref.key, stranded.version)
+            self.write_bytes(f"{ref.key}/{MANIFEST_NAME}", stranded.to_json())
 
     def superseded(self, prefix: str) -> dict[str, str]:
         """Files below ``prefix`` that a later commit superseded and that still exist: key -> when (ISO time)."""
@@ -306,7 +357,12 @@ class Lake:
                 self.delete(key)
             raise CommitError(f"{ref.key} changed while its files were moved to {root or 'its own directory'!r}; "
                               "nothing was moved (re-run to move the new version)")
-        self.publish(ref, moved)
+        try:
+            moved = self.publish(ref, moved, expected_version=before.version)
+        except CommitConflict:
+            for key in copied:
+                self.delete(key)
+            raise
         logger.info("moved %s: %d files to %s", ref.key, len(copied), self.uri(f"{root}/{ref.key}") if root else
                     self.uri(ref.key))
         return moved
@@ -338,13 +394,15 @@ class Lake:
                                       attempt=writer.attempt, inputs=inputs, extra=extra)
 
     def delete_partition(self, ref: PartitionRef) -> int:
-        """Remove a partition: the manifest first (readers stop seeing it), then its files."""
+        """Remove a partition: the manifest first (readers stop seeing it), then its files and its versions (a
+        later commit starts again at version 1). Superseded files stay for lifecycle. Returns the files deleted."""
         manifest = self.manifest(ref)
         if manifest is None:
             return 0
         self.delete(f"{ref.key}/{MANIFEST_NAME}")
         for key in manifest.file_keys():
             self.delete(key)
+        self.delete_tree(f"{ref.key}/{VERSIONS_DIR}/")
         return len(manifest.files)
 
     # -- partitions: read ------------------------------------------------------------------------
@@ -412,6 +470,8 @@ class Lake:
             if stored.key.endswith("/" + MANIFEST_NAME):
                 manifest = Manifest.from_json(self.read_bytes(stored.key), self.uri(stored.key))
                 listed.update(manifest.file_keys())
+            elif f"/{VERSIONS_DIR}/" in stored.key:  # the partition's committed versions
+                listed.add(stored.key)
             elif f"/{SUPERSEDED_DIR}/" in stored.key:  # a record of superseded files: accounted for
                 listed.add(stored.key)
                 listed.update(self.read_json(stored.key).get("files", []))

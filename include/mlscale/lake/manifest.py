@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 MANIFEST_NAME = "_manifest.json"
+VERSIONS_DIR = "_manifests"  # per partition: every committed manifest, by version (create-only)
 MANIFEST_FORMAT = 1
 
 
@@ -58,6 +59,7 @@ class Manifest:
     inputs: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
     format: int = MANIFEST_FORMAT
+    version: int = 0  # the partition's commit number (1, 2, ...; 0: written before commits were numbered)
 
     @property
     def rows(self) -> int:
@@ -84,6 +86,7 @@ class Manifest:
             "attempt": self.attempt,
             "inputs": list(self.inputs),
             "extra": self.extra,
+            "version": self.version,
         }
 
     def to_json(self) -> builtins.bytes:
@@ -103,12 +106,18 @@ class Manifest:
                 inputs=tuple(doc.get("inputs", ())),
                 extra=doc.get("extra", {}),
                 format=doc.get("format", MANIFEST_FORMAT),
+                version=int(doc.get("version", 0)),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ManifestError(
                 f"manifest {where} is unreadable ({exc}); restore it from the object store's versions "
                 "or re-run the partition's producing task"
             ) from exc
+
+
+def version_key(partition_key: str, version: int) -> str:
+    """The lake key of version ``version`` of a partition's manifest."""
+    return f"{partition_key}/{VERSIONS_DIR}/{version:010d}.json"
 
 
 def schema_fingerprint(schema: pa.Schema) -> str:

@@ -37,6 +37,7 @@ from typing import Any
 
 from mlscale.lake import MANIFEST_NAME, Lake, Manifest, ManifestError, PartitionRef
 from mlscale.lake.lake import COLD_ROOT, SUPERSEDED_DIR
+from mlscale.lake.manifest import VERSIONS_DIR
 from mlscale.lifecycle.actions import (
     DELETE_ORPHANS,
     DELETE_PARTITION,
@@ -216,7 +217,9 @@ class Planner:
         if rule is not None:
             for part, manifest in sorted(manifests.items()):
                 self._retention(rule, PartitionRef.from_key(part), manifest, listing)
-        unlisted = [o for o in group.objects if o.key not in listed and not o.key.endswith("/" + MANIFEST_NAME)]
+        versions = {f"{part}/{VERSIONS_DIR}/" for part in manifests}  # a live partition's committed versions
+        unlisted = [o for o in group.objects if o.key not in listed and not o.key.endswith("/" + MANIFEST_NAME)
+                    and not any(o.key.startswith(v) for v in versions)]
         if unlisted:
             self._orphans(group.key, unlisted, home=group.key)
 
