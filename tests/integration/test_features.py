@@ -114,7 +114,7 @@ def test_windows_and_sketches_are_plausible(ingested) -> None:
 def test_validation_failure_quarantines_and_names_the_rule(ingested, tmp_path) -> None:
     strict = tmp_path / "strict_activity.yaml"
     text = (config_dir("feature_repo") / "customer_activity.yaml").read_text().replace(
-        "spend_mean_30d:  {min: 0, max: 1000000, max_null_rate: 0.0}", "spend_mean_30d:  {min: 0, max: 1}")
+        "spend_mean_30d:  {min: 0, max: 1000000, max_null_rate: 0.2}", "spend_mean_30d:  {min: 0, max: 1}")
     strict.write_text(text.replace("feature_set: customer_activity", "feature_set: strict_activity"))
     with pytest.raises(FeatureValidationError, match=r"spend_mean_30d max: observed .* limit 1"):
         build_features(lake=ingested, dt=str(START), run_id="r", feature_set=str(strict))

@@ -76,7 +76,7 @@ LOADERS: dict[str, tuple[Callable[[Path], Any], type[Exception]]] = {
      "judged_on, max_demographic_parity_difference, max_equalized_odds_difference, min_class_count, "
      "min_demographic_parity_ratio, min_group_size)"),
     ("scenarios/half_year.yaml", "\nepisodes:", "\nepisode:",
-     "episode: unknown key 'episode' (allowed: description, episodes, scenario)"),
+     "episode: unknown key 'episode' (allowed: description, episodes, scenario, world)"),
     ("scenarios/half_year.yaml", "{region: PL,", "{regon: PL,",
      "episodes[4].region_share.regon: unknown key 'regon' in episodes[4].region_share (allowed: region, share)"),
 ])

@@ -12,8 +12,9 @@ import pytest
 from mlscale.synthetic import generate_day
 from mlscale.synthetic.entities import REGIONS, build_customers
 from mlscale.synthetic.generate import SCENARIO_KEY, generate_world, reported_fraud, truth_key
-from mlscale.synthetic.scenario import Effects, Episode, Scenario, ScenarioError, load_scenario
-from mlscale.synthetic.world import core_day
+from mlscale.synthetic.scenario import Effects, Episode, Scenario, ScenarioError, WorldDynamics, load_scenario
+from mlscale.synthetic.sources import event_ids
+from mlscale.synthetic.world import churn_days, core_day
 
 START = dt.date(2026, 6, 1)
 ROWS = 3000
@@ -87,7 +88,8 @@ def test_the_world_writes_the_scenario_and_each_event_s_true_probability() -> No
                              scenario=load_scenario("half_year"))
     assert json.loads(written[SCENARIO_KEY])["scenario"] == "half_year"
     truth = pq.read_table(io.BytesIO(written[truth_key(START)])).to_pandas()
-    assert len(truth) == 500 and truth["event_id"].is_unique and truth["p_fraud"].between(0, 1).all()
+    volume = load_scenario("half_year").world.volume(START, 0, 500)   # a Monday and a payday: not 500
+    assert len(truth) == volume != 500 and truth["event_id"].is_unique and truth["p_fraud"].between(0, 1).all()
     assert int(truth["is_fraud"].sum()) == reports[0].fraud_events
 
 
@@ -107,3 +109,48 @@ def test_invalid_episodes_are_named_with_what_to_fix(tmp_path, episode, message)
         load_scenario(path)
     with pytest.raises(ScenarioError, match="available: half_year"):
         load_scenario("no_such_scenario")
+
+
+def test_the_world_has_weekly_and_payday_seasonality_and_grows() -> None:
+    world = load_scenario("half_year").world
+    weekly = {d: core_day(SEED, START, d, ROWS, Effects(), world).tx for d in range(35)}
+    volume = {d: len(tx) for d, tx in weekly.items()}
+    assert volume[5] > volume[0] > volume[6]                                # Saturday > Monday > Sunday
+    assert volume[0] == round(ROWS * 1.0 / np.mean(world.weekly) * 1.10)   # 1 June: a payday
+    assert volume[28] > volume[7] and volume[7] / volume[0] == pytest.approx(1 / 1.10, rel=0.02)  # growth, no payday
+    flat = core_day(SEED, START, 5, ROWS, Effects())
+    assert len(flat.tx) == ROWS                                             # no world section: every day the same
+
+
+def test_customers_churn_and_stop_paying() -> None:
+    world = WorldDynamics(churn_per_30_days=0.3)
+    gone = churn_days(SEED, START, ROWS, 0.3)
+    day = 60
+    stopped = gone <= (START - dt.date(1970, 1, 1)).days + day
+    assert 0.4 < stopped.mean() < 0.6                                       # 1 - 0.7 ** 2 of them within 60 days
+    payers = core_day(SEED, START, day, ROWS, Effects(), world).tx.customer
+    assert not stopped[payers].any()
+
+
+def test_labels_arrive_with_a_tail_and_missed_frauds_are_corrected() -> None:
+    world = WorldDynamics(delay_tail_share=0.3, delay_tail_max_days=20, correction_share=1.0, correction_max_days=6)
+    scenario = Scenario("labels", world=world)
+    core = core_day(SEED, START, 0, ROWS, Effects(), world)
+    tail = core.label_delay > 5
+    assert tail.mean() == pytest.approx(0.3, abs=0.03) and core.label_delay[tail].min() >= 6
+    assert core.label_delay.max() <= 20 and ((core.correction > 0) == core.is_fraud).all()
+    reports: dict[str, list[tuple[int, str]]] = {}
+    for day in range(0, 28):
+        files, _ = generate_day(START + dt.timedelta(days=day), start=START, rows_per_day=ROWS, seed=SEED,
+                                scenario=scenario)
+        lines = next(f for f in files if f.key.startswith("landing/labels/")).data.decode().splitlines()[1:]
+        for line in lines:
+            event, flag, _ = line.split(",")
+            reports.setdefault(event, []).append((day, flag))
+    ids = event_ids(core.tx.id_day, core.tx.counter).astype(str)
+    for i in np.flatnonzero(core.is_fraud):
+        got = reports[ids[i]]
+        assert [f for _, f in got] == ["0", "1"]                           # first missed, then corrected
+        assert got[0][0] == core.label_delay[i] and got[1][0] == core.label_delay[i] + core.correction[i]
+    legit = ids[~core.is_fraud]
+    assert all(reports[e] == [(d, "0")] for e, d in zip(legit, core.label_delay[~core.is_fraud], strict=True))

@@ -9,7 +9,9 @@ Guarantees
 * Record accounting per day: ``rows_by_dataset[d] == valid_unique[d] + sum(faults[d].values())
   + duplicates[d]`` for every dataset ``d``.
 * Every valid transaction event (``valid_unique``) gets exactly one label, delivered 1..5 days after
-  the day it was first delivered; faulty and schema-mismatched records are never labelled.
+  the day it was first delivered (in a scenario whose ``world:`` declares a tail, a share arrives later);
+  a missed fraud the scenario corrects gets a second report (fraud) days after its first (legitimate) one;
+  faulty and schema-mismatched records are never labelled.
 """
 
 from __future__ import annotations
@@ -53,7 +55,6 @@ logger = logging.getLogger(__name__)
 DATASETS: tuple[str, ...] = ("transactions", "customers", "labels")
 DUP_SAME_DAY_RATE = 0.007
 DUP_LATER_DAY_RATE = 0.0015  # per lag (1 and 2 days)
-LABEL_MAX_DELAY = 5
 CUSTOMERS_HEADER = "customer_id,name,email,phone,card_number,gender,age_band,region,signup_date"
 LABELS_HEADER = "event_id,is_fraud,reported_at"
 
@@ -85,7 +86,7 @@ class DayReport:
 
 
 def _core(seed: int, start: datetime.date, index: int, rows_per_day: int, scenario: Scenario) -> CoreDay:
-    return core_day(seed, start, index, rows_per_day, scenario.effects(index))
+    return core_day(seed, start, index, rows_per_day, scenario.effects(index), scenario.world)
 
 
 def _delivered(scenario: Scenario, index: int) -> np.ndarray:
@@ -107,7 +108,7 @@ def _transactions(dt: datetime.date, index: int, rng: np.random.Generator, *, st
     events delivered). An outage withholds the files of the last slots (and everything in them)."""
     customers, merchants = build_customers(seed, start, rows_per_day), build_merchants(seed, rows_per_day)
     core = _core(seed, start, index, rows_per_day, scenario)
-    n = rows_per_day
+    n = len(core.tx)  # the day's volume (rows_per_day in a flat world)
     parts, slots = [core.tx], [core.slot]
     same = rng.choice(n, size=round(DUP_SAME_DAY_RATE * n), replace=False)
     parts.append(core.tx.take(same))
@@ -192,16 +193,20 @@ def _labels(dt: datetime.date, index: int, rng: np.random.Generator, *, start: d
             rows_per_day: int, seed: int, scenario: Scenario,
             ) -> tuple[LandingFile, int, dict[str, int]]:
     """Labels of the events first delivered ``k`` days ago whose label delay (plus a backlog's extra days) is
-    ``k``."""
+    ``k`` (a missed fraud first reported as legitimate), and the corrections due today."""
     ids, flags = [np.zeros(0, dtype=object)], [np.zeros(0, dtype=object)]
-    for k in range(1, LABEL_MAX_DELAY + scenario.max_extra_label_delay() + 1):
+    for k in range(1, scenario.world.max_label_days() + scenario.max_extra_label_delay() + 1):
         if index - k < 0:
             break
         prev = _core(seed, start, index - k, rows_per_day, scenario)
-        m = prev.label_delay + scenario.extra_label_delay(index - k) == k
-        ids.append(event_ids(prev.tx.id_day[m], prev.tx.counter[m]))
+        first = prev.label_delay + scenario.extra_label_delay(index - k)
         reported = reported_fraud(prev, index - k, seed=seed, start=start, rows_per_day=rows_per_day, scenario=scenario)
-        flags.append(np.where(reported[m], "1", "0").astype(object))
+        m = first == k
+        ids.append(event_ids(prev.tx.id_day[m], prev.tx.counter[m]))
+        flags.append(np.where(reported[m] & (prev.correction[m] == 0), "1", "0").astype(object))
+        fixed = (prev.correction > 0) & (first + prev.correction == k)
+        ids.append(event_ids(prev.tx.id_day[fixed], prev.tx.counter[fixed]))
+        flags.append(np.full(int(fixed.sum()), "1", dtype=object))
     n_valid = sum(len(i) for i in ids)
     faults: dict[str, int] = {}
     if index % 4 == 3:
@@ -223,7 +228,8 @@ def generate_day(dt: datetime.date, *, start: datetime.date, rows_per_day: int, 
                  ) -> tuple[list[LandingFile], DayReport]:
     """All landing files of day ``dt`` and the report of what a correct ingestion must produce.
 
-    ``rows_per_day`` is the number of valid new transaction events of the day; about 1 % duplicate
+    ``rows_per_day`` is the number of valid new transaction events of the day (the base volume: a scenario's
+    ``world:`` varies it by weekday, month and growth); about 1 % duplicate
     re-deliveries and 0.5 % faulty records come on top (an outage of the ``scenario`` withholds some files,
     and the report counts what was delivered). ``drift_from``: the one drift episode of
     :meth:`Scenario.drift_from`, from that day on. Raises ``ValueError`` for ``dt < start``,
@@ -292,7 +298,8 @@ def day_truth(dt: datetime.date, *, start: datetime.date, rows_per_day: int, see
 
     core = _core(seed, start, (dt - start).days, rows_per_day, scenario or Scenario("ordinary"))
     table = pa.table({"event_id": event_ids(core.tx.id_day, core.tx.counter).astype(str),
-                      "p_fraud": core.p_fraud, "is_fraud": core.is_fraud})
+                      "p_fraud": core.p_fraud, "is_fraud": core.is_fraud,
+                      "label_delay_days": core.label_delay, "corrected_after_days": core.correction})
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     return buffer.getvalue()
@@ -324,4 +331,5 @@ def generate_world(write_bytes: Callable[[str, bytes], None], *, start: datetime
         write_bytes(report_key(dt), json.dumps(report.as_dict(), indent=2, sort_keys=True).encode())
         write_bytes(truth_key(dt), day_truth(dt, start=start, rows_per_day=rows_per_day, seed=seed, scenario=plan))
         reports.append(report)
+    clear_caches()  # the cached days (up to ~96 of them) are not needed once the world is written
     return reports

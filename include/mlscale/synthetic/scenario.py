@@ -23,8 +23,20 @@ Episode kinds and their settings:
   team). A model trained on those labels learns a proxy of the group (a customer's payments are mostly in
   the home region's currency) and flags the group more often: what the bias audit and the gate must catch.
 
-The generator writes every episode, with its days and the model-input columns it moves, to
-``_meta/generator/scenario.json``: the truth that monitors and gates are scored against.
+A scenario may also declare how the ordinary world moves (``world:``, every key optional; without it the world
+is flat: the same volume every day, labels within 1..5 days, none corrected, nobody leaves)::
+
+    world:
+      weekly: [1.0, 0.97, 0.98, 1.02, 1.12, 1.18, 0.73]   # volume by weekday, Monday first (their mean is kept)
+      month_start: {days: 3, boost: 0.10}                 # +10 % volume on the first 3 days of each month (paydays)
+      growth_per_30_days: 0.03                             # volume grows 3 % every 30 days (new customers)
+      churn_per_30_days: 0.02                              # 2 % of the customers stop paying every 30 days
+      label_delay_tail: {share: 0.15, max_days: 35}        # 15 % of labels arrive after 6..35 days, not 1..5
+      label_corrections: {share: 0.10, max_days: 30}       # 10 % of frauds first reported legitimate, corrected
+                                                           #   by a second report 3..30 days later
+
+The generator writes every episode, with its days and the model-input columns it moves, and the world's
+dynamics to ``_meta/generator/scenario.json``: the truth that monitors and gates are scored against.
 """
 
 from __future__ import annotations
@@ -78,10 +90,61 @@ class EpisodeDoc(StrictModel):
     ecom_share: float | None = None
 
 
+class MonthStartDoc(StrictModel):
+    days: int
+    boost: float
+
+
+class DelayDoc(StrictModel):
+    share: float
+    max_days: int
+
+
+class WorldDoc(StrictModel):
+    weekly: list[float] | None = None
+    month_start: MonthStartDoc | None = None
+    growth_per_30_days: float | None = None
+    churn_per_30_days: float | None = None
+    label_delay_tail: DelayDoc | None = None
+    label_corrections: DelayDoc | None = None
+
+
 class ScenarioDoc(StrictModel):
     scenario: Any = None
     description: str | None = None
+    world: WorldDoc | None = None
     episodes: list[EpisodeDoc] | None = None
+
+
+LABEL_DELAY_DAYS = (1, 5)          # an ordinary label arrives this many days after its event's delivery
+CORRECTION_MIN_DAYS = 3            # a correction comes at least this long after the first report
+
+
+@dataclass(frozen=True)
+class WorldDynamics:
+    """How the ordinary world moves from day to day (hashable: part of the day cache's key). Default: flat."""
+
+    weekly: tuple[float, ...] = (1.0,) * 7
+    month_start_days: int = 0
+    month_start_boost: float = 0.0
+    growth_per_30_days: float = 0.0
+    churn_per_30_days: float = 0.0
+    delay_tail_share: float = 0.0
+    delay_tail_max_days: int = LABEL_DELAY_DAYS[1]
+    correction_share: float = 0.0
+    correction_max_days: int = 0
+
+    def volume(self, day: dt.date, index: int, rows_per_day: int) -> int:
+        """The payments delivered on ``day`` (day ``index`` of the world) for a base of ``rows_per_day``."""
+        weekly = self.weekly[day.weekday()] / (sum(self.weekly) / 7)
+        month = 1.0 + (self.month_start_boost if day.day <= self.month_start_days else 0.0)
+        growth = (1.0 + self.growth_per_30_days) ** (index / 30)
+        return max(1, round(rows_per_day * weekly * month * growth))
+
+    def max_label_days(self) -> int:
+        """The longest a label (first report or correction) can take after its event's delivery."""
+        return max(LABEL_DELAY_DAYS[1], self.delay_tail_max_days,
+                   self.delay_tail_max_days + self.correction_max_days if self.correction_share else 0)
 
 
 @dataclass(frozen=True)
@@ -135,6 +198,7 @@ class Scenario:
     name: str
     episodes: tuple[Episode, ...] = ()
     description: str = ""
+    world: WorldDynamics = field(default_factory=WorldDynamics)
 
     def effects(self, index: int) -> Effects:
         """The payments' effects on day ``index`` (active drift episodes combined)."""
@@ -167,7 +231,7 @@ class Scenario:
         return max((e.extra_delay_days for e in self.episodes if e.kind == "label_backlog"), default=0)
 
     def as_dict(self, start: dt.date | None = None) -> dict[str, Any]:
-        return {"scenario": self.name, "description": self.description,
+        return {"scenario": self.name, "description": self.description, "world": asdict(self.world),
                 "episodes": [e.as_dict(start) for e in self.episodes]}
 
     @classmethod
@@ -222,6 +286,34 @@ def _episode(where: str, doc: Any) -> Episode:
                    attribute=attribute, group=group)
 
 
+def _world(where: str, doc: Any) -> WorldDynamics:
+    """The ``world:`` section: how the ordinary world moves (see the module docstring)."""
+    doc = doc or {}
+    weekly = doc.get("weekly") or [1.0] * 7
+    if len(weekly) != 7:
+        raise ScenarioError(f"{where}.weekly needs 7 numbers (Monday first), got {len(weekly)}")
+    weekly = tuple(_number(f"{where}.weekly[{i}]", w, 0.05, 10.0) for i, w in enumerate(weekly))
+    month, tail, fixes = doc.get("month_start") or {}, doc.get("label_delay_tail") or {}, \
+        doc.get("label_corrections") or {}
+    tail_max = int(_number(f"{where}.label_delay_tail.max_days", tail.get("max_days", LABEL_DELAY_DAYS[1]),
+                           LABEL_DELAY_DAYS[1], 120))
+    if tail.get("share") and tail_max <= LABEL_DELAY_DAYS[1]:
+        raise ScenarioError(f"{where}.label_delay_tail.max_days must exceed {LABEL_DELAY_DAYS[1]} (the ordinary "
+                            "delays): the tail is what arrives later")
+    fix_max = int(_number(f"{where}.label_corrections.max_days", fixes.get("max_days", 0), 0, 120))
+    if fixes.get("share") and fix_max < CORRECTION_MIN_DAYS:
+        raise ScenarioError(f"{where}.label_corrections.max_days must be at least {CORRECTION_MIN_DAYS}")
+    return WorldDynamics(
+        weekly=weekly, month_start_days=int(_number(f"{where}.month_start.days", month.get("days", 0), 0, 28)),
+        month_start_boost=_number(f"{where}.month_start.boost", month.get("boost", 0.0), -0.9, 5.0),
+        growth_per_30_days=_number(f"{where}.growth_per_30_days", doc.get("growth_per_30_days", 0.0), -0.5, 2.0),
+        churn_per_30_days=_number(f"{where}.churn_per_30_days", doc.get("churn_per_30_days", 0.0), 0.0, 0.5),
+        delay_tail_share=_number(f"{where}.label_delay_tail.share", tail.get("share", 0.0), 0.0, 1.0),
+        delay_tail_max_days=tail_max,
+        correction_share=_number(f"{where}.label_corrections.share", fixes.get("share", 0.0), 0.0, 1.0),
+        correction_max_days=fix_max)
+
+
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load and validate a scenario by name (``scenarios/<name>.yaml`` of the configuration) or path."""
     path = scenario_path(name_or_path)
@@ -232,4 +324,5 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     validated(ScenarioDoc, doc, str(path), ScenarioError)
     episodes = doc.get("episodes") or []
     return Scenario(name=str(doc.get("scenario") or path.stem), description=str(doc.get("description") or ""),
-                    episodes=tuple(_episode(f"{path}: episodes[{i}]", e) for i, e in enumerate(episodes)))
+                    episodes=tuple(_episode(f"{path}: episodes[{i}]", e) for i, e in enumerate(episodes)),
+                    world=_world(f"{path}: world", doc.get("world")))

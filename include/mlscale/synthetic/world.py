@@ -34,7 +34,7 @@ from mlscale.synthetic.entities import (
     epoch_day,
     readonly,
 )
-from mlscale.synthetic.scenario import Effects
+from mlscale.synthetic.scenario import CORRECTION_MIN_DAYS, LABEL_DELAY_DAYS, Effects, WorldDynamics
 
 logger = logging.getLogger(__name__)
 
@@ -92,24 +92,29 @@ class Transactions:
 class CoreDay:
     """The valid, new transaction events delivered on one day, with ground truth.
 
-    Guarantees: ``len(tx) == rows_per_day``; counters 1..N (unique event_ids); ~2 % late events
-    with event day 1..3 days before the delivery day; others inside the delivery day (UTC).
+    Guarantees: ``len(tx)`` is the day's volume (``rows_per_day`` in a flat world, see
+    :meth:`WorldDynamics.volume`); counters 1..N (unique event_ids); ~2 % late events with event day 1..3 days
+    before the delivery day; others inside the delivery day (UTC).
     """
 
     day: int  # epoch day of delivery
     tx: Transactions
     is_fraud: np.ndarray  # bool
     p_fraud: np.ndarray  # float64: the true fraud probability is_fraud was drawn from
-    label_delay: np.ndarray  # int8 in 1..5: label delivered on day + delay
+    label_delay: np.ndarray  # int16 >= 1: the (first) label is delivered on day + delay (1..5, or a tail)
     slot: np.ndarray  # int8 file slot 0..4
     late: np.ndarray  # bool
+    correction: np.ndarray  # int16: 0, or days after the first report when a missed fraud is reported again
 
 
 def sample_transactions(rng: np.random.Generator, n: int, day: int, customers: Customers,
                         merchants: Merchants, effects: Effects, counter_start: int = 1,
-                        ) -> tuple[Transactions, np.ndarray, np.ndarray]:
-    """Draw ``n`` ordinary transactions on ``day`` (UTC). Returns (tx, log_ratio, new_merchant)."""
+                        left: np.ndarray | None = None) -> tuple[Transactions, np.ndarray, np.ndarray]:
+    """Draw ``n`` ordinary transactions on ``day`` (UTC); ``left``: customers who have stopped paying.
+    Returns (tx, log_ratio, new_merchant)."""
     active = customers.signup_day <= day - LATENESS_DAYS
+    if left is not None:
+        active = active & ~left
     weight = np.where(active, customers.activity, 0.0)
     cust = rng.choice(len(weight), size=n, p=weight / weight.sum()).astype(np.int32)
     new_m = rng.random(n) < 0.15
@@ -154,12 +159,12 @@ def _channel_p(effects: Effects) -> np.ndarray:
 
 
 def _burst(rng: np.random.Generator, n_rows: int, day: int, customers: Customers, merchants: Merchants,
-           effects: Effects) -> tuple[Transactions, np.ndarray, np.ndarray]:
+           effects: Effects, left: np.ndarray | None) -> tuple[Transactions, np.ndarray, np.ndarray]:
     """Card-testing style bursts: a few customers hit many distinct merchants within ~45 minutes."""
     lengths = rng.integers(6, 15, max(1, n_rows // 10))
     lengths = lengths[np.cumsum(lengths) <= n_rows]
     total = int(lengths.sum())
-    tx, log_ratio, _ = sample_transactions(rng, total, day, customers, merchants, effects)
+    tx, log_ratio, _ = sample_transactions(rng, total, day, customers, merchants, effects, left=left)
     owner = np.repeat(np.arange(len(lengths)), lengths)
     burst_cust = tx.customer[np.cumsum(lengths) - lengths] if total else tx.customer
     window = day * DAY_MS + rng.integers(0, DAY_MS - HOUR_MS, len(lengths))
@@ -202,26 +207,72 @@ def fraud_score(tx: Transactions, log_ratio: np.ndarray, new_merchant: np.ndarra
             + 0.3 * ecom)
 
 
-@lru_cache(maxsize=6)
-def core_day(seed: int, start: datetime.date, day_index: int, rows_per_day: int, effects: Effects) -> CoreDay:
+CHURN_STREAM = 11
+LABEL_STREAM = 5
+FLAT = WorldDynamics()  # the default world: no seasonality, growth, churn, label tail or corrections
+
+
+@lru_cache(maxsize=4)
+def churn_days(seed: int, start: datetime.date, rows_per_day: int, per_30_days: float) -> np.ndarray:
+    """Per customer, the epoch day from which they stop paying (exponential: ``per_30_days`` of those still
+    paying leave in any 30 days; far in the future when nobody leaves)."""
+    n = len(build_customers(seed, start, rows_per_day).customer_id)
+    if per_30_days <= 0:
+        return readonly_array(np.full(n, np.iinfo(np.int64).max // 2, dtype=np.int64))
+    rate = -np.log1p(-per_30_days) / 30.0
+    after = np.random.default_rng([seed, CHURN_STREAM]).exponential(1.0 / rate, n)
+    return readonly_array(epoch_day(start) + np.ceil(after).astype(np.int64))
+
+
+def readonly_array(values: np.ndarray) -> np.ndarray:
+    values.setflags(write=False)
+    return values
+
+
+def _label_timing(seed: int, day_index: int, n: int, is_fraud: np.ndarray, base_delay: np.ndarray,
+                  dynamics: WorldDynamics) -> tuple[np.ndarray, np.ndarray]:
+    """(label delay, correction) per event: the ordinary 1..5 days, a tail of later labels (log-uniform up to
+    ``delay_tail_max_days``), and missed frauds reported again later (own random stream: nothing else moves)."""
+    delay = base_delay.astype(np.int16)
+    correction = np.zeros(n, dtype=np.int16)
+    if not (dynamics.delay_tail_share or dynamics.correction_share):
+        return delay, correction
+    rng = np.random.default_rng([seed, day_index, LABEL_STREAM])
+    tail = rng.random(n) < dynamics.delay_tail_share
+    low, high = LABEL_DELAY_DAYS[1] + 1, max(LABEL_DELAY_DAYS[1] + 1, dynamics.delay_tail_max_days)
+    delay[tail] = np.floor(np.exp(rng.uniform(np.log(low), np.log(high + 1), int(tail.sum())))).astype(np.int16)
+    missed = is_fraud & (rng.random(n) < dynamics.correction_share)
+    high = max(CORRECTION_MIN_DAYS, dynamics.correction_max_days)
+    correction[missed] = rng.integers(CORRECTION_MIN_DAYS, high + 1, int(missed.sum()))
+    return delay, correction
+
+
+@lru_cache(maxsize=96)  # a day's labels reach back up to ~75 days (tail, corrections, backlog)
+def core_day(seed: int, start: datetime.date, day_index: int, rows_per_day: int, effects: Effects,
+             dynamics: WorldDynamics = FLAT) -> CoreDay:
     """The valid new events delivered on ``start + day_index`` (deterministic, cached)."""
     rng = np.random.default_rng([seed, day_index, 0])
     customers = build_customers(seed, start, rows_per_day)
     merchants = build_merchants(seed, rows_per_day)
     day = epoch_day(start) + day_index
-    n = rows_per_day
+    n = dynamics.volume(start + datetime.timedelta(days=day_index), day_index, rows_per_day)
+    left = churn_days(seed, start, rows_per_day, dynamics.churn_per_30_days) <= day \
+        if dynamics.churn_per_30_days else None
     n_burst = int(n * 0.003)
-    btx, bratio, bnew = _burst(rng, n_burst, day, customers, merchants, effects)
-    rtx, rratio, rnew = sample_transactions(rng, n - len(btx), day, customers, merchants, effects)
+    btx, bratio, bnew = _burst(rng, n_burst, day, customers, merchants, effects, left)
+    rtx, rratio, rnew = sample_transactions(rng, n - len(btx), day, customers, merchants, effects, left=left)
     tx = Transactions.concat([rtx, btx]).replace(counter=np.arange(1, n + 1, dtype=np.int64))
     log_ratio = np.concatenate([rratio, bratio])
     new_m = np.concatenate([rnew, bnew])
     late = rng.random(n) < 0.02
     tx = tx.replace(ts_ms=tx.ts_ms - late * rng.integers(1, LATENESS_DAYS + 1, n) * DAY_MS)
     p = 1.0 / (1.0 + np.exp(-fraud_score(tx, log_ratio, new_m)))
-    out = CoreDay(day=day, tx=tx, is_fraud=rng.random(n) < p, p_fraud=p,
-                  label_delay=rng.integers(1, 6, n).astype(np.int8),
-                  slot=rng.choice(len(SLOT_P), size=n, p=SLOT_P).astype(np.int8), late=late)
+    is_fraud = rng.random(n) < p
+    base_delay = rng.integers(LABEL_DELAY_DAYS[0], LABEL_DELAY_DAYS[1] + 1, n)
+    slot = rng.choice(len(SLOT_P), size=n, p=SLOT_P).astype(np.int8)
+    delay, correction = _label_timing(seed, day_index, n, is_fraud, base_delay, dynamics)
+    out = CoreDay(day=day, tx=tx, is_fraud=is_fraud, p_fraud=p, label_delay=delay, slot=slot, late=late,
+                  correction=correction)
     for part in (out, out.tx):
         readonly(part)
     logger.debug("core day %s: %d events, %d fraud", day_index, n, int(out.is_fraud.sum()))
