@@ -65,9 +65,26 @@ class Source:
     rename: dict[str, str] = field(default_factory=dict)
     encoding: str = "utf-8"                # the codec of the source's files (canonical name)
     null_values: tuple[str, ...] = ()      # field values read as null, besides the empty value
+    complete_when: Completion | None = None  # how the source says its drop of a day is complete (None: any file)
 
     def matches(self, file_name: str) -> bool:
         return fnmatch.fnmatchcase(file_name, self.files)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """How a source signals that a day's drop is complete: exactly one of these is set.
+
+    ``marker``: a file of that name appears once everything is there (``_SUCCESS``); ``manifest``: the source's own
+    JSON manifest (``{"files": [{"name", "size", "sha256"?}]}``) whose files must all be there, with those sizes
+    and checksums; ``files``: at least this many files of the source; ``quiet_minutes``: no file of the source
+    changed for this long. Marker and manifest names start with ``_``, so ingestion never reads them as data.
+    """
+
+    marker: str = ""
+    manifest: str = ""
+    files: int = 0
+    quiet_minutes: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -128,7 +145,15 @@ class TimestampDoc(StrictModel):
     timezone: str = "UTC"
 
 
+class CompletionDoc(StrictModel):
+    marker: str | None = None
+    manifest: str | None = None
+    files: int | None = None
+    quiet_minutes: float | None = None
+
+
 class SourceDoc(StrictModel):
+    complete_when: CompletionDoc | None = None
     files: str | None = None
     format: str | None = None
     encoding: str = "utf-8"
@@ -286,7 +311,28 @@ def _parse_source(sname: str, spec: SourceDoc, names: set[str], where: str) -> S
     return Source(name=sname, files=str(spec.files), format=spec.format, delimiter=spec.delimiter,
                   decimal=spec.decimal, thousands=spec.thousands, timestamp_format=ts.format,
                   timezone=ts.timezone, rename=rename, encoding=_codec(spec.encoding, f"{where}.encoding"),
-                  null_values=tuple(dict.fromkeys(v.strip() for v in spec.null_values or ())))
+                  null_values=tuple(dict.fromkeys(v.strip() for v in spec.null_values or ())),
+                  complete_when=_completion(spec.complete_when, f"{where}.complete_when"))
+
+
+def _completion(doc: CompletionDoc | None, where: str) -> Completion | None:
+    """``complete_when``: exactly one signal; marker and manifest names start with ``_`` (never data)."""
+    if doc is None:
+        return None
+    given = {k: v for k, v in doc.model_dump().items() if v not in (None, "", 0)}
+    if len(given) != 1:
+        raise ContractError(f"{where} needs exactly one of marker, manifest, files, quiet_minutes; got {sorted(given)}")
+    for key in ("marker", "manifest"):
+        name = given.get(key)
+        if name is not None and (not str(name).startswith("_") or "/" in str(name)):
+            raise ContractError(f"{where}.{key} {name!r} must be a file name starting with '_' (ingestion skips "
+                                "such files; any other name would be read as data)")
+    if given.get("files") is not None and int(given["files"]) < 1:
+        raise ContractError(f"{where}.files must be at least 1")
+    if given.get("quiet_minutes") is not None and float(given["quiet_minutes"]) <= 0:
+        raise ContractError(f"{where}.quiet_minutes must be positive")
+    return Completion(marker=str(given.get("marker", "")), manifest=str(given.get("manifest", "")),
+                      files=int(given.get("files", 0)), quiet_minutes=float(given.get("quiet_minutes", 0.0)))
 
 
 def _codec(name: str, where: str) -> str:

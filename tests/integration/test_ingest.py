@@ -263,6 +263,22 @@ def test_a_file_rejected_whole_counts_its_records(client, tmp_path) -> None:
                                                                                           "1 record)"}
 
 
+def test_a_file_landing_after_its_day_was_ingested_is_reported_and_taken_in_by_a_rerun(client, tmp_path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    day, next_day = START, START + dt.timedelta(days=1)
+    lake.write_bytes(f"landing/transactions/dt={day}/acquirer_a__0001.csv", (HEADER_A + "\n" + line("A1") + "\n").encode())
+    ingest(client, lake, day)
+    late = f"landing/transactions/dt={day}/acquirer_a__0002.csv"
+    lake.write_bytes(late, (HEADER_A + "\n" + line("A2") + "\n").encode())   # lands after the day's run
+    lake.write_bytes(f"landing/transactions/dt={next_day}/acquirer_a__0001.csv",
+                     (HEADER_A + "\n" + line("B1", ts=f"{next_day}T10:00:00Z") + "\n").encode())
+    result = ingest(client, lake, next_day)
+    assert result.late_files == {day.isoformat(): [late]}
+    assert [s["source"] for s in result.sources if s["files"]] == ["acquirer_a"]
+    assert ingest(client, lake, day, run_id="rerun").rows_written == 2      # the rerun takes it in
+    assert ingest(client, lake, next_day, run_id="next").late_files == {}
+
+
 def test_late_and_future_events_relative_to_the_day(client, tmp_path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     rows = [line("L1", ts="2026-10-29T00:00:01Z"),   # 3 days back: inside the lateness window

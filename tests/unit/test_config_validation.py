@@ -42,7 +42,7 @@ LOADERS: dict[str, tuple[Callable[[Path], Any], type[Exception]]] = {
 
 @pytest.mark.parametrize(("committed", "old", "new", "message"), [
     ("contracts/transactions.yaml", 'delimiter: ";"', 'delimter: ";"',
-     "sources.acquirer_b.delimter: unknown key 'delimter' in sources.acquirer_b (allowed: decimal, delimiter, "
+     "sources.acquirer_b.delimter: unknown key 'delimter' in sources.acquirer_b (allowed: complete_when, decimal, delimiter, "
      "encoding, files, format, null_values, rename, thousands, timestamp)"),
     ("contracts/transactions.yaml", "{type: string, required: true, enum: [EUR", "{type: string, reqired: true, enum: [EUR",
      "columns.currency.reqired: unknown key 'reqired' in columns.currency (allowed: case, enum, max, min, pii, "
@@ -107,8 +107,8 @@ def test_problems_are_all_named_in_one_message(tmp_path: Path) -> None:
         load_contract(path)
     assert str(err.value) == (
         f"{path}: dataset: missing required key 'dataset'; sources.issuer.delimter: unknown key 'delimter' in "
-        "sources.issuer (allowed: decimal, delimiter, encoding, files, format, null_values, rename, thousands, "
-        "timestamp); datset: unknown key 'datset' (allowed: columns, dataset, dedupe_window_days, description, "
+        "sources.issuer (allowed: complete_when, decimal, delimiter, encoding, files, format, null_values, rename, "
+        "thousands, timestamp); datset: unknown key 'datset' (allowed: columns, dataset, dedupe_window_days, description, "
         "event_time, key, max_future_hours, max_lateness_days, partition_by, pii, sensitive, sources, version)")
 
 

@@ -43,6 +43,8 @@ class IngestionResult:
     raw_uri: str
     quarantine_uri: str
     per_file: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)         # each source's completeness, as ingested
+    late_files: dict[str, list[str]] = field(default_factory=dict)    # earlier day -> files landed after its run
 
     @property
     def quarantine_rate(self) -> float:
@@ -66,6 +68,12 @@ def log_summary(result: IngestionResult) -> None:
                 result.files, result.rows_in, result.rows_written, result.rows_quarantined,
                 100 * result.quarantine_rate, result.rows_duplicate, result.seconds, result.raw_uri,
                 result.quarantine_uri)
+    for source in result.sources:
+        logger.info("  source %s: %s (%s)", source["source"], "complete" if source["complete"] else "INCOMPLETE",
+                    source["detail"])
+    for day, files in sorted(result.late_files.items()):
+        logger.warning("  %d files landed in landing/%s/dt=%s after that day was ingested (%s): rerun the day's "
+                       "ingestion to take them in", len(files), result.dataset, day, ", ".join(files[:5]))
     for reason, count in sorted(result.quarantine_by_reason.items(), key=lambda kv: -kv[1]):
         logger.info("  quarantined %-28s %8d", reason, count)
     by_source: Counter = Counter()

@@ -17,6 +17,7 @@ from typing import Any
 
 from mlscale import __version__
 from mlscale.contracts import load_contract
+from mlscale.ingest.completeness import landing_drop_status, late_files
 from mlscale.ingest.dedupe import dedupe_bucket, duplicate_rows, previous_keys
 from mlscale.ingest.files import FileOutcome, output_schema, process_file
 from mlscale.ingest.finalize import finalize_subpartition, stage_subdir
@@ -53,6 +54,8 @@ def ingest_partition(*, client: Any, lake: Lake, dt: str, run_id: str, contract:
     files = landing_files(lake, spec.dataset, day)
     logger.info("ingesting %s for %s: %d landing files, contract %s v%s (%s), attempt %s%s", spec.dataset,
                 day, len(files), spec.path, spec.version, spec.fingerprint, attempt, " [dry run]" if dry_run else "")
+    sources = landing_drop_status(lake, spec, day)
+    late = _late_files(lake, spec, day)
 
     futures = [client.submit(process_file, lake, spec, file_key, rank, day, run_id=run_id, attempt=attempt,
                              pii_key=key, stage_prefix=stage_prefix, quarantine_ref=q_ref, write=not dry_run,
@@ -115,6 +118,7 @@ def ingest_partition(*, client: Any, lake: Lake, dt: str, run_id: str, contract:
         per_file=[{"file": o.file, "source": o.source, "rows_in": o.rows_in, "valid": o.valid,
                    "quarantined": dict(o.quarantined), "unknown_columns": sorted(o.unknown_columns),
                    "missing_columns": o.missing_columns} for o in outcomes],
+        sources=[st.as_dict() for st in sources], late_files=late,
     )
     lake.write_json(f"{RUN_LOG}/dt={day.isoformat()}/{spec.dataset}__{file_name_of(run_id)}__try{try_number}.json",
                     result.as_dict())
@@ -125,6 +129,20 @@ def ingest_partition(*, client: Any, lake: Lake, dt: str, run_id: str, contract:
             f"{max_quarantine_rate:.2%}; raw was not committed. Inspect {result.quarantine_uri} "
             "(reasons above), fix the source or rerun with strict=false")
     return result
+
+
+def _late_files(lake: Lake, spec: Any, day: dt.date) -> dict[str, list[str]]:
+    """Files of the days before (within the dedupe window, at least one day) that landed after their day was
+    committed: the raw manifest's inputs name what each run read."""
+    late: dict[str, list[str]] = {}
+    for back in range(1, max(1, spec.dedupe_window_days) + 1):
+        earlier = day - dt.timedelta(days=back)
+        manifest = lake.manifest(PartitionRef.of("raw", spec.dataset, earlier))
+        if manifest is not None:
+            found = late_files(lake, spec.dataset, earlier, list(manifest.inputs))
+            if found:
+                late[earlier.isoformat()] = found
+    return late
 
 
 def _find_duplicates(client: Any, lake: Lake, spec: Any, day: dt.date, outcomes: list[FileOutcome], attempt: str,
