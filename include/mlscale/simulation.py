@@ -212,7 +212,7 @@ def _lifecycle(lake: Lake, day: str, settings: SimulationSettings, outcome: DayO
     end_of_day = dt.datetime.combine(run_day + dt.timedelta(days=1), dt.time(), dt.UTC)
     summary = plan_lifecycle(lake, run_id=f"simulate__lifecycle__{day}", day=run_day, logical_time=end_of_day,
                              dry_run=False, policy=policy)
-    applied = apply_lifecycle(lake, summary)
+    applied = apply_lifecycle(lake, summary, feast_root=settings.feast_root or None)
     cost_report(lake, summary, applied, policy=policy)
     outcome.lifecycle = {"objects_deleted": int(applied["objects_deleted"]),
                          "bytes_moved_cold": int(applied["bytes_moved_cold"])}

@@ -251,6 +251,27 @@ def test_superseded_files_age_from_their_commit_not_their_mtime(local_lake: Lake
     assert lake.read_table(ref).num_rows == 3 and lake.orphans("raw") == []
 
 
+def test_a_deleted_feature_partition_takes_its_published_feast_copy_with_it(local_lake: Lake) -> None:
+    from mlscale.feature_store.config import feast_paths
+
+    lake = local_lake
+    policy = parse_policy({"version": 1, "rules": [
+        {"name": "features", "zone": "features", "datasets": ["*"], "delete_after_days": 10}]})
+    old, recent = (write(lake, "features", "customer_activity_v1", day(d)) for d in (20, 2))
+    paths = feast_paths(lake)
+    for ref in (old, recent):   # what publish_offline writes for the day
+        os.makedirs(paths.offline_dir(ref.dataset), exist_ok=True)
+        with open(paths.offline_file(ref.dataset, ref.dt), "wb") as out:
+            out.write(b"p" * 100)
+    plan = build_plan(lake, policy, NO_HOLDS, NO_LINEAGE, run_id="r", run_day=RUN_DAY, logical_time=LOGICAL,
+                      zones=["features"], dry_run=False)
+    audit = AuditLog(lake, run_id="r", run_day=plan.run_day, phase="apply", dry_run=False)
+    result = apply_plan(lake, lake.read_json(plan.plan_key), NO_HOLDS, NO_LINEAGE, audit=audit)
+    assert not os.path.exists(paths.offline_file(old.dataset, old.dt))
+    assert os.path.exists(paths.offline_file(recent.dataset, recent.dt))
+    assert result.bytes_deleted_published == 100 and lake.manifest(old) is None
+
+
 def test_holds_and_lineage_block_deletion_and_are_audited(local_lake: Lake, tmp_path) -> None:
     lake = local_lake
     held = write(lake, "raw", "transactions", day(200))

@@ -56,6 +56,7 @@ class ApplyResult:
     bytes_deleted_cold: int = 0
     bytes_moved_cold: int = 0
     objects_deleted: int = 0
+    bytes_deleted_published: int = 0  # Feast's offline copies of deleted feature partitions
     requests: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     errors: tuple[str, ...] = ()
@@ -68,9 +69,9 @@ class ApplyResult:
 
 class Applier:
     def __init__(self, lake: Lake, holds: HoldSet, lineage: LineageRefs, *, run_id: str, lister: LakeLister,
-                 audit: AuditLog, ec2: Any = None) -> None:
+                 audit: AuditLog, ec2: Any = None, feast_root: str | None = None) -> None:
         self.lake, self.holds, self.lineage, self.run_id = lake, holds, lineage, run_id
-        self.lister, self.audit, self.ec2 = lister, audit, ec2
+        self.lister, self.audit, self.ec2, self.feast_root = lister, audit, ec2, feast_root
         self.lock = (ObjectLockChecker(lister.s3, lister.bucket, lister.base, lister.counters)
                      if lister.is_s3 else None)
         self.freed = Counter[str]()
@@ -124,6 +125,8 @@ class Applier:
         cold = sum(f.bytes for f in manifest.files if f.key_in(ref.key).startswith(f"{COLD_ROOT}/"))
         count = self.lake.delete_partition(ref)
         self.lister.counters["delete_requests"] += count + 1
+        if ref.zone == "features":
+            self.freed["published"] += self._delete_published_copy(ref)
         self._prune(ref.key)
         if cold:
             self._prune(f"{COLD_ROOT}/{ref.key}")
@@ -232,6 +235,23 @@ class Applier:
                 pass
 
 
+    def _delete_published_copy(self, ref: PartitionRef) -> int:
+        """A deleted as-of table's copy in Feast's offline directory goes with it (else Feast would keep serving
+        it to training sets); returns its bytes. No Feast directory for this lake: nothing to do."""
+        from mlscale.feature_store.config import FeatureStoreConfigError, feast_paths
+
+        try:
+            path = feast_paths(self.lake, root=self.feast_root).offline_file(ref.dataset, ref.dt)
+        except FeatureStoreConfigError:  # an S3 lake without a Feast directory given: nothing was published here
+            return 0
+        if not os.path.exists(path):
+            return 0
+        size = os.path.getsize(path)
+        os.remove(path)
+        logger.info("deleted the published copy of %s: %s (%d bytes)", ref.key, path, size)
+        return size
+
+
 def _sizes(action: Action) -> list[int]:
     sizes = action.detail.get("sizes")
     if sizes:
@@ -241,15 +261,17 @@ def _sizes(action: Action) -> list[int]:
 
 
 def apply_plan(lake: Lake, plan: dict[str, Any], holds: HoldSet, lineage: LineageRefs, *, audit: AuditLog,
-               lister: LakeLister | None = None, ec2: Any = None) -> ApplyResult:
+               lister: LakeLister | None = None, ec2: Any = None, feast_root: str | None = None) -> ApplyResult:
     """Apply the planned actions of ``plan`` (a plan document as written by the plan step).
 
-    Deletions are re-checked against ``holds`` and ``lineage`` (reload them just before calling). Raises
-    :class:`ApplyFailed` after auditing everything if any action failed.
+    Deletions are re-checked against ``holds`` and ``lineage`` (reload them just before calling). A deleted
+    feature partition's published copy in Feast's offline directory (``feast_root``, default ``<lake>/_feast``)
+    is deleted with it. Raises :class:`ApplyFailed` after auditing everything if any action failed.
     """
     started = time.perf_counter()
     lister = lister or LakeLister(lake)
-    applier = Applier(lake, holds, lineage, run_id=plan["run_id"], lister=lister, audit=audit, ec2=ec2)
+    applier = Applier(lake, holds, lineage, run_id=plan["run_id"], lister=lister, audit=audit, ec2=ec2,
+                      feast_root=feast_root)
     actions = [Action.from_dict(a) for a in plan["actions"]]
     for action in actions:
         if action.status == PLANNED:
@@ -259,6 +281,7 @@ def apply_plan(lake: Lake, plan: dict[str, Any], holds: HoldSet, lineage: Lineag
         run_id=plan["run_id"], statuses={k: dict(v) for k, v in sorted(applier.statuses.items())},
         bytes_deleted_hot=applier.freed["hot"], bytes_deleted_cold=applier.freed["cold"],
         bytes_moved_cold=applier.freed["moved"], objects_deleted=applier.freed["objects"],
+        bytes_deleted_published=applier.freed["published"],
         requests=dict(lister.counters), seconds=round(time.perf_counter() - started, 3), errors=tuple(applier.errors),
     )
     logger.info("lifecycle applied for %s: %s; freed %d hot + %d cold bytes, moved %d to cold",

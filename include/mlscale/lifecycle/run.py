@@ -37,13 +37,16 @@ def plan_lifecycle(lake: Lake, *, run_id: str, day: dt.date, logical_time: dt.da
     return summary
 
 
-def apply_lifecycle(lake: Lake, summary: Mapping[str, Any], *, ec2: Any = None) -> dict[str, Any]:
-    """Apply the plan a summary names (holds and lineage re-read first); returns the apply result."""
+def apply_lifecycle(lake: Lake, summary: Mapping[str, Any], *, ec2: Any = None,
+                    feast_root: str | None = None) -> dict[str, Any]:
+    """Apply the plan a summary names (holds and lineage re-read first); returns the apply result. ``feast_root``:
+    the Feast directory whose published copies of deleted feature partitions go with them."""
     from mlscale.lifecycle import AuditLog, apply_plan, load_holds, load_lineage
 
     plan = lake.read_json(summary["plan_key"])
     audit = AuditLog(lake, run_id=plan["run_id"], run_day=plan["run_day"], phase="apply", dry_run=False)
-    return apply_plan(lake, plan, load_holds(lake=lake), load_lineage(lake), audit=audit, ec2=ec2).as_dict()
+    return apply_plan(lake, plan, load_holds(lake=lake), load_lineage(lake), audit=audit, ec2=ec2,
+                      feast_root=feast_root).as_dict()
 
 
 def cost_report(lake: Lake, summary: Mapping[str, Any], applied: Mapping[str, Any] | None, *,

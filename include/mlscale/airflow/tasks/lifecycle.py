@@ -168,7 +168,9 @@ def apply_for_run(summary: Mapping[str, Any], context: Mapping[str, Any], *, lak
     plan = lake.read_json(summary["plan_key"])
     if any(a["status"] == "planned" and a["rule"] == "idle-resources" for a in plan["actions"]) and ec2 is None:
         ec2, _ = ec2_client()
-    return apply_lifecycle(lake, summary, ec2=ec2)
+    from mlscale.airflow.settings import platform
+
+    return apply_lifecycle(lake, summary, ec2=ec2, feast_root=platform().feast_root or None)
 
 
 def cost_report_for_run(summary: Mapping[str, Any], applied: Mapping[str, Any] | None, *,
