@@ -129,7 +129,9 @@ def commit_rewrite(lake: Lake, ref: PartitionRef, previous: Manifest, rewritten:
                 raise VerificationFailed(f"{ref.key}/{subdir}: schema changed from {old_schema} to {new_schema}")
         entries += new_entries
     schema = old_schema or pq.read_schema(io.BytesIO(lake.read_bytes(lake.file_key(ref, previous.files[0].path))))
+    # the rewrite is derived from ``previous``: a partition committed meanwhile (a rerun) is not overwritten
     return lake.commit(ref, entries, schema=schema.remove_metadata(), run_id=run_id, attempt=attempt,
                        inputs=previous.inputs, extra=previous.extra | {"compaction_attempt": attempt,
-                                                                        "compacted_run": run_id})
+                                                                        "compacted_run": run_id},
+                       expected_version=previous.version)
 

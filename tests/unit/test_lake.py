@@ -178,16 +178,47 @@ def test_a_commit_over_a_version_it_did_not_see_is_a_conflict(lake: Lake) -> Non
         lake.publish(REF, first)
 
 
-def test_a_version_its_writer_never_published_is_rolled_forward(lake: Lake, monkeypatch) -> None:
+def stranded_version(lake: Lake, values: list[int]):
+    """Version n+1 created by a writer that stopped before pointing readers to it (its files written)."""
     import dataclasses
 
+    current = lake.require_manifest(REF)
+    entry = lake.write_table(REF, table(values), attempt=new_attempt_id(), seq=0)
+    stranded = dataclasses.replace(current, files=(entry,), attempt="stopped", version=current.version + 1)
+    lake.write_bytes(f"{REF.key}/_manifests/{stranded.version:010d}.json", stranded.to_json())
+    return current, stranded
+
+
+def test_a_version_its_writer_never_published_is_rolled_forward(lake: Lake, monkeypatch) -> None:
     import mlscale.lake.lake as lake_module
 
     write_version(lake, {"NL": [1]})
-    second = write_version(lake, {"NL": [2]}, run_id="run-2")     # version 2; now make it look stranded:
-    lake.write_bytes(f"{REF.key}/_manifest.json", lake.read_bytes(f"{REF.key}/_manifests/0000000001.json"))
+    first, stranded = stranded_version(lake, [2])
+    assert lake.read_table(REF).column("event_id").to_pylist() == ["E1"]   # readers never saw version 2
     monkeypatch.setattr(lake_module, "STALE_VERSION_S", 0.0)      # its writer is long gone
     third = write_version(lake, {"NL": [3]}, run_id="run-3")
     assert third.version == 3 and lake.read_table(REF).column("event_id").to_pylist() == ["E3"]
-    assert set(second.file_keys()) <= set(lake.superseded(REF.key))   # the rolled-forward version's files
-    assert dataclasses.replace(lake.require_manifest(REF), version=0) != second
+    superseded = set(lake.superseded(REF.key))
+    assert set(first.file_keys()) | set(stranded.file_keys()) <= superseded   # both recorded, none orphaned
+    assert lake.orphans("raw") == []
+
+
+def test_a_stranded_version_whose_files_are_gone_is_retired(lake: Lake, monkeypatch) -> None:
+    import mlscale.lake.lake as lake_module
+
+    write_version(lake, {"NL": [1]})
+    _, stranded = stranded_version(lake, [2])
+    for key in stranded.file_keys():
+        lake.delete(key)                                          # lifecycle took its files meanwhile
+    monkeypatch.setattr(lake_module, "STALE_VERSION_S", 0.0)
+    again = write_version(lake, {"NL": [3]}, run_id="run-3")      # not blocked forever
+    assert again.version == 2 and lake.read_table(REF).column("event_id").to_pylist() == ["E3"]
+
+
+def test_a_rewrite_derived_from_a_version_does_not_overwrite_a_later_one(lake: Lake) -> None:
+    first = write_version(lake, {"NL": [1]})
+    write_version(lake, {"NL": [2]}, run_id="rerun")              # e.g. a rerun taking in a late file
+    entry = lake.write_table(REF, table([1]), attempt=new_attempt_id(), seq=0)
+    with pytest.raises(CommitConflict, match="is at version 2, not 1"):
+        lake.commit(REF, [entry], schema=SCHEMA, run_id="compaction", attempt="c1", expected_version=first.version)
+    assert lake.read_table(REF).column("event_id").to_pylist() == ["E2"]

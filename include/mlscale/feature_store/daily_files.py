@@ -100,10 +100,12 @@ def asof_lookup(directory: str, *, key: str, query: Any, features: list[str], co
     """For each distinct (``key``, ``event_timestamp``) row of ``query``, the view's ``features`` (named
     ``columns``) valid then. Returns ``key``, ``event_timestamp`` and ``columns`` for the rows answered.
 
-    A query at a few distinct times (a day's events) reads, per time, only the latest file stamped at or before it:
-    a published file holds every entity of the previous one (one that left the window as a row of nulls, see
+    A query at a few distinct times (a day's events) reads, per time, only the latest file stamped at or before it,
+    when the files within reach form an unbroken chain (:func:`chain_intact`): a published file then holds every
+    entity of the previous one (one that left the window as a row of nulls, see
     :mod:`mlscale.feature_store.offline`), so an entity it lacks has no values at that time in any older file
-    either. A query over many days (a training set) reads the reachable files once.
+    either. Otherwise (a day republished without the next one, a gap filled later), and for a query over many days
+    (a training set), the reachable files are read once.
     """
     import pandas as pd
 
@@ -122,12 +124,42 @@ def asof_lookup(directory: str, *, key: str, query: Any, features: list[str], co
     answered = []
     for when, asked in query.groupby(TIMESTAMP_FIELD, sort=False):
         earliest = when - pd.Timedelta(ttl) if ttl else None
-        for path in reversed(_reachable(directory, earliest, when)):
+        files = _reachable(directory, earliest, when)
+        if not files:
+            continue
+        if not chain_intact(files):  # a file was not built against the one before it: read them all
+            answered.append(_latest_before(asked, _read(files, earliest=earliest, latest=when, **read), key=key,
+                                           columns=columns, ttl=ttl))
+            continue
+        for path in reversed(files):
             rows = _read([path], earliest=earliest, latest=when, **read)
             if not rows.empty:  # the newest file stamped at or before this time
                 answered.append(_latest_before(asked, rows, key=key, columns=columns, ttl=ttl))
                 break
     return pd.concat(answered, ignore_index=True) if answered else empty
+
+
+_RECORDED: dict[tuple[str, float], Any] = {}  # (path, mtime) -> the source record a published file carries
+
+
+def _recorded(path: str) -> Any:
+    from mlscale.feature_store.offline import published_source
+
+    key = (path, os.path.getmtime(path))
+    if key not in _RECORDED:
+        _RECORDED[key] = published_source(path)
+    return _RECORDED[key]
+
+
+def chain_intact(files: list[str]) -> bool:
+    """Whether each of the daily ``files`` (oldest first) was published against the one before it: its record of
+    the previous table is the table the older file was published from. Only then does every entity an older file
+    holds appear in the next one (as a row of nulls when it left), so the newest file alone answers a lookup."""
+    for older, newer in zip(files, files[1:], strict=False):
+        before, after = _recorded(older), _recorded(newer)
+        if not before or not after or after.get("previous") != before.get("source"):
+            return False
+    return True
 
 
 def materialize_daily(store: Any, view: str, directory: str, start: dt.datetime, end: dt.datetime) -> int:

@@ -76,7 +76,9 @@ def sync_feature_store(*, lake: Lake, dt: str, feature_sets: list[str] | None = 
                                     "must succeed (and pass validation) before the feature store is synced")
         lateness = lookback_days if lookback_days is not None else \
             int(load_contract(fs.source_dataset).max_lateness_days or 0)
-        window = [day - _days(k) for k in range(lateness, -1, -1)] + [day + _days(1)]
+        later = [d for d in committed if d > day]
+        # the next committed day is republished too: its leavers were computed against the table before it
+        window = [day - _days(k) for k in range(lateness, -1, -1)] + later[:1]
         results = [publish_offline(lake, fs, d, committed=committed, root=feast_root) for d in window if d in committed]
         published[fs.table] = [r.day for r in results if r.changed]
         unchanged[fs.table] = [r.day for r in results if not r.changed]

@@ -69,7 +69,7 @@ class CommitConflict(CommitError):
 
 
 COMMIT_RETRIES = 8          # a writer that lost a race re-reads the partition and commits again, this many times
-STALE_VERSION_S = 30.0      # a version nobody pointed readers to for this long: its writer died; roll it forward
+STALE_VERSION_S = 600.0     # a version nobody pointed readers to for this long: its writer died; roll it forward
 
 
 def new_attempt_id() -> str:
@@ -226,12 +226,15 @@ class Lake:
         return posixpath.join(subdir, f"part-{attempt}-{seq:05d}.parquet")
 
     def commit(self, ref: PartitionRef, files: Iterable[FileEntry], *, schema: pa.Schema, run_id: str,
-               attempt: str, inputs: Iterable[str] = (), extra: dict[str, Any] | None = None) -> Manifest:
+               attempt: str, inputs: Iterable[str] = (), extra: dict[str, Any] | None = None,
+               expected_version: int | None = None) -> Manifest:
         """Make ``files`` the partition's content; the manifest write is the commit point.
 
-        Idempotent: committing the same content again replaces the partition exactly. Files of the
-        previous version are deleted after the commit. An empty ``files`` commits one empty file with
-        ``schema``, so an empty day reads as an empty table.
+        Idempotent: committing the same content again replaces the partition exactly. Files of the previous
+        version are recorded as superseded (see :meth:`publish`). An empty ``files`` commits one empty file with
+        ``schema``, so an empty day reads as an empty table. A whole-partition rewrite that loses a race to
+        another writer commits again over the new state; a writer whose content was derived from a version it
+        read (``expected_version``: compaction) gets :class:`CommitConflict` instead.
         """
         files = tuple(sorted(files, key=lambda f: f.path))
         if not files:  # an empty partition still has a schema: readers get an empty table, not an error
@@ -243,10 +246,10 @@ class Lake:
         )
         for tries in range(1, COMMIT_RETRIES + 1):
             try:
-                manifest = self.publish(ref, manifest)
+                manifest = self.publish(ref, manifest, expected_version=expected_version)
                 break
             except CommitConflict as exc:  # a whole-partition rewrite: commit again over the new state
-                if tries == COMMIT_RETRIES:
+                if tries == COMMIT_RETRIES or expected_version is not None:
                     raise
                 logger.warning("%s; retrying from the new state (%d of %d)", exc, tries, COMMIT_RETRIES - 1)
                 self._roll_forward(ref)
@@ -256,14 +259,14 @@ class Lake:
         return manifest
 
     def publish(self, ref: PartitionRef, manifest: Manifest, *, expected_version: int | None = None) -> Manifest:
-        """Commit ``manifest`` as the partition's next version, then record the files only the previous version
-        listed as superseded (kept for readers of it; lifecycle removes them after the grace period).
+        """Commit ``manifest`` as the partition's next version; the files only the previous version listed are
+        recorded as superseded (kept for readers of it; lifecycle removes them after the grace period).
 
         The version is created once (``_manifests/<version>.json``, a create-only write: see
-        :mod:`mlscale.lake.conditional`), then becomes what readers read (``_manifest.json``). Raises
-        :class:`CommitConflict` when another writer created that version first, or when the partition is no
-        longer at ``expected_version``; :class:`CommitError` when a listed file is missing. Returns the
-        committed manifest (with its version).
+        :mod:`mlscale.lake.conditional`), the superseded files are recorded, then the version becomes what
+        readers read (``_manifest.json``). Raises :class:`CommitConflict` when another writer created that
+        version first, or when the partition is no longer at ``expected_version``; :class:`CommitError` when a
+        listed file is missing. Returns the committed manifest (with its version).
         """
         missing = [f.path for f in manifest.files if not self.exists(self.file_key(ref, f.path))]
         if missing:
@@ -278,19 +281,38 @@ class Lake:
         if not create_exclusive(self.fs, self.path(version_key(ref.key, manifest.version)), data, self.s3):
             raise CommitConflict(f"{ref.key}: version {manifest.version} was committed by another writer while "
                                  f"attempt {manifest.attempt} (run {manifest.run_id}) was committing")
-        self.write_bytes(f"{ref.key}/{MANIFEST_NAME}", data)
-        if previous is not None:
-            kept = set(manifest.file_keys())
-            superseded = [old for old in previous.file_keys() if old not in kept]
-            if superseded:
-                now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-                self.write_json(f"{ref.key}/{SUPERSEDED_DIR}/{new_attempt_id()}.json",
-                                {"superseded_at": now, "by_attempt": manifest.attempt, "files": superseded})
+        self._record_superseded(ref, previous, manifest)  # before readers can switch: never an unrecorded orphan
+        self._point_readers(ref, manifest)
         return manifest
 
+    def _record_superseded(self, ref: PartitionRef, previous: Manifest | None, manifest: Manifest) -> None:
+        if previous is None:
+            return
+        kept = set(manifest.file_keys())
+        superseded = [old for old in previous.file_keys() if old not in kept]
+        if superseded:
+            now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+            self.write_json(f"{ref.key}/{SUPERSEDED_DIR}/{new_attempt_id()}.json",
+                            {"superseded_at": now, "by_attempt": manifest.attempt, "version": manifest.version,
+                             "files": superseded})
+
+    def _point_readers(self, ref: PartitionRef, manifest: Manifest) -> None:
+        """Make ``manifest`` what readers read, then make sure no later version was passed over meanwhile (a writer
+        that stalled between its two writes must not move readers back: the newest version wins)."""
+        self.write_bytes(f"{ref.key}/{MANIFEST_NAME}", manifest.to_json())
+        newest = manifest
+        while self.exists(version_key(ref.key, newest.version + 1)):
+            key = version_key(ref.key, newest.version + 1)
+            newest = Manifest.from_json(self.read_bytes(key), self.uri(key))
+        if newest.version != manifest.version:
+            logger.warning("%s: version %d was committed while version %d was being published; readers read %d",
+                           ref.key, newest.version, manifest.version, newest.version)
+            self.write_bytes(f"{ref.key}/{MANIFEST_NAME}", newest.to_json())
+
     def _roll_forward(self, ref: PartitionRef) -> None:
-        """A version created but never pointed to (its writer died in between): point readers to it, once it has
-        been waiting longer than any live writer would."""
+        """The next version exists but readers were never pointed to it (its writer died in between), and it has
+        waited longer than any live writer would: publish it, or, when its files are gone, retire it so that the
+        partition can be committed again."""
         current = self.manifest(ref)
         key = version_key(ref.key, (current.version if current else 0) + 1)
         info = self.fs.get_file_info(self.path(key))
@@ -302,7 +324,14 @@ class Lake:
         if all(self.exists(k) for k in stranded.file_keys()):
             logger.warning("%s: version %d was created but never published (its writer stopped); publishing it",
                            ref.key, stranded.version)
-            self.write_bytes(f"{ref.key}/{MANIFEST_NAME}", stranded.to_json())
+            self._record_superseded(ref, current, stranded)
+            self._point_readers(ref, stranded)
+        else:
+            logger.warning("%s: version %d was created but never published and its files are gone; retiring it",
+                           ref.key, stranded.version)
+            self.write_bytes(f"{ref.key}/{VERSIONS_DIR}/retired-{stranded.version:010d}-{new_attempt_id()}.json",
+                             stranded.to_json())
+            self.delete(key)
 
     def superseded(self, prefix: str) -> dict[str, str]:
         """Files below ``prefix`` that a later commit superseded and that still exist: key -> when (ISO time)."""

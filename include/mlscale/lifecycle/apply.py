@@ -9,6 +9,7 @@ fails at the end (:class:`ApplyFailed`), so a retry re-applies what is left (eve
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import time
@@ -69,9 +70,11 @@ class ApplyResult:
 
 class Applier:
     def __init__(self, lake: Lake, holds: HoldSet, lineage: LineageRefs, *, run_id: str, lister: LakeLister,
-                 audit: AuditLog, ec2: Any = None, feast_root: str | None = None) -> None:
+                 audit: AuditLog, ec2: Any = None, feast_root: str | None = None,
+                 superseded_cutoff: float | None = None) -> None:
         self.lake, self.holds, self.lineage, self.run_id = lake, holds, lineage, run_id
         self.lister, self.audit, self.ec2, self.feast_root = lister, audit, ec2, feast_root
+        self.superseded_cutoff = superseded_cutoff  # epoch s: files superseded after this are kept
         self.lock = (ObjectLockChecker(lister.s3, lister.bucket, lister.base, lister.counters)
                      if lister.is_s3 else None)
         self.freed = Counter[str]()
@@ -147,11 +150,16 @@ class Applier:
         self.done(action, APPLIED)
 
     def _delete_orphans(self, action: Action) -> None:
-        listed = self._listed(action.detail.get("partition_dir", action.target))
+        partition_dir = action.detail.get("partition_dir", action.target)
+        listed = self._listed(partition_dir)
+        recent = self._recently_superseded(partition_dir)
         keys, kept = [], Counter[str]()
         for key in action.keys:
             if key in listed:
                 kept["listed now"] += 1
+                continue
+            if key in recent:  # a commit superseded it after the plan was made: it waits for the grace period
+                kept["superseded within the grace period"] += 1
                 continue
             why = self.protected(key, [key])
             if why:
@@ -172,6 +180,13 @@ class Applier:
         self.freed["objects"] += len(keys)
         self._prune(action.target)
         self.done(Action(**{**action.as_dict(), "keys": tuple(keys)}), APPLIED, objects_deleted=len(keys))
+
+    def _recently_superseded(self, partition_dir: str) -> set[str]:
+        """Files a commit recorded as superseded less than the grace period before the run's logical time."""
+        if self.superseded_cutoff is None:
+            return set()
+        return {key for key, when in self.lake.superseded(partition_dir).items()
+                if not when or dt.datetime.fromisoformat(when).timestamp() >= self.superseded_cutoff}
 
     def _listed(self, partition_dir: str) -> set[str]:
         listed: set[str] = set()
@@ -270,8 +285,12 @@ def apply_plan(lake: Lake, plan: dict[str, Any], holds: HoldSet, lineage: Lineag
     """
     started = time.perf_counter()
     lister = lister or LakeLister(lake)
+    cutoff = None
+    if plan.get("logical_time") and plan.get("grace_hours") is not None:
+        cutoff = (dt.datetime.fromisoformat(plan["logical_time"])
+                  - dt.timedelta(hours=float(plan["grace_hours"]))).timestamp()
     applier = Applier(lake, holds, lineage, run_id=plan["run_id"], lister=lister, audit=audit, ec2=ec2,
-                      feast_root=feast_root)
+                      feast_root=feast_root, superseded_cutoff=cutoff)
     actions = [Action.from_dict(a) for a in plan["actions"]]
     for action in actions:
         if action.status == PLANNED:
