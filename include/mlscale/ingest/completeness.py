@@ -38,13 +38,14 @@ def _drop(lake: Lake, dataset: str, day: dt.date) -> dict[str, Any]:
     return {posixpath.basename(f.key): f for f in lake.list_files(f"landing/{dataset}/dt={day.isoformat()}")}
 
 
-def _data(name: str) -> bool:
+def is_data_file(name: str) -> bool:
+    """A landing file that holds records: markers, manifests and hidden files (``_SUCCESS``, ``.tmp``) do not."""
     return not name.startswith(("_", "."))
 
 
 def source_status(lake: Lake, source: Source, drop: dict[str, Any], prefix: str, now: dt.datetime) -> SourceStatus:
     """Whether ``source``'s part of the drop (``drop``: name -> stored file under ``prefix``) is complete."""
-    files = {name: f for name, f in drop.items() if _data(name) and source.matches(name)}
+    files = {name: f for name, f in drop.items() if is_data_file(name) and source.matches(name)}
     signal = source.complete_when
     if signal is None:
         return SourceStatus(source.name, bool(files), len(files),
@@ -111,4 +112,4 @@ def late_files(lake: Lake, dataset: str, day: dt.date, ingested: list[str]) -> l
     """Data files of the day's drop that are not among the ``ingested`` ones (landed after the day's run)."""
     seen = {posixpath.basename(k) for k in ingested}
     return sorted(f"landing/{dataset}/dt={day.isoformat()}/{name}" for name in _drop(lake, dataset, day)
-                  if _data(name) and name not in seen)
+                  if is_data_file(name) and name not in seen)

@@ -17,7 +17,7 @@ from typing import Any
 
 from mlscale import __version__
 from mlscale.contracts import load_contract
-from mlscale.ingest.completeness import landing_drop_status, late_files
+from mlscale.ingest.completeness import is_data_file, landing_drop_status, late_files
 from mlscale.ingest.dedupe import dedupe_bucket, duplicate_rows, previous_keys
 from mlscale.ingest.files import FileOutcome, output_schema, process_file
 from mlscale.ingest.finalize import finalize_subpartition, stage_subdir
@@ -36,7 +36,7 @@ def landing_files(lake: Lake, dataset: str, day: dt.date) -> list[str]:
     """The day's drop, sorted by name; markers and hidden files (``_SUCCESS``, ``.tmp``) are skipped."""
     prefix = f"landing/{dataset}/dt={day.isoformat()}"
     keys = [f.key for f in lake.list_files(prefix)]
-    return sorted(k for k in keys if not posixpath.basename(k).startswith(("_", ".")))
+    return sorted(k for k in keys if is_data_file(posixpath.basename(k)))
 
 
 def ingest_partition(*, client: Any, lake: Lake, dt: str, run_id: str, contract: str = "transactions",
