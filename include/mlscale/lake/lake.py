@@ -271,7 +271,7 @@ class Lake:
         missing = [f.path for f in manifest.files if not self.exists(self.file_key(ref, f.path))]
         if missing:
             raise CommitError(f"refusing to commit {ref.key}: listed files are missing: {missing[:5]}")
-        previous = self.manifest(ref)
+        previous = self._current(ref)
         base = previous.version if previous is not None else 0
         if expected_version is not None and base != expected_version:
             raise CommitConflict(f"{ref.key} is at version {base}, not {expected_version}: another writer committed "
@@ -284,6 +284,18 @@ class Lake:
         self._record_superseded(ref, previous, manifest)  # before readers can switch: never an unrecorded orphan
         self._point_readers(ref, manifest)
         return manifest
+
+    def _current(self, ref: PartitionRef) -> Manifest | None:
+        """The committed manifest, for a writer: a pointer caught while another writer replaces it (some S3-API
+        stores expose the object mid-upload) is read again before it counts as damaged."""
+        for attempt in range(5):
+            try:
+                return self.manifest(ref)
+            except ManifestError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        return None
 
     def _record_superseded(self, ref: PartitionRef, previous: Manifest | None, manifest: Manifest) -> None:
         if previous is None:
@@ -313,7 +325,7 @@ class Lake:
         """The next version exists but readers were never pointed to it (its writer died in between), and it has
         waited longer than any live writer would: publish it, or, when its files are gone, retire it so that the
         partition can be committed again."""
-        current = self.manifest(ref)
+        current = self._current(ref)
         key = version_key(ref.key, (current.version if current else 0) + 1)
         info = self.fs.get_file_info(self.path(key))
         if info.type == pafs.FileType.NotFound or info.mtime is None:
