@@ -27,7 +27,7 @@ def airflow_env(tmp_path_factory):
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db?timeout=30",
         "AIRFLOW_VAR_MLSCALE_LAKE_ROOT": str(lake_root),
         "AIRFLOW_CONN_DASK_CPU_DEFAULT": json.dumps({"conn_type": "dask", "extra": {"n_workers": 1, "processes": True}}),
         "AIRFLOW_CONN_PII_HMAC_DEFAULT": json.dumps({"conn_type": "generic", "password": "test-key"}),
