@@ -74,6 +74,41 @@ def test_false_alarm_rate_on_unchanged_days_is_low() -> None:
     assert alarms <= 1
 
 
+def test_a_busy_weekday_is_judged_against_the_weeks_it_belongs_to() -> None:
+    """A count feature that is 18 % higher every Saturday: two whole weeks as the reference put Saturdays in it,
+    so the next Saturday passes while a fixed PSI cut-off against the pooled days would call it drifted. The
+    weekly swing widens the column's own thresholds (a Saturday twice as busy as usual is still found); columns
+    without a weekly swing keep their narrow ones."""
+    rng = np.random.default_rng(7)
+
+    def weekday(i: int, lift: float = 1.0) -> object:
+        return day(rng.poisson(6 * (1.18 if i % 7 == 5 else 1.0) * lift, 20000).astype(float))
+
+    reference = [weekday(i) for i in range(14)]
+    saturday = weekday(19)
+    judged = compare_column("x", reference, saturday, SETTINGS)
+    assert judged.status == "ok", judged.reason
+    assert sketch_psi(Pooled.of(reference), Pooled.of([saturday])) > SETTINGS.min_psi  # what a fixed cut-off sees
+    assert compare_column("x", reference, weekday(19, lift=2.0), SETTINGS).status == "drifted"
+
+
+def test_the_gate_reference_is_the_last_days_of_the_training_period_before_the_day() -> None:
+    from types import SimpleNamespace
+
+    from mlscale.governance.drift_days import training_days
+
+    with_events = {f"2026-03-{d:02d}" for d in range(1, 32) if d != 20}  # the 20th's drop never came
+    profiles = SimpleNamespace(stored=SimpleNamespace(doc={"training_set": {"first_event_day": "2026-03-05",
+                                                                            "last_event_day": "2026-03-25"}}),
+                               has_events=lambda d: d in with_events)
+    settings = RollingSettings(reference_days=6)
+    assert training_days(profiles, "2026-03-30", settings) == [
+        "2026-03-25", "2026-03-24", "2026-03-23", "2026-03-22", "2026-03-21", "2026-03-19"]
+    assert training_days(profiles, "2026-03-08", settings) == ["2026-03-07", "2026-03-06", "2026-03-05"]
+    profiles.stored.doc = {}
+    assert training_days(profiles, "2026-03-30", settings) == []
+
+
 def test_columns_are_not_judged_without_enough_reference_days_or_values() -> None:
     rng = np.random.default_rng(6)
     profiles = [profile_table(pd.DataFrame({"a": rng.normal(size=500), "b": rng.normal(size=500)}))

@@ -268,9 +268,38 @@ def reference_days(profiles: DayProfiles, day: str, settings: RollingSettings) -
     return [d for d in candidates if d not in drifted][:settings.reference_days], False
 
 
+def training_days(profiles: DayProfiles, day: str, settings: RollingSettings) -> list[str]:
+    """The version's reference days for ``day`` (newest first): the last ``reference_days`` days with events of
+    the period its training set was drawn from, before ``day``. Empty when no training period is recorded."""
+    period = profiles.stored.doc.get("training_set") or {}
+    if not period.get("first_event_day") or not period.get("last_event_day"):
+        return []
+    first = parse_day(period["first_event_day"])
+    last = min(parse_day(period["last_event_day"]), parse_day(day) - dt.timedelta(days=1))
+    days = (last - dt.timedelta(days=i) for i in range(max(0, (last - first).days + 1)))
+    found: list[str] = []
+    for d in days:
+        if profiles.has_events(d.isoformat()):
+            found.append(d.isoformat())
+            if len(found) == settings.reference_days:
+                break
+    return found
+
+
 def judge_day(profiles: DayProfiles, day: str, settings: RollingSettings) -> JudgedDay:
     """Day ``day``'s columns against its rolling reference, with warming-up and left-out columns marked."""
     days, regime_change = reference_days(profiles, day, settings)
+    judged = judge_against(profiles, day, days, settings, regime_change=regime_change)
+    if regime_change:
+        logger.warning("drift of %s on %s: the last %d days all drifted; the reference moves to them (a new regime)",
+                       profiles.stored.name, day, len(days))
+    return judged
+
+
+def judge_against(profiles: DayProfiles, day: str, days: list[str], settings: RollingSettings, *,
+                  regime_change: bool = False) -> JudgedDay:
+    """Day ``day``'s columns against the reference ``days`` (thresholds learnt from their day-to-day spread),
+    with warming-up and left-out columns marked."""
     current = profiles.profile(day)
     reference = {d: profiles.profile(d) for d in days}
     history = {d: profiles.history(d) for d in days}
@@ -294,8 +323,5 @@ def judge_day(profiles: DayProfiles, day: str, settings: RollingSettings) -> Jud
     judged = JudgedDay(day=day, reference_days=tuple(sorted(days)), regime_change=regime_change,
                        columns=tuple(columns), settings=settings, current_rows=current.rows,
                        reference_rows=sum(p.rows for p in reference.values()), plan=tuple(profiles.plan))
-    if regime_change:
-        logger.warning("drift of %s on %s: the last %d days all drifted; the reference moves to them (a new regime)",
-                       profiles.stored.name, day, len(days))
     return judged
 

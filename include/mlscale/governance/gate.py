@@ -1,8 +1,8 @@
 """The promotion gate: a challenger becomes ``champion`` only with evidence, and every decision is recorded.
 
 Conditions, all required: (a) its holdout primary metric beats or matches the champion's on the same rows
-within the tier's tolerance; (b) its bias audit passed at the model's risk tier; (c) its training reference
-is not drifted against the day's data; (d) for tiers that require it, a human approval record
+within the tier's tolerance; (b) its bias audit passed at the model's risk tier; (c) the day's data has not
+drifted from the last days of its training period (judged like the daily monitor judges a day); (d) for tiers that require it, a human approval record
 ``_meta/approvals/<model>/<version>.json`` (who and when; ``mlscale approve``). The decision — promoted,
 refused or pending approval — and its evidence go to the registry (version tags) and to the append-only
 audit log ``_meta/governance_audit/dt=D/``.
@@ -116,7 +116,7 @@ def promote_model(*, lake: Lake, dt: str, run_id: str, model: str, version: str 
         reasons.append("bias: no audit of this version (run audit_bias)")
     evidence["drift"] = _reference_drift(lake, spec, candidate, dt, tier, feast_root)
     if evidence["drift"].get("drift_detected"):
-        reasons.append(f"drift: the training reference is drifted against {dt} "
+        reasons.append(f"drift: {dt} has drifted from the last days of the training period "
                        f"({', '.join(evidence['drift']['drifted_features'][:8])})")
     approval = approval_of(lake, model, version)
     evidence["approval"] = approval or {"required": tier.promotion.requires_human_approval}
@@ -138,23 +138,24 @@ def promote_model(*, lake: Lake, dt: str, run_id: str, model: str, version: str 
 
 
 def _reference_drift(lake: Lake, spec: Any, candidate: StoredModel, day: str, tier: Any, feast_root: str) -> dict[str, Any]:
-    """The candidate's training reference against day ``day``'s inputs and scores, on the columns comparable with
-    it (windows full behind the oldest training event; none that move by construction)."""
+    """Day ``day`` against the last days of the candidate's training period, judged like the daily monitor
+    judges a day (:func:`~mlscale.governance.drift_days.judge_against`): per column, thresholds learnt from
+    those days' own day-to-day spread (two whole weeks, so the weekday mix is in the reference), windows not yet
+    full and features that move by construction left out. A single day against the whole period at fixed PSI
+    cut-offs would refuse every version on a busy Saturday or after months of growth."""
     from mlscale.feature_store import feature_store_for
-    from mlscale.governance.drift_days import comparable_with_training, day_inputs
-    from mlscale.governance.drift_plan import input_families, monitoring_plan
-    from mlscale.governance.monitor import drift_against_reference
-    from mlscale.training.model import read_reference_profile
+    from mlscale.governance.drift_days import DayProfiles, judge_against, training_days
+    from mlscale.governance.drift_plan import monitoring_plan
 
-    frame = day_inputs(lake, feature_store_for(lake, root=feast_root or None), spec, day)
-    plan = monitoring_plan(spec, candidate.features)
-    columns = comparable_with_training(lake, spec, candidate, plan)
-    result, _ = drift_against_reference(read_reference_profile(lake, candidate.name, candidate.version),
-                                        candidate.scored(frame), tier, columns, input_families(plan))
-    return {"day": day, "verdict": result.verdict, "drift_detected": result.drift_detected,
-            "drifted_features": list(result.drifted_features), "share_drifted": result.share_drifted,
-            "columns_compared": len(columns), "left_out": "windows longer than the history behind the training set, "
-                                                          "and features that move by construction"}
+    store = feature_store_for(lake, root=feast_root or None)
+    profiles = DayProfiles(lake, store, spec, candidate, monitoring_plan(spec, candidate.features))
+    days = training_days(profiles, day, tier.rolling)
+    judged = judge_against(profiles, day, days, tier.rolling)
+    return {"day": day, "verdict": judged.verdict, "drift_detected": judged.drift_detected,
+            "drifted_features": list(judged.drifted), "share_drifted": judged.share_drifted,
+            "reference_days": list(judged.reference_days), "columns_compared": judged.n_judged,
+            "reasons": {c.name: c.reason for c in judged.columns if c.drifted},
+            "warming_up": list(judged.warming_up), "left_out": list(judged.excluded)}
 
 
 def _record(lake: Lake, mlflow: Any, result: GateDecision, day: str, run_id: str) -> None:
