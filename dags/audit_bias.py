@@ -27,8 +27,9 @@ current `challenger` of the `model` param's model, else of every declared model;
    Report: `reports/bias/<model>/<version>/report.html|json`; the verdict is tagged on the registry version.
 2. `wait_for_approval` — for tiers that require it (high), waits (reschedule mode, `approval_timeout_hours`)
    for `_meta/approvals/<model>/<version>.json`, written by `mlscale approve --version N --by <name>`.
-3. `promote` — the gate: metrics vs the champion within the tolerance, bias verdict `pass`, the training
-   reference not drifted against day `dt`, and the approval. Only then `champion` moves. Every decision, passed
+3. `promote` — the gate: metrics vs the champion within the tolerance, bias verdict `pass`, day `dt` not
+   drifted from the last two weeks of the version's training period (judged like the daily monitor: thresholds
+   from those days' own spread), and the approval. Only then `champion` moves. Every decision, passed
    or refused, goes to the version's tags and to `_meta/governance_audit/dt=D/`.
 4. `model_card` — regenerates `reports/model_card/<model>/<version>.html` from the evidence.
 
