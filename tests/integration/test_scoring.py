@@ -1,13 +1,16 @@
 """Batch scoring on a real Dask cluster (2 worker processes) over a generated world with two trained versions:
 idempotence per partition, shadow isolation, sampled feature logging, one model load per worker, repeated
-inputs scored once, the shadow report, and a missing champion."""
+inputs scored once, the shadow report, a missing champion, and a copy of the lake that works on its own."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -284,3 +287,37 @@ def test_missing_champion_is_a_clear_error(world: World) -> None:
     finally:
         registry.set_alias(world.registry, MODEL, registry.CHAMPION, "1")
     assert lake.manifest(predictions_ref(MODEL, day)) is None
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_copied_lake_trains_and_scores_on_its_own(world: World, tmp_path) -> None:
+    """The README's replay against another lake root: the copy's registry and feature store name the copy's own
+    folders, so training and scoring there leave the original byte for byte as it was, and work with the
+    original out of the way."""
+    original = Path(world.lake.path(""))
+    copy = Lake(str(tmp_path / "copy"))
+    shutil.copytree(original, copy.path(""))
+    before = _digest(original)
+    away = original.with_name(original.name + "-away")
+    original.rename(away)  # nothing of the copy's work may touch (or read) the original
+    try:
+        trained = train_model(model="fraud_detector", client=world.client, lake=copy, dt=world.days[-1],
+                              run_id="train_copy", max_rounds=5)
+        scored = score_batch(model="fraud_detector", client=world.client, lake=copy, dt=world.days[2],
+                             run_id="score_copy", force=True)
+        assert scored.status == "scored" and scored.written == ROWS
+        reg = registry.client_for(registry.RegistryConfig.for_lake(copy))
+        for version in ("1", trained.version):  # copied with the lake, and trained in the copy
+            stored = reg.get_model_version_download_uri(MODEL, version)
+            assert stored.removeprefix("file://").startswith(copy.path("_mlflow/artifacts")), stored
+        for experiment in reg.search_experiments():
+            if experiment.name.startswith(registry.EXPERIMENT_PREFIX):
+                assert experiment.artifact_location.startswith(copy.path("_mlflow/artifacts"))
+        assert not original.exists()
+    finally:
+        away.rename(original)
+    assert _digest(original) == before

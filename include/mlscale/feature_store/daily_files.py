@@ -53,7 +53,10 @@ def daily_files_of(store: Any, view: str) -> str | None:
     source = store.get_feature_view(view).batch_source
     if not isinstance(source, FileSource) or source.timestamp_field != TIMESTAMP_FIELD:
         return None
-    path = source.path
+    from mlscale.feature_store.config import store_paths
+
+    # the view's folder in this store: a copied or moved lake's registry still names the original's folder
+    path = store_paths(store).offline_dir(view) if store.config.repo_path is not None else source.path
     if not os.path.isdir(path):
         return None
     names = [n for n in os.listdir(path) if n.endswith(".parquet")]

@@ -50,10 +50,56 @@ class RegistryConfig:
         return cls.default(os.path.join(lake.path(""), REGISTRY_DIR))
 
 
+#: columns of the embedded registry (MLflow's SQLite schema) that hold artifact paths
+PATH_COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"),
+                ("logged_models", "artifact_location"), ("model_versions", "storage_location"),
+                ("model_versions", "source"))
+
+
+def repoint_embedded_registry(config: RegistryConfig) -> int:
+    """Make a copied or moved lake's embedded registry name its own artifact folder.
+
+    MLflow stores absolute artifact paths (experiments, runs, logged models, model versions): in a lake copied
+    elsewhere they still name the original's ``_mlflow/artifacts``, so new model artifacts would be written into
+    the original and loading a version would read it. Paths under another ``_mlflow/artifacts`` folder are
+    re-pointed to ``config.artifact_root`` (the folder's contents were copied with the lake). Returns the rows
+    changed (0 for a lake where it has always been, or a registry that is not the embedded one)."""
+    import sqlite3
+
+    prefix = "sqlite:///"
+    if not config.artifact_root or not config.tracking_uri.startswith(prefix):
+        return 0
+    db = config.tracking_uri[len(prefix):]
+    if not os.path.exists(db):
+        return 0
+    marker, here = f"/{REGISTRY_DIR}/artifacts", config.artifact_root.rstrip("/")
+    with sqlite3.connect(db, timeout=30) as con:
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        columns = [(t, c) for t, c in PATH_COLUMNS if t in tables]
+        elsewhere: set[str] = set()
+        for table, column in columns:
+            for (value,) in con.execute(f"SELECT DISTINCT {column} FROM {table} WHERE {column} LIKE ?",  # noqa: S608
+                                        (f"%{marker}%",)):
+                old = value[: value.index(marker) + len(marker)]
+                if old not in (here, f"file://{here}"):
+                    elsewhere.add(old)
+        changed = 0
+        for old in sorted(elsewhere):
+            for table, column in columns:
+                changed += con.execute(
+                    f"UPDATE {table} SET {column} = ? || substr({column}, ?) WHERE substr({column}, 1, ?) = ?",  # noqa: S608
+                    (here, len(old) + 1, len(old), old)).rowcount
+    if changed:
+        logger.warning("the model registry %s named artifacts of a lake elsewhere (%s): %d paths re-pointed to %s "
+                       "(the lake was copied or moved)", db, ", ".join(sorted(elsewhere)), changed, here)
+    return changed
+
+
 def client_for(config: RegistryConfig) -> Any:
     import mlflow
     from mlflow import MlflowClient
 
+    repoint_embedded_registry(config)
     mlflow.set_tracking_uri(config.tracking_uri)
     mlflow.set_registry_uri(config.tracking_uri)
     return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
