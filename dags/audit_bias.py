@@ -106,11 +106,14 @@ with DAG(
     @task(trigger_rule="none_failed", execution_timeout=dt.timedelta(hours=1))
     @fail_fast
     def promote(audited: dict, **context) -> dict:
+        from mlscale.airflow.alerting import on_gate
         from mlscale.governance.gate import promote_model
 
-        return promote_model(lake=_lake(), dt=audited["dt"], run_id=context["run_id"], model=audited["model"],
-                             version=audited["version"], tracking_uri=platform().tracking_uri,
-                             feast_root=platform().feast_root).as_dict()
+        decision = promote_model(lake=_lake(), dt=audited["dt"], run_id=context["run_id"], model=audited["model"],
+                                 version=audited["version"], tracking_uri=platform().tracking_uri,
+                                 feast_root=platform().feast_root).as_dict()
+        on_gate(decision)
+        return decision
 
     @task(trigger_rule="none_failed", execution_timeout=dt.timedelta(minutes=20))
     @fail_fast

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Param
-from mlscale.airflow.assets import lake_asset
+from airflow.sdk import DAG, Param, task
+from mlscale.airflow.assets import lake_asset, late_files_asset
 from mlscale.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, daily_partitions, day_param
 from mlscale.airflow.operators.dask_operator import DaskOperator
 from mlscale.airflow.sensors.landing import LandingDropSensor
@@ -34,6 +34,13 @@ Each run handles one day, its partition key. Reruns and backfills replace the da
 A day waits (task `wait_for_drop`) for its drop and for the earlier days inside the contract's dedupe
 window to be committed, so runs may start in any order. Trigger by hand with the `dt` param; `dry_run` validates and reports without writing; `strict` fails the
 run (without committing raw) above `max_quarantine_rate`.
+
+A quarantined share above the contract's `max_quarantine_rate` (default 5 %) alerts on call
+(`check_quarantine_rate`; channels: the `mlscale_alert_connections` Variable).
+
+Files of the days before that landed after their day was committed are listed by `ingest` and flagged by
+`flag_late_files` (skipped when there are none) on the `late_files_{dataset}` asset: `rerun_late_files` then
+reruns those days with `downstream` on, so compaction, features, scoring and monitoring follow for them.
 
 On failure, read the `ingest` task log: it lists counts per reason and per file, and the top sources.
 """
@@ -62,6 +69,10 @@ def ingest_dag(dataset: str) -> DAG:
             "strict": Param(False, type="boolean", description="Fail above max_quarantine_rate"),
             "max_quarantine_rate": Param(0.05, type="number", minimum=0, maximum=1,
                                          description="Quarantined share of records tolerated with strict"),
+            "downstream": Param(False, type="boolean",
+                                description="Manual runs: also start the DAGs downstream of raw for this day "
+                                            "(compaction, features, scoring, monitoring); scheduled and backfill "
+                                            "runs always do"),
         },
     ) as dag:
         wait = LandingDropSensor(
@@ -82,9 +93,29 @@ def ingest_dag(dataset: str) -> DAG:
             dask_conn_id="dask_cpu_default",
             pool="dask_cpu",
             outlets=[raw],
+            outlet_partition="{{ params.downstream }}",
             execution_timeout=dt.timedelta(hours=2),
         )
+        late = late_files_asset(dataset)
+
+        @task(task_id="flag_late_files", outlets=[late])
+        def flag_late_files(result: dict, **context) -> dict:
+            from mlscale.airflow.tasks.late_files import flag_late_files
+
+            return flag_late_files(result, context["outlet_events"], late)
+
+        @task(task_id="check_quarantine_rate")
+        def check_quarantine_rate(result: dict, params: dict, **context) -> dict:
+            from mlscale.airflow.alerting import on_quarantine
+            from mlscale.contracts import load_contract
+
+            limit = load_contract(params["contract"]).max_quarantine_rate
+            alert = on_quarantine(result, limit, context["run_id"])
+            return {"limit": limit, "alerted": alert is not None}
+
         wait >> ingest
+        flag_late_files(ingest.output)
+        check_quarantine_rate(ingest.output)
     return dag
 
 

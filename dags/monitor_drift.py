@@ -62,14 +62,17 @@ with DAG(
     @task(execution_timeout=dt.timedelta(hours=1))
     @fail_fast
     def check(model: str, params, **context) -> dict:
+        from mlscale.airflow.alerting import on_drift
         from mlscale.airflow.hooks.lake_hook import LakeHook
         from mlscale.airflow.run_context import run_day
         from mlscale.airflow.settings import platform
         from mlscale.governance.monitor import monitor_drift
 
-        return monitor_drift(lake=LakeHook().get_lake(), dt=run_day({**context, "params": params}),
-                             run_id=context["run_id"], model=model,
-                             tracking_uri=platform().tracking_uri, feast_root=platform().feast_root).as_dict()
+        result = monitor_drift(lake=LakeHook().get_lake(), dt=run_day({**context, "params": params}),
+                               run_id=context["run_id"], model=model,
+                               tracking_uri=platform().tracking_uri, feast_root=platform().feast_root).as_dict()
+        on_drift(result)
+        return result
 
     @task(outlets=[DRIFT_ALERT], execution_timeout=dt.timedelta(minutes=5))
     @fail_fast

@@ -57,6 +57,7 @@ with DAG(
     def health_report(**context) -> dict:
         import logging
 
+        from mlscale.airflow.alerting import on_health
         from mlscale.airflow.hooks.lake_hook import LakeHook
         from mlscale.airflow.run_context import run_day
         from mlscale.contracts import contract_names
@@ -75,6 +76,7 @@ with DAG(
             log.warning("attention [%s] %s", item.severity, item.message)
         if not report.attention:
             log.info("nothing needs attention for %s", report.dt)
+        on_health([item.as_dict() for item in report.attention], report.dt)
         url = report_url("health", report.dt)
         log.info("pipeline health report for %s: %s (%s)", report.dt, url, report.report_html)
         return {**report.summary(), "url": url}

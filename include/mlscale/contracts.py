@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import Field
 
 from mlscale.config_schema import StrictModel, validated
 from mlscale.errors import NotRetryable
@@ -103,6 +104,7 @@ class Contract:
     max_future_hours: float | None = None
     dedupe_window_days: int = 0
     description: str = ""
+    max_quarantine_rate: float = 0.05   # above this quarantined share of a day's records, on call is alerted
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -186,6 +188,7 @@ class ContractDoc(StrictModel):
     max_lateness_days: int | None = None
     max_future_hours: int | float | None = None
     dedupe_window_days: int = 0
+    max_quarantine_rate: float = Field(0.05, ge=0, le=1)
 
 
 def contract_names() -> list[str]:
@@ -241,6 +244,7 @@ def _parse(doc: dict[str, Any], path: str, fingerprint: str) -> Contract:
         columns=tuple(columns), key=key, sources=tuple(sources), pii=pii, partition_by=partition_by,
         event_time=m.event_time, max_lateness_days=m.max_lateness_days, max_future_hours=m.max_future_hours,
         dedupe_window_days=m.dedupe_window_days, description=m.description,
+        max_quarantine_rate=m.max_quarantine_rate,
     )
 
 

@@ -16,6 +16,9 @@ Variable names (``AIRFLOW_VAR_<NAME>`` or ``MLSCALE_<NAME without mlscale_>`` in
 ``mlscale_feast_redis``         Redis connection string for the ``redis`` online store
 ``mlscale_code_version``        the code version recorded on model versions (default: git or package)
 ``mlscale_config_dir``          the folder with contracts/, models/, policies/, feature_repo/
+``mlscale_alert_connections``   Airflow connection ids alerts go to, comma-separated (empty: logged only);
+                                an ``smtp`` connection sends e-mail, an ``http`` one posts JSON to a webhook
+``mlscale_ui_url``              the Airflow UI's address, for the links in alerts (default: ``[api] base_url``)
 ==============================  ==========================================================================
 """
 
@@ -41,6 +44,8 @@ VARIABLES = {
     "redis_connection_string": "mlscale_feast_redis",
     "code_version": "mlscale_code_version",
     "config_dir": "mlscale_config_dir",
+    "alert_connections": "mlscale_alert_connections",
+    "ui_url": "mlscale_ui_url",
 }
 
 
@@ -73,6 +78,8 @@ class Platform:
     redis_connection_string: str = ""
     code_version: str = ""
     config_dir: str = ""
+    alert_connections: str = ""
+    ui_url: str = ""
 
     def __post_init__(self) -> None:
         if self.online_store not in ONLINE_STORES:

@@ -14,7 +14,9 @@ on each other, as a deployment's first days would:
 * every DAG **triggered by hand without params** (the UI's form, no logical date: the latest complete day) and
   **with params**;
 * `pipeline_health` and `lifecycle_cleanup` on their **cron**, and a health report that flags failed runs
-  and versions left unaudited.
+  and versions left unaudited;
+* a file landing after its day was committed: `rerun_late_files` from the **asset event** of the run that
+  found it (and **by hand**: nothing to rerun), its rerun flowing downstream.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import pytest
 from mlscale.lake import Lake, PartitionRef
 
 from tests.integration.airflow_stack import MLSCALE, ROOT, AirflowStack
+from tests.integration.alert_receivers import alert_receivers
 from tests.integration.world import build_world
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1200)]  # a wave of runs through the scheduler
@@ -45,16 +48,23 @@ MODEL = "fraud_detector"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[tuple[AirflowStack, Lake]]:
+def alerts() -> Iterator[Any]:
+    """The local SMTP server and webhook receiver the stack's alert connections point at."""
+    with alert_receivers() as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, alerts) -> Iterator[tuple[AirflowStack, Lake]]:
     home = tmp_path_factory.mktemp("scheduler_home")
     lake = Lake(str(home / "lake"))
     # days before the backfill are processed by the library functions the DAGs call (quicker, same result)
     build_world(lake, start=START, days=(YESTERDAY - START).days + 1, rows_per_day=2500, seed=11,
                 process_days=(BACKFILL_DAY - START).days)
     # the retraining cron fires daily here, so that unpausing starts its latest run
-    stack = AirflowStack(home, lake_root=lake.root, extra_env={"MLSCALE_TRAIN_CRON": "0 3 * * *"})
+    stack = AirflowStack(home, lake_root=lake.root, extra_env={"MLSCALE_TRAIN_CRON": "0 3 * * *", **alerts[1]})
     try:
-        stack.start(DAGS)
+        stack.start([*DAGS, "rerun_late_files"])
         yield stack, lake
     finally:
         stack.stop()
@@ -325,7 +335,7 @@ def test_daily_crons_start_their_latest_interval(stack) -> None:
         (CRON_DAY - dt.timedelta(days=1)).isoformat()
 
 
-def test_health_flags_failed_runs_and_unaudited_versions(stack) -> None:
+def test_health_flags_failed_runs_and_unaudited_versions(stack, alerts) -> None:
     airflow, lake = stack
     # a version registered without its audit (the chain broken), and a run that fails for good
     from mlscale.reports.health import build_health_report
@@ -360,6 +370,19 @@ def test_health_flags_failed_runs_and_unaudited_versions(stack) -> None:
         "try_number"] == 1  # nothing to retry: there is no data for that day (score is mapped over the models)
     failures = [lake.read_json(f.key) for f in lake.list_files("_meta/task_failures/dt=2020-01-01")]
     assert [(f["dag_id"], f["task_id"], f["run_id"]) for f in failures] == [("score_batch", "score", run_id)]
+    received = alerts[0]  # the failure reached on call by e-mail and webhook, with the task log's link
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(m["Subject"] == "[mlscale critical] score_batch 2020-01-01: task_failed"
+                                             for m in received.emails):
+        time.sleep(2)
+    [mail] = [m for m in received.emails if m["Subject"] == "[mlscale critical] score_batch 2020-01-01: task_failed"]
+    from urllib.parse import quote
+
+    link = f"http://airflow.example:8080/dags/score_batch/runs/{quote(run_id, safe='')}/tasks/score/mapped/0?try_number=1"
+    assert link in mail.get_body().get_content()
+    [hook] = [p["body"]["alert"] for p in received.posts if p["body"]["alert"]["dag_id"] == "score_batch"
+              and p["body"]["alert"]["kind"] == "task_failed"]
+    assert hook["partition"] == "2020-01-01" and hook["cause"].startswith("score (try 1): ")
     report = build_health_report(lake, "2020-01-01", history_days=1)
     flags = {(a.pipeline, a.kind) for a in report.attention}
     assert ("score_batch", "failed_runs") in flags
@@ -369,6 +392,65 @@ def test_health_flags_failed_runs_and_unaudited_versions(stack) -> None:
     lake.write_bytes(report_key, saved)
     for key, data in moved.items():
         lake.write_bytes(key, data)
+
+
+def _land_late_file(lake: Lake, day: dt.date, rows: int = 40) -> str:
+    """A file of the ``acquirer_a`` source for ``day`` landing after the day was committed: ``rows`` records of
+    one of its files under new event ids (new payments, not re-deliveries). Returns its key."""
+    import csv
+    import io
+
+    drop = f"landing/transactions/dt={day.isoformat()}"
+    source = sorted(f.key for f in lake.list_files(drop) if f.key.rsplit("/", 1)[-1].startswith("acquirer_a__")
+                    and f.key.endswith(".csv"))[0]
+    reader = csv.reader(io.StringIO(lake.read_bytes(source).decode()))
+    header = next(reader)
+    records = [r for _, r in zip(range(rows), reader, strict=False)]
+    for record in records:
+        record[header.index("event_id")] += "-late"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([header, *records])
+    key = f"{drop}/acquirer_a__9001.csv"
+    lake.write_bytes(key, out.getvalue().encode())
+    return key
+
+
+def test_a_file_landing_after_its_day_was_committed_is_ingested_by_a_rerun_that_flows_downstream(stack) -> None:
+    """The next run of the dataset finds the late file, its asset event starts ``rerun_late_files``, which
+    reruns the late day with ``downstream`` on: raw gets the file's records and compaction and features run
+    for that day again (a partitioned event from a manual run). By hand, ``rerun_late_files`` reruns nothing."""
+    airflow, lake = stack
+    ref = PartitionRef.of("raw", "transactions", BACKFILL_DAY.isoformat())
+    before_rows = lake.manifest(ref).rows
+    features_before = sum(1 for r in airflow.runs("build_features") if r.get("partition_key") == BACKFILL_DAY.isoformat())
+    late = _land_late_file(lake, BACKFILL_DAY)
+    for dag_id in ("ingest_transactions", "rerun_late_files", "compact_lake", "build_features"):
+        airflow.unpause(dag_id)
+    manual = airflow.trigger("rerun_late_files")
+    airflow.wait("rerun_late_files", run_id=manual)
+    assert airflow.tasks("rerun_late_files", manual)["plan"] == "success"
+    found_by = airflow.trigger("ingest_transactions", {"dt": CRON_DAY.isoformat()})
+    airflow.wait("ingest_transactions", run_id=found_by)
+    assert airflow.tasks("ingest_transactions", found_by)["flag_late_files"] == "success"
+    airflow.wait("rerun_late_files", run_type="asset_triggered")
+    deadline = time.time() + 600
+    while not [r for r in airflow.runs("ingest_transactions") if r["dag_run_id"].startswith("late_files__")]:
+        assert time.time() < deadline, "rerun_late_files triggered no ingestion run"
+        time.sleep(3)
+    [again] = [r for r in airflow.runs("ingest_transactions") if r["dag_run_id"].startswith("late_files__")]
+    airflow.wait("ingest_transactions", run_id=again["dag_run_id"])
+    result = airflow.xcom("ingest_transactions", again["dag_run_id"], "ingest")
+    [from_late] = [f for f in result["per_file"] if f["file"] == late]
+    assert result["dt"] == BACKFILL_DAY.isoformat() and from_late["valid"] > 0
+    manifest = lake.manifest(ref)
+    assert lake.uri(late) in manifest.inputs and manifest.rows == before_rows + from_late["valid"]
+    deadline = time.time() + 600
+    while sum(1 for r in airflow.runs("build_features") if r.get("partition_key") == BACKFILL_DAY.isoformat()
+              and r["state"] == "success") <= features_before:
+        assert time.time() < deadline, "build_features did not run again for the late day"
+        time.sleep(5)
+    for dag_id in ("ingest_transactions", "rerun_late_files", "compact_lake", "build_features"):
+        airflow.pause(dag_id)
 
 
 def _run_day(airflow: AirflowStack, dag_id: str, run_id: str) -> str | None:

@@ -49,7 +49,7 @@ LOADERS: dict[str, tuple[Callable[[Path], Any], type[Exception]]] = {
      "required, sensitive, type)"),
     ("contracts/transactions.yaml", "dedupe_window_days:", "dedupe_windows_days:",
      "dedupe_windows_days: unknown key 'dedupe_windows_days' (allowed: columns, dataset, dedupe_window_days, "
-     "description, event_time, key, max_future_hours, max_lateness_days, partition_by, pii, sensitive, sources, "
+     "description, event_time, key, max_future_hours, max_lateness_days, max_quarantine_rate, partition_by, pii, sensitive, sources, "
      "version)"),
     ("contracts/transactions.yaml", "timestamp: {format: epoch_ms}", "timestamp: {fromat: epoch_ms}",
      "sources.acquirer_b.timestamp.fromat: unknown key 'fromat' in sources.acquirer_b.timestamp (allowed: format, "
@@ -109,7 +109,7 @@ def test_problems_are_all_named_in_one_message(tmp_path: Path) -> None:
         f"{path}: dataset: missing required key 'dataset'; sources.issuer.delimter: unknown key 'delimter' in "
         "sources.issuer (allowed: complete_when, decimal, delimiter, encoding, files, format, null_values, rename, "
         "thousands, timestamp); datset: unknown key 'datset' (allowed: columns, dataset, dedupe_window_days, description, "
-        "event_time, key, max_future_hours, max_lateness_days, partition_by, pii, sensitive, sources, version)")
+        "event_time, key, max_future_hours, max_lateness_days, max_quarantine_rate, partition_by, pii, sensitive, sources, version)")
 
 
 def plain(value: Any) -> Any:

@@ -95,3 +95,26 @@ def test_late_files_are_those_the_days_run_did_not_read(tmp_path) -> None:
         lake.write_bytes(f"{DROP}/{name}", b"x")
     read = [lake.uri(f"{DROP}/acquirer_a__0001.csv")]
     assert late_files(lake, "transactions", DAY, read) == [f"{DROP}/acquirer_a__0002.csv"]
+
+
+def test_late_files_become_one_rerun_per_dataset_and_day_that_flows_downstream() -> None:
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowSkipException
+    from mlscale.airflow.tasks.late_files import flag_late_files, late_reruns
+
+    found = {"dataset": "transactions", "dt": "2026-11-03", "run_id": "scheduled__x",
+             "late_files": {"2026-11-02": [f"{DROP}/acquirer_a__0002.csv"], "2026-11-01": []}}
+    events = {"asset": SimpleNamespace(extra={})}
+    extra = flag_late_files(found, events, "asset")
+    assert events["asset"].extra == extra and extra["days"] == ["2026-11-02"] and extra["found_on"] == "2026-11-03"
+    with pytest.raises(AirflowSkipException, match="no file"):  # nothing late: no asset event at all
+        flag_late_files({**found, "late_files": {}}, {"asset": SimpleNamespace(extra={})}, "asset")
+    batched = [SimpleNamespace(extra=extra), SimpleNamespace(extra={**extra, "days": ["2026-11-02", "2026-11-01"]}),
+               SimpleNamespace(extra={"dataset": "labels", "days": ["2026-11-02"]}), SimpleNamespace(extra=None)]
+    reruns = late_reruns(batched)
+    assert [(r["trigger_dag_id"], r["conf"]) for r in reruns] == [
+        ("ingest_labels", {"dt": "2026-11-02", "downstream": True}),
+        ("ingest_transactions", {"dt": "2026-11-01", "downstream": True}),
+        ("ingest_transactions", {"dt": "2026-11-02", "downstream": True})]
+    assert len({r["trigger_run_id"] for r in reruns}) == 3 and late_reruns([]) == []

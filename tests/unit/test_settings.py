@@ -15,12 +15,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_platform_reads_every_setting_from_airflow_variables_in_the_environment() -> None:
     env = {"AIRFLOW_VAR_MLSCALE_LAKE_ROOT": "s3://bucket/lake", "AIRFLOW_VAR_MLSCALE_MLFLOW_TRACKING_URI": "http://mlflow:5000",
            "AIRFLOW_VAR_MLSCALE_FEAST_ROOT": "/opt/feast", "AIRFLOW_VAR_MLSCALE_FEAST_ONLINE_STORE": "redis",
-           "AIRFLOW_VAR_MLSCALE_FEAST_REDIS": "redis:6379", "MLSCALE_CODE_VERSION": "abc123"}
+           "AIRFLOW_VAR_MLSCALE_FEAST_REDIS": "redis:6379", "MLSCALE_CODE_VERSION": "abc123",
+           "AIRFLOW_VAR_MLSCALE_ALERT_CONNECTIONS": "oncall_mail,oncall_chat", "MLSCALE_UI_URL": "https://airflow.corp"}
     platform = Platform.from_env(env)
     assert platform.as_dict() == {"lake_root": "s3://bucket/lake", "tracking_uri": "http://mlflow:5000",
                                   "feast_root": "/opt/feast", "online_store": "redis",
                                   "redis_connection_string": "redis:6379", "code_version": "abc123",
-                                  "config_dir": ""}
+                                  "config_dir": "", "alert_connections": "oncall_mail,oncall_chat",
+                                  "ui_url": "https://airflow.corp"}
     assert platform.injectable()["feast_root"] == "/opt/feast" and "lake_root" not in platform.injectable()
 
 

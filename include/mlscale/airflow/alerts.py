@@ -1,7 +1,9 @@
-"""Callbacks: missed deadlines (run by the triggerer) and failed tasks: say loudly what broke and where to look."""
+"""Callbacks: missed deadlines (run by the triggerer) and failed tasks: say loudly what broke and where to look,
+and alert the people the deployment names (:mod:`mlscale.airflow.alerting`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -12,10 +14,17 @@ async def log_missed_deadline(context: dict[str, Any] | None = None, **kwargs: A
     """Log a missed freshness deadline with the DAG, run and what consumers should expect."""
     context = context or {}
     dag_run = context.get("dag_run")
+    dag_id = str(kwargs.get("dag_id") or getattr(dag_run, "dag_id", "?"))
+    run_id, partition = str(getattr(dag_run, "run_id", "?")), str(getattr(dag_run, "partition_key", None) or "?")
     logger.error("DEADLINE MISSED: %s run %s (partition %s) is not finished by its deadline: %s. Downstream "
                  "readers see the previous day's data until it completes; check the run's task logs.",
-                 kwargs.get("dag_id") or getattr(dag_run, "dag_id", "?"), getattr(dag_run, "run_id", "?"),
-                 getattr(dag_run, "partition_key", "?"), kwargs.get("what", "data"))
+                 dag_id, run_id, partition, kwargs.get("what", "data"))
+    try:
+        from mlscale.airflow.alerting import on_missed_deadline
+
+        await asyncio.to_thread(on_missed_deadline, dag_id, run_id, partition, str(kwargs.get("what", "data")))
+    except Exception as exc:  # noqa: BLE001 - alerting must not break the callback
+        logger.warning("the missed deadline could not be alerted (%s: %s)", type(exc).__name__, exc)
 
 
 def record_task_failure(context: dict[str, Any]) -> None:
@@ -48,3 +57,10 @@ def record_task_failure(context: dict[str, Any]) -> None:
         record_failure(LakeHook().get_lake(), failure)
     except Exception as exc:  # the lake may be what failed: never mask the task's own error
         logger.warning("could not record the failure in the lake (%s: %s)", type(exc).__name__, exc)
+    try:
+        from mlscale.airflow.alerting import on_task_failure
+
+        on_task_failure(failure.dag_id, failure.day, f"{failure.task_id} (try {failure.try_number}): {failure.error}",
+                        context)
+    except Exception as exc:  # noqa: BLE001 - alerting must not mask the task's own error
+        logger.warning("the failure could not be alerted (%s: %s)", type(exc).__name__, exc)

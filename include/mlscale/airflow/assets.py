@@ -11,3 +11,9 @@ from airflow.sdk import Asset
 
 def lake_asset(zone: str, dataset: str) -> Asset:
     return Asset(name=f"{zone}_{dataset}", uri=f"x-mlscale://{zone}/{dataset}", group=zone)
+
+
+def late_files_asset(dataset: str) -> Asset:
+    """Updated when a day's ingestion finds files of earlier days that landed after those days were committed;
+    its event's ``extra`` names the dataset and the days (``rerun_late_files`` reruns them)."""
+    return Asset(name=f"late_files_{dataset}", uri=f"x-mlscale://landing/{dataset}/late", group="landing")

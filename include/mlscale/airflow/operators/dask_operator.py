@@ -49,7 +49,9 @@ class DaskOperator(BaseOperator):
     ``secret_kwargs`` maps a parameter name to a connection id whose password is passed in that
     parameter (read at run time: never templated, rendered or logged).
     A result with ``as_dict()`` goes to XCom as that dict; one with ``asset_extra()`` also puts those
-    counts on every outlet's asset event.
+    counts on every outlet's asset event. ``outlet_partition`` (templated, e.g. ``"{{ params.downstream }}"``):
+    a run without a partition key of its own (a manual rerun of a day) keys its outlets' events by its day, so
+    the partitioned DAGs downstream run for that day as they do after a scheduled run.
     An error the library marks :class:`~mlscale.errors.NotRetryable` fails the task without retries.
     Futures still running when the task is killed are cancelled; on a GPU connection the work is
     annotated with the ``GPU`` resource so it lands on GPU workers only.
@@ -59,14 +61,14 @@ class DaskOperator(BaseOperator):
     :meth:`get_openlineage_facets_on_complete`. Working them out never fails the task.
     """
 
-    template_fields = ("op_kwargs", "dask_conn_id")
+    template_fields = ("op_kwargs", "dask_conn_id", "outlet_partition")
     template_fields_renderers = {"op_kwargs": "json"}
     ui_color = "#fdf0e5"
 
     def __init__(self, *, python_callable: str | Callable[..., Any], op_kwargs: Mapping[str, Any] | None = None,
                  dask_conn_id: str = DaskHook.default_conn_name, progress_interval_s: float = 30.0,
                  secret_kwargs: Mapping[str, str] | None = None, days_before_logical_date: int = 0,
-                 **kwargs: Any) -> None:
+                 outlet_partition: bool | str = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.python_callable = python_callable
         self.op_kwargs = op_kwargs or {}
@@ -74,6 +76,7 @@ class DaskOperator(BaseOperator):
         self.progress_interval_s = progress_interval_s
         self.secret_kwargs = secret_kwargs or {}
         self.days_before_logical_date = days_before_logical_date
+        self.outlet_partition = outlet_partition
         self._client: Any = None
         self._lineage: Any = None  # mlscale.lineage.task.TaskLineage of the last successful execute
 
@@ -109,10 +112,20 @@ class DaskOperator(BaseOperator):
             extra = result.asset_extra()
             for outlet in self.outlets:
                 context["outlet_events"][outlet].extra.update(extra)
+        self._key_outlets_by_day(context, kwargs)
         if hasattr(result, "as_dict"):
             result = result.as_dict()
         self._lineage = self._task_lineage(result, kwargs.get("lake"))
         return result
+
+    def _key_outlets_by_day(self, context: Any, kwargs: Mapping[str, Any]) -> None:
+        if str(self.outlet_partition).strip().lower() not in ("true", "1", "yes"):
+            return
+        if getattr(context.get("dag_run"), "partition_key", None) or not kwargs.get("dt"):
+            return  # a partitioned run's events carry its key already
+        for outlet in self.outlets:
+            context["outlet_events"][outlet].add_partitions(str(kwargs["dt"]))
+        self.log.info("outlet events keyed by the day %s: the partitioned DAGs downstream run for it", kwargs["dt"])
 
     def _task_lineage(self, result: Any, lake: Any) -> Any:
         """What the result says this run read and wrote; None (with a warning) when that cannot be told."""
