@@ -20,6 +20,7 @@ import pytest
 from distributed import Client, LocalCluster
 from mlscale.audit.access_report import read_access_log
 from mlscale.lake import Lake, PartitionRef
+from mlscale.lifecycle.run import apply_lifecycle, plan_lifecycle
 from mlscale.scoring import (
     NoChampionError,
     compare_shadow,
@@ -318,6 +319,24 @@ def test_a_copied_lake_trains_and_scores_on_its_own(world: World, tmp_path) -> N
             if experiment.name.startswith(registry.EXPERIMENT_PREFIX):
                 assert experiment.artifact_location.startswith(copy.path("_mlflow/artifacts"))
         assert not original.exists()
+
+        # deleting a version: its model files and the registry's artifacts go at the next lifecycle run
+        record = copy.read_json(f"_meta/lineage_refs/{MODEL}-{trained.version}.json")
+        mlflow_dirs = [a for a in record["artifacts"] if a.startswith("_mlflow/artifacts/")]
+        assert len(mlflow_dirs) == 2 and all(copy.list_files(d) for d in mlflow_dirs)  # the run's, the model's
+        with pytest.raises(ValueError, match="is the challenger"):
+            registry.delete_version(copy, reg, model=MODEL, version=trained.version, by="test", reason="not needed")
+        registry.set_alias(reg, MODEL, registry.CHALLENGER, "2")
+        registry.delete_version(copy, reg, model=MODEL, version=trained.version, by="test", reason="not needed")
+        kept = {d: len(copy.list_files(d)) for d in
+                copy.read_json(f"_meta/lineage_refs/{MODEL}-1.json")["artifacts"]}
+        when = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+        summary = plan_lifecycle(copy, run_id="lifecycle_copy", day=when.date(), logical_time=when, dry_run=False,
+                                 zones=("models",), grace_hours=0)
+        apply_lifecycle(copy, summary)
+        assert not copy.list_files(f"models/{MODEL}/{trained.version}")
+        assert not any(copy.list_files(d) for d in mlflow_dirs)
+        assert {d: len(copy.list_files(d)) for d in kept} == kept  # version 1 is registered: all of it stays
     finally:
         away.rename(original)
     assert _digest(original) == before

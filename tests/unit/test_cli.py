@@ -36,6 +36,7 @@ OPTIONS = {  # the documented interface of every command: option names (and posi
     "access-report": {"--from", "--to", "--json", "--records", "--lake"},
     "approve": {"--model", "--version", "--by", "--note", "--accept", "--lake"},
     "rollback": {"--model", "--version", "--by", "--reason", "--lake", "--tracking-uri"},
+    "delete-version": {"--model", "--version", "--by", "--reason", "--lake", "--tracking-uri"},
 }
 COMMANDS = tuple(OPTIONS)
 # commands run for real on a temporary lake (apply-settings writes the Airflow DB, wait-runs waits on it)

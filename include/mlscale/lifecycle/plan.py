@@ -9,7 +9,8 @@ decides with the policy (:mod:`mlscale.lifecycle.policy`):
   (no manifests) by day directory; finished checkpoints ``checkpoints/<job>/<run>/`` (marker
   ``_finished.json`` ``{"status": …, "finished_at": ISO time}`` or ``_SUCCESS``) ``delete_after_days``
   after they finished; artifacts ``models/<model>/<version>/`` of versions the registry deleted (see
-  :mod:`mlscale.lifecycle.lineage`) after the grace period;
+  :mod:`mlscale.lifecycle.lineage`) after the grace period, with the other artifact prefixes their lineage
+  record lists (the embedded MLflow registry's run and logged-model folders under ``_mlflow/artifacts/``);
 * **cold tier** — older than ``cold_after_days``: moved to ``cold/`` (local) or tagged for the bucket's
   lifecycle transitions (S3, see :mod:`mlscale.lifecycle.tiering`);
 * **orphans** — files of a day directory that no manifest lists (crashed attempts, ``_staging``
@@ -362,14 +363,18 @@ class Planner:
                 if record is None and not self.policy.delete_unrecorded_models:
                     self.notes["model versions without a lineage record (kept)"] += 1
                     continue
-                newest = max((o.mtime or float("inf")) for o in group.objects)
+                # the registry's own copies (an embedded registry's run and logged-model artifacts) go with them
+                objects = list(group.objects) + [o for prefix in (record.artifacts if record else ())
+                                                 if not prefix.startswith(f"{group.key}/") and prefix != group.key
+                                                 for o in self.lister.iter_objects(prefix)]
+                newest = max((o.mtime or float("inf")) for o in objects)
                 if newest >= self.cutoff:
                     continue
-                keys = tuple(o.key for o in group.objects)
+                keys = tuple(o.key for o in objects)
                 why = "deleted in the registry" if record is not None else "no lineage record"
                 action = Action(DELETE_PREFIX, group.key, rule.name, PLANNED,
                                 f"version {why}, files older than {self.grace_hours:g} h",
-                                sum(o.size for o in group.objects), 0, len(keys), keys,
+                                sum(o.size for o in objects), 0, len(keys), keys,
                                 {"model": model, "version": version})
                 self.add(self._guarded(action, keys))
 

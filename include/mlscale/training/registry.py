@@ -198,6 +198,42 @@ def write_lineage_record(lake: Lake, *, model: str, version: str, references: li
     return key
 
 
+def lake_artifact_prefixes(lake: Lake, client: Any, model: str, version: str) -> list[str]:
+    """The registry's own artifact folders of a version (its run's and its logged model's) that lie inside the
+    lake (the embedded registry), as lake prefixes: the lifecycle removes them with the version."""
+    found = []
+    try:
+        entry = client.get_model_version(model, version)
+        found.append(client.get_run(entry.run_id).info.artifact_uri)
+        found.append(client.get_model_version_download_uri(model, version))
+    except Exception as exc:  # noqa: BLE001 - a server that cannot say: the lake's own files are still recorded
+        logger.warning("artifact folders of %s version %s not found in the registry (%s)", model, version, exc)
+    root = lake.path("").rstrip("/") + "/"
+    return sorted({f"{uri.removeprefix('file://')[len(root):].rstrip('/')}/" for uri in found
+                   if uri and uri.removeprefix("file://").startswith(root)})
+
+
+def delete_version(lake: Lake, client: Any, *, model: str, version: str, by: str, reason: str) -> dict[str, Any]:
+    """Delete ``version`` from the registry and mark its lineage record ``deleted``: the lifecycle then removes
+    its files (model files and the registry's artifacts) after the grace period, and stops protecting the data
+    it was trained on. The version an alias points at is refused: move the alias first."""
+    if not by.strip():
+        raise ValueError("a deletion needs the name of who deletes")
+    held = [a for a in (CHAMPION, CHALLENGER) if alias_version(client, model, a) == str(version)]
+    if held:
+        raise ValueError(f"{model} version {version} is the {' and '.join(held)}: point the alias at another version "
+                         "first (champion: a rollback; challenger: a newer version)")
+    client.delete_model_version(model, str(version))
+    key = f"{LINEAGE_REFS}/{model}-{version}.json"
+    doc = lake.read_json(key) if lake.exists(key) else {"model": model, "version": str(version), "references": []}
+    doc.update(status="deleted", deleted_by=by, deletion_reason=reason,
+               updated_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    lake.write_json(key, doc)
+    logger.warning("%s version %s deleted from the registry by %s (%s); lineage record %s marked deleted", model,
+                   version, by, reason, key)
+    return doc
+
+
 def lake_keys(lake: Lake, uris: list[str]) -> list[str]:
     """Lake keys (relative to the root) of lake URIs; partition keys stay partition keys."""
     root = lake.uri("").rstrip("/") + "/"

@@ -132,7 +132,8 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
     write_reference_profile(lake, stored, model_inputs(store, reference_events, spec))
     registry.write_lineage_record(lake, model=spec.name, version=version,
                                   references=[training_set.partition, *registry.lake_keys(lake, list(training_set.inputs))],
-                                  artifacts=[f"{prefix}/"])
+                                  artifacts=[f"{prefix}/", *registry.lake_artifact_prefixes(lake, client_, spec.name,
+                                                                                             version)])
     registry.set_alias(client_, spec.name, registry.CHALLENGER, version)
     report = write_training_report(lake, spec, version, metrics, outcome, plan, training_set, vs_champion,
                                    champion_version, ceiling, skew)

@@ -1,7 +1,7 @@
 """The ``mlscale`` command line: one click group, a subcommand per task.
 
 Each command's work lives in its module (``generate``, ``apply_settings``, ``summary``, ``runs``, ``lineage``,
-``access``, ``approve``, ``rollback``); this module only declares the interface. Those modules, pandas, pyarrow
+``access``, ``approve``, ``rollback`` and ``delete-version``); this module only declares the interface. Those modules, pandas, pyarrow
 and Airflow are imported inside the command functions, so ``mlscale --help`` answers at once.
 
 Exit codes: 0 success, 1 when a command reports failure, 2 for usage errors (and a lineage lookup that finds
@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 # commands whose stdout is a result (JSON, a report): they log warnings only
-QUIET_COMMANDS = frozenset({"lineage", "access-report", "approve", "rollback"})
+QUIET_COMMANDS = frozenset({"lineage", "access-report", "approve", "rollback", "delete-version"})
 # mlscale.lineage.DIRECTIONS, mlscale.governance.gate.ACCEPT_INSUFFICIENT_BIAS (spelled out here so that
 # --help imports neither; tests/unit/test_cli.py checks they agree)
 LINEAGE_DIRECTIONS = ("up", "down", "both")
@@ -301,6 +301,26 @@ def rollback_cmd(model: str, version: str, by: str, reason: str, lake: str | Non
         rollback(model=model, version=version, by=by, reason=reason, lake=lake, tracking_uri=tracking_uri)
     except FileNotFoundError as exc:
         raise click.ClickException(f"version {version} of {model} has no stored model files: {exc}") from exc
+
+
+@mlscale.command("delete-version", short_help="delete a model version; lifecycle then removes its files")
+@model_option
+@click.option("--version", required=True, help="the registered version to delete (not the champion or challenger)")
+@click.option("--by", required=True, help="who deletes it")
+@click.option("--reason", required=True, help="why (kept in its lineage record)")
+@lake_option
+@click.option("--tracking-uri", default="", metavar="URI",
+              help="an MLflow server (default: the lake's embedded registry)")
+def delete_version_cmd(model: str, version: str, by: str, reason: str, lake: str | None, tracking_uri: str) -> None:
+    """Delete a version from the registry and mark its lineage record deleted: after the grace period
+    lifecycle_cleanup removes its model files and the registry's artifacts, and the data it was trained on is no
+    longer held for it. Prints the lineage record as JSON."""
+    from mlscale.airflow.cli.rollback import delete_version
+
+    try:
+        delete_version(model=model, version=version, by=by, reason=reason, lake=lake, tracking_uri=tracking_uri)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,3 +24,17 @@ def rollback(*, model: str, version: str, by: str, reason: str, lake: str | None
     doc = decision.as_dict()
     print(json.dumps(doc, default=str))
     return doc
+
+
+def delete_version(*, model: str, version: str, by: str, reason: str, lake: str | None,
+                   tracking_uri: str) -> dict[str, Any]:
+    """Delete ``version`` from the registry and mark its lineage record deleted; prints the record as JSON."""
+    from mlscale.airflow.cli.lake_root import lake_for_cli
+    from mlscale.training import registry
+
+    found = lake_for_cli(lake)
+    with contextlib.redirect_stdout(sys.stderr):
+        client = registry.client_for(registry.RegistryConfig.for_lake(found, tracking_uri))
+        doc = registry.delete_version(found, client, model=model, version=version, by=by, reason=reason)
+    print(json.dumps(doc, default=str))
+    return doc
