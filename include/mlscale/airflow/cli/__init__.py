@@ -284,14 +284,26 @@ def approve_cmd(model: str, version: str, by: str, note: str, accepts: tuple[str
         raise click.ClickException(str(exc)) from exc
 
 
+def version_decision(version_help: str, by_help: str, reason_help: str) -> Any:
+    """The options of a recorded decision about one registered version (who, why, where the registry is)."""
+    def decorate(fn: Any) -> Any:
+        for option in reversed([
+            model_option,
+            click.option("--version", required=True, help=version_help),
+            click.option("--by", required=True, help=by_help),
+            click.option("--reason", required=True, help=reason_help),
+            lake_option,
+            click.option("--tracking-uri", default="", metavar="URI",
+                         help="an MLflow server (default: the lake's embedded registry)"),
+        ]):
+            fn = option(fn)
+        return fn
+    return decorate
+
+
 @mlscale.command("rollback", short_help="point champion back at an earlier version (recorded)")
-@model_option
-@click.option("--version", required=True, help="the registered version to serve again")
-@click.option("--by", required=True, help="who decides the rollback")
-@click.option("--reason", required=True, help="why (recorded in the version's tags and the audit log)")
-@lake_option
-@click.option("--tracking-uri", default="", metavar="URI",
-              help="an MLflow server (default: the lake's embedded registry)")
+@version_decision("the registered version to serve again", "who decides the rollback",
+                  "why (recorded in the version's tags and the audit log)")
 def rollback_cmd(model: str, version: str, by: str, reason: str, lake: str | None, tracking_uri: str) -> None:
     """Point the champion alias back at an earlier registered version; recorded like a gate decision.
     Prints the decision as JSON."""
@@ -304,13 +316,8 @@ def rollback_cmd(model: str, version: str, by: str, reason: str, lake: str | Non
 
 
 @mlscale.command("delete-version", short_help="delete a model version; lifecycle then removes its files")
-@model_option
-@click.option("--version", required=True, help="the registered version to delete (not the champion or challenger)")
-@click.option("--by", required=True, help="who deletes it")
-@click.option("--reason", required=True, help="why (kept in its lineage record)")
-@lake_option
-@click.option("--tracking-uri", default="", metavar="URI",
-              help="an MLflow server (default: the lake's embedded registry)")
+@version_decision("the registered version to delete (not the champion or challenger)", "who deletes it",
+                  "why (kept in its lineage record)")
 def delete_version_cmd(model: str, version: str, by: str, reason: str, lake: str | None, tracking_uri: str) -> None:
     """Delete a version from the registry and mark its lineage record deleted: after the grace period
     lifecycle_cleanup removes its model files and the registry's artifacts, and the data it was trained on is no
