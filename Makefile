@@ -12,7 +12,7 @@ ROWS_PER_DAY ?= 20000
 WORLD_DAYS ?= 180
 SCENARIO ?= half_year
 
-.PHONY: demo world test up lint bench bench-smoke lock airflow clean-demo venv
+.PHONY: demo world test up stack stack-down lint bench bench-smoke lock airflow clean-demo venv
 
 venv: $(STAMP)
 
@@ -39,6 +39,14 @@ test: $(STAMP)
 
 up: $(STAMP)
 	$(ENV) bash scripts/up.sh
+
+# The production shape on loopback (PostgreSQL, Redis, S3 on moto, MLflow server, Dask scheduler + 2 workers,
+# Airflow services): the same DAGs, other connections (.stack/env.sh). stack-down stops what stack started.
+stack: $(STAMP)
+	bash scripts/stack.sh up
+
+stack-down:
+	bash scripts/stack.sh down
 
 # Static checks (CI runs them before the tests): ruff (style, complexity, no heavy module-level imports in
 # dags/), import-linter (the layer contracts in pyproject.toml's [tool.importlinter]) and mypy.
