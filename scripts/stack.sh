@@ -9,6 +9,7 @@
 #   bash scripts/stack.sh up      # make stack: start what is not running, print where everything is
 #   bash scripts/stack.sh down    # make stack-down: stop exactly what `up` started (by PID), say what it stopped
 #   bash scripts/stack.sh status
+#   bash scripts/stack.sh env     # only write .stack/env.sh (what the stack's processes and users source)
 #
 # Missing Debian packages (postgresql, redis-server) are installed with apt-get. Ports: STACK_PORT_BASE + n.
 set -euo pipefail
@@ -202,7 +203,8 @@ status() {
 
 case "${1:-up}" in
   up) up ;;
+  env) mkdir -p "$STACK" && write_env && echo "$STACK/env.sh" ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
 esac

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import shlex
 import shutil
@@ -751,3 +752,50 @@ def test_docker_compose_config_validates():
                                                 result.stderr, re.I):
             pytest.skip("docker compose config needs an engine here")
         assert result.returncode == 0, result.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# Parity with `make stack` (scripts/stack.sh): the same topology and the same settings, so neither rots
+# --------------------------------------------------------------------------------------------------
+
+#: compose service -> the process `make stack` runs for it (Spark: `make stack` keeps spark_default's local[*])
+STACK_PROCESS = {"postgres": "postgres", "redis": "redis", "minio": "s3", "mlflow": "mlflow",
+                 "dask-scheduler": "dask-scheduler", "dask-worker": "dask-workers",
+                 **{name: name for name in AIRFLOW_SERVICES}}
+NOT_IN_MAKE_STACK = {"spark-master", "spark-worker"}
+
+
+def _stack_env(tmp_path: Path) -> dict[str, str]:
+    env = {**os.environ, "STACK_DIR": str(tmp_path / "stack")}
+    subprocess.run(["bash", "scripts/stack.sh", "env"], cwd=ROOT, env=env, check=True, capture_output=True)
+    out = subprocess.run(["bash", "-c", f"env -i bash -c 'source {tmp_path}/stack/env.sh && env -0'"],
+                         capture_output=True, check=True)
+    return dict(line.split("=", 1) for line in out.stdout.decode().split("\0") if "=" in line)
+
+
+def test_make_stack_runs_what_compose_runs():
+    started = re.search(r"local order=\(([^)]*)\)", (ROOT / "scripts/stack.sh").read_text())
+    assert started, "scripts/stack.sh lists the processes it stops in `local order=(...)`"
+    processes = set(started.group(1).split())
+    running = {name for name, service in services().items() if not is_one_shot(service) and not profiles(name)}
+    assert running - NOT_IN_MAKE_STACK == set(STACK_PROCESS), "a compose service without a `make stack` process"
+    assert {STACK_PROCESS[name] for name in running - NOT_IN_MAKE_STACK} == processes
+
+
+def test_make_stack_sets_the_connections_and_variables_compose_sets(tmp_path):
+    stack = _stack_env(tmp_path)
+    compose = airflow_env()
+    settings = {k for k in stack if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
+    assert settings, "scripts/stack.sh env wrote no connections or Variables"
+    assert not settings - set(compose), f"set by make stack only: {sorted(settings - set(compose))}"
+    from mlscale.settings import VARIABLES
+
+    for variable in VARIABLES.values():  # the platform settings a deployment must decide
+        name = f"AIRFLOW_VAR_{variable.upper()}"
+        if name in compose or name in stack:
+            assert (name in compose) == (name in stack), f"{name}: set by only one of compose and make stack"
+    for name in settings & {k for k in compose if k.startswith("AIRFLOW_CONN_")}:
+        ours, theirs = json.loads(stack[name]), json.loads(compose[name])
+        assert ours["conn_type"] == theirs["conn_type"], name
+    assert stack["AIRFLOW_VAR_MLSCALE_LAKE_ROOT"].split("/")[0] == compose["AIRFLOW_VAR_MLSCALE_LAKE_ROOT"].split("/")[0]
+    assert stack["AIRFLOW_VAR_MLSCALE_FEAST_ONLINE_STORE"] == compose["AIRFLOW_VAR_MLSCALE_FEAST_ONLINE_STORE"]
