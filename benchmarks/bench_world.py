@@ -225,7 +225,8 @@ def main() -> None:
     from results import record
 
     size = f"{args.days} days x {args.rows_per_day:,} payments, scenario {getattr(scenario, 'name', scenario)}"
-    command = f"{COMMAND} --days {args.days} --rows-per-day {args.rows_per_day}"
+    command = f"{COMMAND} {'--score-only --lake DIR ' if args.score_only else ''}--days {args.days} " \
+              f"--rows-per-day {args.rows_per_day}"
     if bias and bias["exposed"]:  # no version trained on the biased labels yet: the episode was not reached
         record("world_bias_episode_caught", bias["caught"], unit="0/1", goal="1", baseline="scenario truth",
                command=f"{COMMAND} --bias-episode --rows-per-day {args.rows_per_day}" if args.bias_episode else command,
