@@ -63,6 +63,7 @@ def test_each_condition_reaches_mail_and_webhook_with_dag_partition_cause_and_li
                 "quarantine_by_reason": {"type_error:amount": 50, "missing_required": 30},
                 "quarantine_uri": "s3://lake/quarantine/transactions/dt=2026-03-02"}
     assert alerting.on_quarantine(ingested, 0.10, "scheduled__2026-03-03") is None  # 8 % is under 10 %
+    assert alerting.on_quarantine({**ingested, "dry_run": True}, 0.05, "manual__dry") is None  # pages nobody
     quarantine = alerting.on_quarantine(ingested, 0.05, "scheduled__2026-03-03")
     subject, body = _one_email(received)
     assert subject == "[mlscale critical] ingest_transactions 2026-03-02: quarantine_rate"

@@ -110,6 +110,8 @@ def test_late_files_become_one_rerun_per_dataset_and_day_that_flows_downstream()
     assert events["asset"].extra == extra and extra["days"] == ["2026-11-02"] and extra["found_on"] == "2026-11-03"
     with pytest.raises(AirflowSkipException, match="no file"):  # nothing late: no asset event at all
         flag_late_files({**found, "late_files": {}}, {"asset": SimpleNamespace(extra={})}, "asset")
+    with pytest.raises(AirflowSkipException, match="dry run"):  # a dry run starts no rerun
+        flag_late_files({**found, "dry_run": True}, {"asset": SimpleNamespace(extra={})}, "asset")
     batched = [SimpleNamespace(extra=extra), SimpleNamespace(extra={**extra, "days": ["2026-11-02", "2026-11-01"]}),
                SimpleNamespace(extra={"dataset": "labels", "days": ["2026-11-02"]}), SimpleNamespace(extra=None)]
     reruns = late_reruns(batched)

@@ -44,7 +44,7 @@ def on_quarantine(result: Mapping[str, Any], limit: float, run_id: str) -> Alert
     """``result``: an ingestion run (:class:`~mlscale.ingest.report.IngestionResult` as a dict) of ``run_id``."""
     rows_in = int(result.get("rows_in") or 0)
     quarantined = int(result.get("rows_quarantined") or 0)
-    if not rows_in or quarantined / rows_in <= limit:
+    if result.get("dry_run") or not rows_in or quarantined / rows_in <= limit:  # a dry run pages nobody
         return None
     reasons = sorted((result.get("quarantine_by_reason") or {}).items(), key=lambda kv: -kv[1])[:3]
     alert = Alert("quarantine_rate", CRITICAL, f"ingest_{result['dataset']}", str(result["dt"]),

@@ -22,6 +22,8 @@ def flag_late_files(result: Mapping[str, Any], outlet_events: Any, asset: Any) -
     ``AirflowSkipException`` when there are none, so no event is sent."""
     from airflow.sdk.exceptions import AirflowSkipException
 
+    if result.get("dry_run"):
+        raise AirflowSkipException("a dry run changes nothing: late files are rerun only after a real run finds them")
     late = {day: list(files) for day, files in sorted((result.get("late_files") or {}).items()) if files}
     if not late:
         raise AirflowSkipException(f"no file of the days before {result.get('dt')} landed after its day was committed")
