@@ -26,7 +26,10 @@ logger = logging.getLogger("mlscale.alerts")
 def ui_url() -> str:
     from mlscale.airflow.settings import platform
 
-    configured = platform().ui_url
+    try:
+        configured = platform().ui_url
+    except Exception:  # noqa: BLE001 - settings that cannot be read: the default below
+        configured = ""
     if configured:
         return configured.rstrip("/")
     try:
@@ -59,7 +62,12 @@ def send_alert(alert: Alert, connections: str | None = None) -> dict[str, str]:
     if connections is None:
         from mlscale.airflow.settings import platform
 
-        connections = platform().alert_connections
+        try:
+            connections = platform().alert_connections
+        except Exception as exc:  # noqa: BLE001 - settings that cannot be read: the alert stays in the log
+            logger.warning("alert %r: the alert connections could not be read (%s: %s)", alert.subject,
+                           type(exc).__name__, exc)
+            return {}
     outcome: dict[str, str] = {}
     for conn_id in (c.strip() for c in connections.split(",")):
         if not conn_id:
