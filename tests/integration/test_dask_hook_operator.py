@@ -79,6 +79,20 @@ def test_operator_runs_callable_by_import_path_on_external_scheduler(monkeypatch
         assert len(probe.scheduler_info(n_workers=-1)["workers"]) == 1
 
 
+def test_a_missing_secret_connection_fails_at_once_and_says_how_to_restore_it(monkeypatch) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    set_conn(monkeypatch, "dask_t_secret", extra={"n_workers": 1, "threads_per_worker": 1, "processes": False})
+    monkeypatch.delenv("AIRFLOW_CONN_PII_T_MISSING", raising=False)
+    op = DaskOperator(task_id="squares", python_callable="dask_jobs:sum_of_squares", op_kwargs={"n": 3},
+                      dask_conn_id="dask_t_secret", secret_kwargs={"pii_key": "pii_t_missing"})
+    with pytest.raises(AirflowFailException, match="not retried") as failed:  # no retries: nothing can fix it
+        op.execute(CONTEXT)
+    message = str(failed.value)
+    assert "'pii_t_missing' (the task's pii_key) is not defined" in message
+    assert "a different key changes every token" in message
+
+
 def test_on_kill_cancels_running_futures(monkeypatch, external_cluster) -> None:
     set_conn(monkeypatch, "dask_t_remote", host="127.0.0.1", port=external_cluster)
     op = DaskOperator(task_id="slow", python_callable="dask_jobs:slow_job", op_kwargs={"seconds": 60},

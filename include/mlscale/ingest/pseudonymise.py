@@ -27,7 +27,9 @@ class MissingPiiKey(ValueError, NotRetryable):
 def check_key(key: bytes | str | None) -> bytes:
     if not key:
         raise MissingPiiKey("no PII key: set the password of the Airflow connection 'pii_hmac_default' "
-                            "(or its secret-backend entry); refusing to write PII-derived data")
+                            "(or its secret-backend entry) to the key earlier days were written with — a different "
+                            "key changes every token, so joins with those days break; refusing to write "
+                            "PII-derived data")
     return key.encode() if isinstance(key, str) else key
 
 

@@ -16,6 +16,7 @@ from mlscale.airflow.hooks.dask_hook import DaskHook
 from mlscale.airflow.run_context import run_day
 from mlscale.airflow.settings import platform
 from mlscale.compute import GPU_RESOURCE
+from mlscale.errors import NotRetryable
 from mlscale.settings import INJECTED
 
 INJECTABLE = ("client", "lake", "dt", "run_id", "try_number", "platform")
@@ -180,7 +181,7 @@ class DaskOperator(BaseOperator):
             if name in wanted and name not in kwargs:
                 kwargs[name] = value
         for name, conn_id in self.secret_kwargs.items():
-            kwargs[name] = DaskHook.get_connection(conn_id).password
+            kwargs[name] = _secret(conn_id, name)
         return kwargs
 
     @staticmethod
@@ -205,3 +206,18 @@ class DaskOperator(BaseOperator):
         self.log.warning("task killed: cancelling %d Dask futures", len(keys))
         if keys:
             client.cancel([Future(key, client) for key in keys], force=True, reason="airflow task killed")
+
+
+class MissingSecret(LookupError, NotRetryable):
+    """A connection that holds a secret a task needs is not defined (no retry can bring it back)."""
+
+
+def _secret(conn_id: str, name: str) -> str | None:
+    try:
+        return DaskHook.get_connection(conn_id).password
+    except Exception as exc:  # AirflowNotFoundException, or a secrets backend that cannot answer
+        raise MissingSecret(
+            f"the connection {conn_id!r} (the task's {name}) is not defined ({type(exc).__name__}: {exc}). Restore it "
+            "from your secrets backend, or for a local project run `mlscale apply-settings airflow_settings.yaml`. "
+            "A PII key must be the one earlier days were written with: a different key changes every token, so "
+            "joins with those days break") from exc
