@@ -15,9 +15,11 @@ HEAVY = ("pandas", "numpy", "dask", "distributed", "xgboost", "lightgbm", "pyspa
          "feast", "mlflow", "pyarrow", "fairlearn")
 PARSE_BUDGET_S = 0.3
 
-# What the DAG processor has loaded before it parses a file: airflow.sdk and its authoring objects.
+# What the DAG processor has loaded before it parses a file: its own module (Airflow core: models, SQLAlchemy),
+# airflow.sdk and its authoring objects.
 PROBE = """
 import json, sys, time, importlib.util
+import airflow.dag_processing.processor
 import airflow.sdk
 from airflow.sdk import DAG, Asset, Param, dag, task, BaseOperator, BaseSensorOperator, BaseHook
 from airflow.sdk import CronPartitionTimetable, CronDataIntervalTimetable, PartitionedAssetTimetable
