@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ENV := source scripts/env.sh &&
 
-DAYS ?= 8
+DAYS ?= 7
 ROWS_PER_DAY ?= 20000
 
 WORLD_DAYS ?= 180

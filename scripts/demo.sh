@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 source scripts/airflow_services.sh
 
-DAYS="${DAYS:-8}"
+DAYS="${DAYS:-7}"
 ROWS_PER_DAY="${ROWS_PER_DAY:-20000}"
 LAST_DAY="$(date -u -d yesterday +%F)"             # the latest complete day: the scheduler's own next run
 FIRST_DAY="$(date -u -d "$LAST_DAY -$((DAYS - 1)) days" +%F)"
