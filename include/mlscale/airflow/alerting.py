@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mlscale.airflow.notify import report_link, send_alert, task_log_url
+from mlscale.airflow.notify import report_link, run_url, send_alert, task_log_url
 from mlscale.alerts import CRITICAL, WARNING, Alert
 
 
@@ -88,12 +88,8 @@ def on_task_failure(dag_id: str, day: str, error: str, context: Mapping[str, Any
 
 
 def on_missed_deadline(dag_id: str, run_id: str, partition: str, what: str) -> Alert:
-    from urllib.parse import quote
-
-    from mlscale.airflow.notify import ui_url
-
     alert = Alert("deadline_missed", CRITICAL, dag_id, partition,
                   f"run {run_id} is not finished by its deadline ({what}); readers see the previous day's data "
-                  "until it completes", f"{ui_url()}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}")
+                  "until it completes", run_url(dag_id, run_id))
     send_alert(alert)
     return alert

@@ -40,9 +40,14 @@ def ui_url() -> str:
         return "http://localhost:8080"
 
 
+def run_url(dag_id: str, run_id: str) -> str:
+    """The DAG run's page in the Airflow UI."""
+    return f"{ui_url()}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
+
+
 def task_log_url(dag_id: str, run_id: str, task_id: str, map_index: int = -1, try_number: int = 0) -> str:
     """The task instance's log page in the Airflow UI."""
-    url = f"{ui_url()}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id)}"
+    url = f"{run_url(dag_id, run_id)}/tasks/{quote(task_id)}"
     if map_index is not None and map_index >= 0:
         url += f"/mapped/{map_index}"
     return url + (f"?try_number={try_number}" if try_number else "")
