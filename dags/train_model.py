@@ -77,9 +77,10 @@ with DAG(
         "algorithm": Param("xgboost", enum=["xgboost", "lightgbm"], description="Gradient boosting library"),
         "device": Param("cpu", enum=["cpu", "gpu"],
                         description="cpu: dask_cpu_default; gpu: dask_gpu_default (XGBoost device=cuda)"),
-        "class_weight": Param("none",
-                              enum=["sqrt_scale_pos_weight", "scale_pos_weight", "downsample_negatives", "none"],
-                              description="Class-imbalance strategy (calibration is reported either way)"),
+        "class_weight": Param("",
+                              enum=["", "sqrt_scale_pos_weight", "scale_pos_weight", "downsample_negatives", "none"],
+                              description="Class-imbalance strategy (empty: the model specification's "
+                                          "training.class_weight; calibration is reported either way)"),
         "max_rounds": Param(None, type=["null", "integer"], minimum=1,
                             description="Boosting rounds at most (default: the model specification's)"),
         "mode": Param("auto", enum=["auto", "single", "distributed"],

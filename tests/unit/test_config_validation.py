@@ -61,8 +61,9 @@ LOADERS: dict[str, tuple[Callable[[Path], Any], type[Exception]]] = {
      "features.amount_p50.quantile: unknown key 'quantile' in features.amount_p50 (allowed: baseline_window, "
      "column, encoding, kind, predicate, q, values, width, windows)"),
     ("models/fraud_detector.yaml", "  max_rounds:", "  max_round:",
-     "training.max_round: unknown key 'max_round' in training (allowed: checkpoint_every, drift_retrain, "
-     "early_stopping_rounds, history_days, max_rounds, params, review_budget, split)"),
+     "training.max_round: unknown key 'max_round' in training (allowed: checkpoint_every, class_weight, "
+     "drift_retrain, early_stopping_rounds, history_days, max_rounds, negative_sample_rate, params, review_budget, "
+     "split)"),
     ("models/fraud_detector.yaml", "cooldown_days:", "cooldown:",
      "training.drift_retrain.cooldown: unknown key 'cooldown' in training.drift_retrain (allowed: cooldown_days, "
      "max_per_30_days)"),

@@ -84,12 +84,24 @@ def test_promotion_tolerance() -> None:
     ("model", {"x": "high"}, "model: unknown key 'model' (allowed: default_tier, models, tiers, version)"),
     ("tiers.high.drift.monitor", {"window_days": 5}, "tiers.high.drift.monitor.window_days: unknown key"),
     ("version", 2, "version: unsupported 2"),
+    ("tiers.high.drift.evidently_report", "daily",
+     "tiers.high.drift.evidently_report must be one of ['always', 'on_alarm', 'never'], got 'daily'"),
 ])
 def test_validation_errors_name_file_and_key(path: str, value: Any, message: str) -> None:
     with pytest.raises(RiskPolicyError) as err:
         parse_risk_policy(doc_with(path, value), "model_risk.yaml")
     assert str(err.value).startswith("model_risk.yaml: ")
     assert message in str(err.value)
+
+
+def test_evidently_report_defaults_to_alarm_days() -> None:
+    from mlscale.governance.monitor import _renders_evidently
+
+    tier = parse_risk_policy(doc_with("tiers.high.drift.evidently_report", "always"), "p").tiers["high"]
+    assert tier.drift.evidently_report == "always"
+    assert parse_risk_policy(doc_with("version", 1), "p").tiers["low"].drift.evidently_report == "on_alarm"
+    assert _renders_evidently("on_alarm", True) and not _renders_evidently("on_alarm", False)
+    assert _renders_evidently("always", False) and not _renders_evidently("never", True)
 
 
 def test_unknown_model_without_default_tier_is_an_error() -> None:

@@ -7,7 +7,7 @@ import pytest
 from mlscale.lake import Lake
 from mlscale.sizing import MB, training_plan
 from mlscale.training.checkpoint import CheckpointStore, run_key
-from mlscale.training.data import class_weight_params, downsample
+from mlscale.training.data import class_weight_params, downsample, kept_rows, negative_weights
 from mlscale.training.evaluate import compare, holdout_metrics, reliability_curve
 from mlscale.training.spec import ModelSpecError, load_model_spec
 
@@ -107,3 +107,32 @@ def test_class_weights_and_downsampling() -> None:
     kept = downsample(frame, "downsample_negatives", "event_id")
     assert kept["label"].sum() == 100 and 0.15 < (kept["label"] == 0).sum() / 9_900 < 0.25
     assert kept.equals(downsample(frame, "downsample_negatives", "event_id"))  # deterministic
+
+
+def test_downsampled_negatives_are_weighted_back_to_the_full_data() -> None:
+    import numpy as np
+
+    labels = np.array([1] * 50 + [0] * 20_000)
+    keys = np.array([f"e{i}" for i in range(len(labels))])
+    keep = kept_rows(keys, labels, "downsample_negatives", 0.25)
+    weights = negative_weights(labels[keep], 0.25)
+    assert keep[:50].all() and abs(weights[labels[keep] == 0].sum() - 20_000) < 0.05 * 20_000
+    assert set(weights[labels[keep] == 1]) == {1.0}
+    assert kept_rows(keys, labels, "none") is None
+
+
+def test_last_label_per_key_and_split_bounds() -> None:
+    import datetime as dt
+
+    import pyarrow as pa
+    from mlscale.training import load_model_spec
+    from mlscale.training.dataset import last_per_key, split_bounds
+
+    t = [dt.datetime(2026, 1, d, tzinfo=dt.UTC) for d in (1, 3, 2, 3)]
+    labels = pa.table({"event_id": ["a", "a", "b", "b"], "reported_at": t, "is_fraud": [0, 1, 1, 0]})
+    latest = last_per_key(labels, "event_id", "reported_at")
+    assert latest.column("event_id").to_pylist() == ["a", "b"]      # by time; the later report wins
+    assert latest.column("is_fraud").to_pylist() == [1, 0]
+    spec = load_model_spec("fraud_detector")
+    assert split_bounds(100, spec) == [("train", 0, 70), ("validation", 70, 85), ("holdout", 85, 100)]
+    assert split_bounds(7, spec) == [("train", 0, 5), ("validation", 5, 6), ("holdout", 6, 7)]

@@ -4,7 +4,8 @@ The day's model inputs and scores are profiled once over all rows (KLL sketches;
 entity) and kept as a reference day for the days after (``_meta/drift_profiles/<model>/dt=D/``); PSI/KS then
 compare small profiles against a rolling reference of recent days with thresholds learnt from those days
 (:mod:`mlscale.governance.drift_days`), so the check's cost does not grow with history. Evidently's data drift
-report runs on a bounded sample for the HTML a reviewer reads. The prediction distribution (``score``) is
+report runs on a bounded sample for the HTML a reviewer reads, on the days with a drift alarm (the risk tier's
+``drift.evidently_report``: ``always``, ``on_alarm`` or ``never``). The prediction distribution (``score``) is
 critical: its drift alone raises the alert.
 Label-based performance is evaluated for D-k (labels arrive days later), and the upstream ingestion quality
 of D (quarantine rate, volume change) sits in the same report so root causes are visible in one place.
@@ -96,7 +97,8 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str, tracking_uri:
     Three separate verdicts: **data drift** (the model inputs against the rolling reference of recent days, see
     :mod:`mlscale.governance.drift_days`), **prediction drift** (the score, likewise) and **labelled performance**
     (day D-5, whose labels have mostly arrived, against the version's holdout). The distance from the training
-    reference is reported beside them (what the promotion gate checks), and Evidently's report on a sample.
+    reference is reported beside them (what the promotion gate checks), and Evidently's report on a sample (on alarm days, or as the risk tier's
+    ``drift.evidently_report`` says).
     ``risk_policy``: the model risk policy file (default ``include/policies/model_risk.yaml``).
     """
     from mlscale.feature_store import feature_store_for
@@ -121,7 +123,10 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str, tracking_uri:
                                                 input_families(profiles.plan))
     prefix = drift_report_prefix(model, day)
     lake.write_bytes(f"{prefix}/profile.json", current.to_json().encode())
-    evidently = _evidently(lake, spec, profiles, data, prefix, evidently_drift_report, store)
+    evidently = _evidently(lake, spec, profiles, data, prefix, evidently_drift_report, store) \
+        if _renders_evidently(tier.drift.evidently_report, judged.drift_detected) \
+        else {"skipped": f"no drift alarm on {day} (risk tier {tier.name}: drift.evidently_report "
+                         f"{tier.drift.evidently_report})"}
     performance = _labelled_performance(lake, store, spec, stored, dt)
     ingestion = ingestion_quality(lake, spec.events_dataset, dt)
     verdicts = {"data_drift": judged.data_verdict, "prediction_drift": judged.prediction_verdict,
@@ -165,6 +170,10 @@ def performance_verdict(performance: dict[str, Any], stored: StoredModel) -> str
     if performance.get("pr_auc") is None or not holdout or (positives or 0) < PERFORMANCE_MIN_POSITIVES:
         return "insufficient_labels"
     return "decayed" if performance["pr_auc"] < holdout * (1 - PERFORMANCE_MAX_DROP) else "ok"
+
+
+def _renders_evidently(when: str, alarm: bool) -> bool:
+    return when == "always" or (when == "on_alarm" and alarm)
 
 
 def _evidently(lake: Lake, spec: Any, profiles: DayProfiles, data: Any, prefix: str, report: Any,

@@ -64,6 +64,7 @@ class DriftDoc(StrictModel):
     max_psi: Any
     max_drifted_share: Any
     monitor: RollingDoc | None = None  # type: ignore[valid-type]  # a model built from RollingSettings' fields
+    evidently_report: Any = None
 
 
 class TierDoc(StrictModel):
@@ -99,6 +100,11 @@ class PromotionSettings:
         return candidate <= champion + self.metric_tolerance
 
 
+#: always: every day; on_alarm: days the monitor raises drift (Evidently takes seconds a day, and a reviewer
+#: reads it when there is something to explain); never
+EVIDENTLY_REPORTS = ("always", "on_alarm", "never")
+
+
 @dataclass(frozen=True)
 class DriftSettings:
     """Against the training reference (the promotion gate): a feature drifted when its PSI exceeds ``max_psi``;
@@ -108,6 +114,7 @@ class DriftSettings:
     max_psi: float
     max_drifted_share: float
     monitor: RollingSettings = field(default_factory=RollingSettings)
+    evidently_report: str = "on_alarm"   #: when the daily monitor renders Evidently's report (EVIDENTLY_REPORTS)
 
 
 @dataclass(frozen=True)
@@ -216,9 +223,14 @@ def parse_tier(name: str, doc: Mapping[str, Any], where: str) -> RiskTier:
     psi = d["max_psi"]
     if isinstance(psi, bool) or not isinstance(psi, (int, float)) or psi <= 0:
         raise RiskPolicyError(f"{where}.drift.max_psi must be a number > 0, got {psi!r}")
+    evidently = d.get("evidently_report") or "on_alarm"
+    if evidently not in EVIDENTLY_REPORTS:
+        raise RiskPolicyError(f"{where}.drift.evidently_report must be one of {list(EVIDENTLY_REPORTS)}, "
+                              f"got {evidently!r}")
     drift = DriftSettings(max_psi=float(psi),
                           max_drifted_share=_share(d["max_drifted_share"], f"{where}.drift.max_drifted_share"),
-                          monitor=_rolling(d.get("monitor") or {}, f"{where}.drift.monitor"))
+                          monitor=_rolling(d.get("monitor") or {}, f"{where}.drift.monitor"),
+                          evidently_report=str(evidently))
     return RiskTier(name=name, bias=bias, promotion=promotion, drift=drift,
                     description=str(doc.get("description") or ""))
 

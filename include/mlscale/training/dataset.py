@@ -17,6 +17,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -69,13 +70,22 @@ def latest_labels(lake: Lake, spec: ModelSpec, first: dt.date, last: dt.date) ->
         return pa.table({c: pa.array([], pa.string()) for c in columns}), []
     labels = pa.concat_tables(tables, promote_options="permissive")
     labels = labels.filter(pc.less(labels.column(spec.label_time), pa.scalar(cutoff, labels.schema.field(spec.label_time).type)))
-    frame = labels.to_pandas().sort_values([spec.label_time, spec.label_key], kind="stable")
-    frame = frame.drop_duplicates(subset=[spec.label_key], keep="last")  # a later report corrects an earlier one
-    return pa.Table.from_pandas(frame, preserve_index=False), [lake.uri(r.key) for r in refs]
+    return last_per_key(labels, spec.label_key, spec.label_time), [lake.uri(r.key) for r in refs]
+
+
+def last_per_key(table: pa.Table, key: str, time: str) -> pa.Table:
+    """The row of each ``key`` with the latest ``time`` (on a tie, the one read last): a later report corrects an
+    earlier one. Ordered by ``(time, key)``."""
+    order = pc.sort_indices(table.append_column("_row", pa.array(range(table.num_rows), pa.int64())),
+                            sort_keys=[(time, "ascending"), (key, "ascending"), ("_row", "ascending")])
+    ordered = table.take(order).append_column("_pos", pa.array(range(table.num_rows), pa.int64()))
+    last = ordered.select([key, "_pos"]).group_by(key, use_threads=False).aggregate([("_pos", "max")])
+    return ordered.take(pa.array(np.sort(last.column("_pos_max").to_numpy()))).drop_columns(["_pos"])
 
 
 def labelled_events(lake: Lake, spec: ModelSpec, day: dt.date) -> tuple[Any, list[str]]:
-    """Events of the history window joined with their labels (inner: unlabelled events are not used)."""
+    """Events of the history window joined with their labels (inner: unlabelled events are not used), ordered by
+    event time and key."""
     first = day - dt.timedelta(days=spec.training.history_days - 1)
     # a label arrives after its event: read drops from the window's first day up to D
     labels, label_inputs = latest_labels(lake, spec, first, day)
@@ -83,7 +93,7 @@ def labelled_events(lake: Lake, spec: ModelSpec, day: dt.date) -> tuple[Any, lis
     columns = spec.event_columns()
     events = pa.concat_tables([lake.read_table(r, columns=columns) for r in refs], promote_options="permissive") \
         if refs else None
-    # one hash join (row order is not kept: time_split orders the rows by event time and key)
+    # one hash join (row order is not kept: the rows are ordered by event time and key below)
     found = labels.select([spec.label_key, spec.label_column]).rename_columns(["_label_key", LABEL])
     joined = events.join(found, keys=spec.event_key, right_keys="_label_key", join_type="inner") \
         if events is not None and labels.num_rows else None
@@ -91,23 +101,22 @@ def labelled_events(lake: Lake, spec: ModelSpec, day: dt.date) -> tuple[Any, lis
         raise TrainingDataError(f"{spec.name}: no labelled {spec.events_dataset} events between {first} and {day} "
                                 f"({labels.num_rows} labels reported before {label_cutoff(day).isoformat()}): "
                                 "ingest events and labels first")
-    frame = joined.select([*columns, LABEL]).to_pandas()
+    joined = joined.select([*columns, LABEL])
+    # oldest first, deterministic: the order of the split (see split_bounds)
+    joined = joined.take(pc.sort_indices(joined, sort_keys=[(spec.event_time, "ascending"),
+                                                              (spec.event_key, "ascending")]))
+    frame = joined.to_pandas()
     frame[LABEL] = frame[LABEL].astype("int8")
     logger.info("labelled events: %d events of %d raw partitions matched %d labels (%d positive)",
                 len(frame), len(refs), labels.num_rows, int(frame[LABEL].sum()))
     return frame, label_inputs + [lake.uri(r.key) for r in refs]
 
 
-def time_split(frame: Any, spec: ModelSpec) -> Any:
-    """Assign ``split`` by event time, oldest first, in the specification's proportions (deterministic)."""
-    import numpy as np
-
-    order = frame[[spec.event_time, spec.event_key]].sort_values([spec.event_time, spec.event_key], kind="stable").index
-    frame = frame.take(order).reset_index(drop=True)
-    edges = np.cumsum(spec.training.split)[:-1] * len(frame)
-    position = np.arange(len(frame))
-    frame["split"] = np.array(SPLITS)[np.searchsorted(edges, position, side="right")]
-    return frame
+def split_bounds(rows: int, spec: ModelSpec) -> list[tuple[str, int, int]]:
+    """``(split, start, stop)`` row ranges of rows ordered by event time: oldest first, in the specification's
+    proportions (deterministic)."""
+    edges = [0, *(int(e) for e in np.ceil(np.cumsum(spec.training.split)[:-1] * rows)), rows]
+    return [(split, edges[i], edges[i + 1]) for i, split in enumerate(SPLITS)]
 
 
 def feature_inputs(lake: Lake, spec: ModelSpec, first: dt.date, last: dt.date) -> tuple[list[str], dict[str, str]]:
@@ -126,27 +135,27 @@ def build_training_set(*, lake: Lake, spec: ModelSpec, dt_: str, run_id: str, st
     events, event_inputs = labelled_events(lake, spec, day)
     inputs = model_inputs(store, pa.Table.from_pandas(events.drop(columns=[LABEL]), preserve_index=False), spec)
     inputs[LABEL] = events[LABEL].to_numpy()
-    frame = time_split(inputs, spec)
-    counts = {s: int((frame["split"] == s).sum()) for s in SPLITS}
-    positives = {s: int(frame.loc[frame["split"] == s, LABEL].sum()) for s in SPLITS}
+    bounds = split_bounds(len(inputs), spec)
+    labels = inputs[LABEL].to_numpy()
+    counts = {s: stop - start for s, start, stop in bounds}
+    positives = {s: int(labels[start:stop].sum()) for s, start, stop in bounds}
     empty = [s for s in SPLITS if positives[s] == 0 or positives[s] == counts[s]]
     if empty:
         raise TrainingDataError(f"{spec.name} {day}: splits {empty} have only one class ({counts} rows, {positives} "
                                 "positive): widen history_days or wait for more labels")
-    times = frame[spec.event_time]
+    times = inputs[spec.event_time]
     first_day, last_day = times.min().date(), times.max().date()
     feature_uris, versions = feature_inputs(lake, spec, first_day, last_day)
     columns = [spec.event_key, spec.event_time, *_entity_keys(spec), *feature_columns(spec), LABEL]
     ref = training_ref(spec, day)
-    table = pa.Table.from_pandas(frame[columns + ["split"]], preserve_index=False)
-    schema = table.drop_columns(["split"]).schema
-    with lake.writer(ref, run_id=run_id, schema=schema, inputs=sorted(set(event_inputs + feature_uris)),
+    table = pa.Table.from_pandas(inputs[columns], preserve_index=False)
+    del inputs
+    with lake.writer(ref, run_id=run_id, schema=table.schema, inputs=sorted(set(event_inputs + feature_uris)),
                      extra={"model": spec.name, "spec_version": spec.version,
                             "label_cutoff": label_cutoff(day).isoformat(), "feature_sets": versions,
                             "rows": counts, "positives": positives}) as writer:
-        for split in SPLITS:
-            part = table.filter(pc.equal(table.column("split"), split)).drop_columns(["split"])
-            writer.write(part, subdir=f"split={split}")
+        for split, start, stop in bounds:
+            writer.write(table.slice(start, stop - start), subdir=f"split={split}")
     manifest = writer.manifest
     assert manifest is not None
     result = TrainingSet(partition=ref.key, fingerprint=fingerprint(manifest, versions, label_cutoff(day), spec.version),

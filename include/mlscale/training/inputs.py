@@ -35,19 +35,19 @@ def event_features(events: Any, spec: ModelSpec) -> Any:
     """The event-row features of ``events`` (a pandas DataFrame) as a float64 DataFrame (vectorised)."""
     import pandas as pd
 
-    out = pd.DataFrame(index=events.index)
+    out: dict[str, Any] = {}  # one frame at the end: inserting column by column fragments it
     for f in spec.event_features:
         column = events[f.column]
         if f.kind == "numeric":
-            out[f.name] = pd.to_numeric(column, errors="coerce").astype("float64")
+            out[f.name] = pd.to_numeric(column, errors="coerce").astype("float64").to_numpy()
         elif f.kind == "log1p":
-            out[f.name] = np.log1p(pd.to_numeric(column, errors="coerce").astype("float64").clip(lower=0))
+            out[f.name] = np.log1p(pd.to_numeric(column, errors="coerce").astype("float64").clip(lower=0)).to_numpy()
         elif f.kind == "ratio":  # the event's value relative to an entity feature (e.g. amount / 30-day mean)
             denominator = events[_feature_column(f.over)].astype("float64")
             value = pd.to_numeric(column, errors="coerce").astype("float64")
-            out[f.name] = (value / denominator.where(denominator > 0)).astype("float64")
+            out[f.name] = (value / denominator.where(denominator > 0)).astype("float64").to_numpy()
         elif f.kind == "hour":
-            out[f.name] = pd.to_datetime(column, utc=True).dt.hour.astype("float64")
+            out[f.name] = pd.to_datetime(column, utc=True).dt.hour.astype("float64").to_numpy()
         elif f.kind == "recent_count":
             out[f.name] = recent_count(column, events[spec.event_time], f.minutes)
         elif f.kind == "bucket_distinct":
@@ -55,8 +55,8 @@ def event_features(events: Any, spec: ModelSpec) -> Any:
         else:  # one_hot over the declared values; an unknown value is all zeros
             text = column.astype("string")
             for value in f.values:
-                out[f"{f.name}_{value}"] = (text == value).fillna(False).astype("float64")
-    return out
+                out[f"{f.name}_{value}"] = (text == value).fillna(False).astype("float64").to_numpy()
+    return pd.DataFrame(out, index=events.index)
 
 
 def _keyed_seconds(keys: Any, times: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -148,10 +148,9 @@ def model_inputs(store: Any, events: pa.Table, spec: ModelSpec) -> Any:
         logger.info("point-in-time lookup: %d events, %d distinct (entity, day) pairs", len(frame), len(distinct))
         joined = lookup.merge(found, on=[*keys, "_day"], how="left", validate="many_to_one")
         looked_up = features[: len(features) - sum(len(f.columns()) for f in spec.event_features)]
-        values = {column: joined[column].astype("float64").to_numpy() for column in looked_up}
+        values = {column: joined[column].to_numpy(dtype="float64", na_value=np.nan) for column in looked_up}
         frame = pd.concat([frame.drop(columns=[c for c in looked_up if c in frame]),
                            pd.DataFrame(values, index=frame.index)], axis=1)
     derived = event_features(frame, spec)
     # one block per call, not one insert per column (a frame built column by column is slow to sort and copy)
-    return pd.concat([frame.drop(columns=[c for c in derived.columns if c in frame]),
-                      derived.set_axis(frame.index)], axis=1)
+    return pd.concat([frame.drop(columns=[c for c in derived.columns if c in frame]), derived], axis=1)

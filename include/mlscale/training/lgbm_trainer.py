@@ -58,8 +58,8 @@ def _train_single(data: TrainingInputs, params: dict[str, Any], max_rounds: int,
                   checkpoints: CheckpointStore, checkpoint_every: int, gpu: bool) -> TrainOutcome:
     import lightgbm as lgb
 
-    X, y = data.frame("train")
-    Xv, yv = data.frame("validation")
+    X, y, weight = data.frame("train")
+    Xv, yv, _ = data.frame("validation")
     init, resumed, _ = _resume(checkpoints)
     booster_init = lgb.Booster(model_str=init) if init else None
     history: dict[str, Any] = {}
@@ -69,7 +69,7 @@ def _train_single(data: TrainingInputs, params: dict[str, Any], max_rounds: int,
         if rounds % checkpoint_every == 0:
             checkpoints.save(rounds, env.model.model_to_string().encode())
 
-    train_set = lgb.Dataset(X, y, free_raw_data=True)
+    train_set = lgb.Dataset(X, y, weight=weight, free_raw_data=True)
     booster = lgb.train(lgbm_params(params, gpu=gpu), train_set, num_boost_round=max(0, max_rounds - resumed),
                         valid_sets=[lgb.Dataset(Xv, yv, reference=train_set)], valid_names=["validation"],
                         init_model=booster_init,
@@ -88,9 +88,10 @@ def _train_dask(client: Any, data: TrainingInputs, params: dict[str, Any], parti
                 collective_timeout_s: int) -> TrainOutcome:
     import lightgbm as lgb
 
-    X, y = data.dask_frames("train", partitions)
-    Xv, yv = data.dask_frames("validation", partitions)
+    X, y, weight = data.dask_frames("train", partitions)
+    Xv, yv, _ = data.dask_frames("validation", partitions)
     X, y, Xv, yv = client.persist([X, y, Xv, yv])
+    weight = client.persist(weight) if weight is not None else None
     y_valid = yv.compute().to_numpy()
     init, resumed, state = _resume(checkpoints)
     best_rounds, best_score = int(state.get("best_rounds", resumed)), float(state.get("best_score", -1.0))
@@ -99,7 +100,7 @@ def _train_dask(client: Any, data: TrainingInputs, params: dict[str, Any], parti
     while rounds < max_rounds and rounds - best_rounds < early_stopping_rounds + (best_score < 0) * max_rounds:
         step = min(checkpoint_every, max_rounds - rounds)
         model = lgb.DaskLGBMClassifier(client=client, n_estimators=step, **base)
-        model.fit(X, y, init_model=lgb.Booster(model_str=init) if init else None)
+        model.fit(X, y, sample_weight=weight, init_model=lgb.Booster(model_str=init) if init else None)
         booster = model.to_local().booster_
         rounds = booster.current_iteration()
         score = _average_precision(y_valid, Xv.map_partitions(_predict, booster.model_to_string(),

@@ -58,26 +58,31 @@ class TrainingResult:
 
 
 def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: int = 1, model: str,
-                algorithm: str = "xgboost", class_weight: str = "none", max_rounds: int | None = None,
+                algorithm: str = "xgboost", class_weight: str = "", max_rounds: int | None = None,
                 mode: str = "auto", gpu: bool = False, tracking_uri: str = "", registry_home: str = "",
                 feast_root: str = "", code_version: str = "", collective_timeout_s: int = 300) -> TrainingResult:
-    """Train ``model`` for day ``dt`` on the Dask ``client`` and register it as the ``challenger``."""
+    """Train ``model`` for day ``dt`` on the Dask ``client`` and register it as the ``challenger``.
+    ``class_weight``: the class-imbalance strategy (empty: the model specification's ``training.class_weight``)."""
     from mlscale.feature_store import feature_store_for
 
     started = time.perf_counter()
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm {algorithm!r} is not one of {ALGORITHMS}")
-    if class_weight not in CLASS_WEIGHTS:
-        raise ValueError(f"class_weight {class_weight!r} is not one of {CLASS_WEIGHTS}")
     spec = load_model_spec(model)
     settings = spec.training
+    class_weight = class_weight or settings.class_weight
+    if class_weight not in CLASS_WEIGHTS:
+        raise ValueError(f"class_weight {class_weight!r} is not one of {CLASS_WEIGHTS}")
     rounds = int(max_rounds or settings.max_rounds)
     store = feature_store_for(lake, root=feast_root or None)
     training_set = build_training_set(lake=lake, spec=spec, dt_=dt, run_id=run_id, store=store)
     features = tuple(feature_columns(spec))
-    data = TrainingInputs(lake, training_ref(spec, dt), features, class_weight, spec.event_key)
+    data = TrainingInputs(lake, training_ref(spec, dt), features, class_weight, spec.event_key,
+                          settings.negative_sample_rate)
     train_rows, train_pos = training_set.rows["train"], training_set.positives["train"]
     params = {**settings.params, **class_weight_params(class_weight, train_rows - train_pos, train_pos)}
+    if class_weight == "downsample_negatives":  # what the trainer will hold: every positive, a share of negatives
+        train_rows = train_pos + round((train_rows - train_pos) * settings.negative_sample_rate)
     plan = training_plan(train_rows, len(features), **_cluster(client), force=None if mode == "auto" else mode)
     for reason in plan.reasons:
         logger.info("sizing: %s", reason)

@@ -41,6 +41,10 @@ class EventFeature:
         return [f"{self.name}_{v}" for v in self.values] if self.kind == "one_hot" else [self.name]
 
 
+#: class-imbalance strategies (see :func:`mlscale.training.data.class_weight_params`)
+CLASS_WEIGHTS = ("sqrt_scale_pos_weight", "scale_pos_weight", "downsample_negatives", "none")
+
+
 @dataclass(frozen=True)
 class TrainingSettings:
     history_days: int = 90
@@ -50,6 +54,8 @@ class TrainingSettings:
     early_stopping_rounds: int = 25
     checkpoint_every: int = 10
     params: dict[str, Any] = field(default_factory=dict)
+    class_weight: str = "none"              # the class-imbalance strategy (see mlscale.training.data)
+    negative_sample_rate: float = 0.2       # downsample_negatives: the share of negatives kept
     drift_retrain_cooldown_days: int = 7    # no drift-triggered retrain within N days of the last one
     drift_retrain_budget: int = 2           # drift-triggered retrains at most per 30 days
 
@@ -142,6 +148,8 @@ class TrainingDoc(StrictModel):
     early_stopping_rounds: int = 25
     checkpoint_every: int = 10
     drift_retrain: DriftRetrainDoc | None = None
+    class_weight: str = "none"
+    negative_sample_rate: float = 0.2
     params: dict[str, Any] | None = None   # passed to the learner as they are
 
 
@@ -197,7 +205,8 @@ def load_model_spec(name_or_path: str | Path) -> ModelSpec:
             history_days=training.history_days, split=(split.train, split.validation, split.holdout),
             review_budget=training.review_budget, max_rounds=training.max_rounds,
             early_stopping_rounds=training.early_stopping_rounds, checkpoint_every=training.checkpoint_every,
-            params=dict(training.params or {}), drift_retrain_cooldown_days=retrain.cooldown_days,
+            params=dict(training.params or {}), class_weight=training.class_weight,
+            negative_sample_rate=training.negative_sample_rate, drift_retrain_cooldown_days=retrain.cooldown_days,
             drift_retrain_budget=retrain.max_per_30_days),
         path=where,
     )
@@ -238,6 +247,10 @@ def _check(where: str, spec: ModelSpec) -> None:
         raise ModelSpecError(f"{where}: training.review_budget must be in (0, 1), got {t.review_budget}")
     if t.max_rounds < 1 or t.early_stopping_rounds < 1 or t.checkpoint_every < 1 or t.history_days < 1:
         raise ModelSpecError(f"{where}: training rounds, checkpoint interval and history_days must be positive")
+    if t.class_weight not in CLASS_WEIGHTS:
+        raise ModelSpecError(f"{where}: training.class_weight {t.class_weight!r} is not one of {CLASS_WEIGHTS}")
+    if not 0 < t.negative_sample_rate <= 1:
+        raise ModelSpecError(f"{where}: training.negative_sample_rate must be in (0, 1], got {t.negative_sample_rate}")
     if t.drift_retrain_cooldown_days < 0 or t.drift_retrain_budget < 0:
         raise ModelSpecError(f"{where}: training.drift_retrain cooldown_days and max_per_30_days must be >= 0")
     if not spec.feature_sets and not spec.event_features:

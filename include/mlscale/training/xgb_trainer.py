@@ -77,10 +77,12 @@ def _train_single(data: TrainingInputs, params: dict[str, Any], max_rounds: int,
 
     import xgboost as xgb
 
-    X, y = data.frame("train")
-    Xv, yv = data.frame("validation")
-    dtrain = xgb.QuantileDMatrix(X, y)
+    X, y, weight = data.frame("train")
+    dtrain = xgb.QuantileDMatrix(X, y, weight=weight)
+    del X, y, weight  # the quantised matrix holds what training needs
+    Xv, yv, _ = data.frame("validation")
     dvalid = xgb.QuantileDMatrix(Xv, yv, ref=dtrain)
+    del Xv, yv
     booster, resumed = _resume(checkpoints, data.features)
     history: dict[str, Any] = {}
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
@@ -98,10 +100,11 @@ def _train_dask(client: Any, data: TrainingInputs, params: dict[str, Any], parti
     from xgboost import dask as dxgb
     from xgboost.collective import Config
 
-    X, y = data.dask_frames("train", partitions)
-    Xv, yv = data.dask_frames("validation", partitions)
+    X, y, weight = data.dask_frames("train", partitions)
+    Xv, yv, _ = data.dask_frames("validation", partitions)
     X, y, Xv, yv = client.persist([X, y, Xv, yv])
-    dtrain = dxgb.DaskQuantileDMatrix(client, X, y)
+    weight = client.persist(weight) if weight is not None else None
+    dtrain = dxgb.DaskQuantileDMatrix(client, X, y, weight=weight)
     dvalid = dxgb.DaskQuantileDMatrix(client, Xv, yv, ref=dtrain)
     booster, resumed = _resume(checkpoints, data.features)
     result = dxgb.train(client, booster_params(params, gpu=gpu), dtrain, num_boost_round=max(0, max_rounds - resumed),
