@@ -11,6 +11,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results.json"
 RESULTS_MD = HERE / "RESULTS.md"
+#: RESULTS.md from this heading on is written by hand (what changed, with its profile) and kept as it is
+NARRATIVE = "## Changes and profiles"
 
 
 def machine() -> str:
@@ -41,4 +43,10 @@ def record(metric: str, value: float, *, unit: str, goal: str, baseline: str, co
     for e in entries:
         lines.append(f"| {e['metric']} | {e['value']} | {e['unit']} | {e['goal']} | {e['baseline']} | "
                      f"{e['measured_at']} ({e['machine']}) | `{e['command']}` | {e['notes']} |")
-    RESULTS_MD.write_text("\n".join(lines) + "\n")
+    RESULTS_MD.write_text("\n".join(lines) + "\n" + _narrative())
+
+
+def _narrative() -> str:
+    text = RESULTS_MD.read_text() if RESULTS_MD.exists() else ""
+    at = text.find(NARRATIVE)
+    return "\n" + text[at:] if at >= 0 else ""

@@ -47,13 +47,23 @@ def factorize_keys(keys: ColumnLike) -> tuple[np.ndarray, np.ndarray]:
     Codes are int64 in ``[0, len(unique_keys))``. String keys come back as an object array of ``str``,
     integer keys as int64 (uint64 for unsigned input). Null keys are rejected: an entity must be named.
     """
+    return sorted_codes(encode_keys(keys))
+
+
+def encode_keys(keys: ColumnLike) -> pa.Array:
+    """The first half of :func:`factorize_keys`: the keys dictionary-encoded in order of first appearance
+    (its ``dictionary`` tells how many entities there are before they are sorted)."""
     arr = to_arrow(keys)
     if arr.null_count:
         raise ValueError(f"keys contain {arr.null_count} null(s); every row must name its entity")
-    if len(arr) == 0:
-        return np.zeros(0, dtype=np.int64), arr.to_numpy(zero_copy_only=False)
-    encoded = pc.dictionary_encode(arr)
+    return pc.dictionary_encode(arr)
+
+
+def sorted_codes(encoded: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The second half of :func:`factorize_keys`: codes into the sorted dictionary."""
     dictionary = encoded.dictionary
+    if len(encoded) == 0:
+        return np.zeros(0, dtype=np.int64), dictionary.to_numpy(zero_copy_only=False)
     order = np.asarray(pc.array_sort_indices(dictionary).to_numpy(), dtype=np.int64)
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order), dtype=np.int64)

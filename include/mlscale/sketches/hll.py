@@ -25,11 +25,14 @@ listed, with empty registers. Null keys are an error.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from mlscale.sketches._columns import ColumnLike, factorize_keys, group_bounds
+from mlscale.sketches._columns import ColumnLike, encode_keys, factorize_keys, group_bounds, sorted_codes
 from mlscale.sketches.hashing import hash64_column
 
 logger = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_P = 12
 MIN_P, MAX_P = 4, 16  # datasketch's range; register indices fit in uint16
 _RANK_BITS = 5  # ranks are at most 33 - p <= 29 < 2**5
+_PAGE_BYTES = 4096
 
 
 def check_p(p: int) -> int:
@@ -147,17 +151,44 @@ def _estimate(inv_sum: np.ndarray, num_zero: np.ndarray, p: int) -> np.ndarray:
     return np.where(~small & (e > (1.0 / 30.0) * (1 << 32)), large, out)
 
 
-def entity_index_rank(keys: ColumnLike, values: ColumnLike,
-                      p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(entity codes, sorted unique keys, register index, rank)`` of every non-null value, hashed at once."""
-    codes, uniques = factorize_keys(keys)
-    hashes, valid = hash64_column(values)
+def entity_index_rank(keys: ColumnLike, values: ColumnLike, p: int, *,
+                      prepare: Callable[[int], Any] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                            np.ndarray, Any]:
+    """``(entity codes, sorted unique keys, register index, rank, prepared)`` of every non-null value, hashed
+    at once; ``prepared`` is ``prepare(number of entities)`` (``None`` without ``prepare``).
+
+    The keys are factorised on a second thread while the values are hashed: both are vectorised kernels that
+    release the GIL (Arrow's hash table, NumPy's uint64 arithmetic), so two cores take about the longer of
+    the two instead of their sum; ``prepare`` runs here once the keys are encoded, while they are sorted
+    (measured in ``benchmarks/bench_sketches.py``)."""
+    entities: Future[int] = Future()
+
+    def factorized() -> tuple[np.ndarray, np.ndarray]:
+        try:
+            encoded = encode_keys(keys)
+        except BaseException as exc:
+            entities.set_exception(exc)
+            raise
+        entities.set_result(len(encoded.dictionary))
+        return sorted_codes(encoded)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hll-keys") as pool:
+        keyed = pool.submit(factorized)
+        hashes, valid = hash64_column(values)
+        index, rank = index_rank(hashes if valid is None else hashes[valid], p)
+        prepared = prepare(entities.result()) if prepare else None
+        codes, uniques = keyed.result()
     if len(hashes) != len(codes):
         raise ValueError(f"keys ({len(codes)}) and values ({len(hashes)}) differ in length")
-    if valid is not None:
-        codes, hashes = codes[valid], hashes[valid]
-    index, rank = index_rank(hashes, p)
-    return codes, uniques, index, rank
+    return (codes if valid is None else codes[valid]), uniques, index, rank, prepared
+
+
+def _zeroed_registers(n: int, p: int) -> np.ndarray:
+    """A zero ``int8[n, 2**p]`` matrix with its pages already faulted in (the kernel zeroes a page on first
+    touch: done while the keys are sorted, it is off the critical path)."""
+    registers = np.zeros((n, 1 << p), dtype=np.int8)
+    registers.reshape(-1)[::_PAGE_BYTES] = 0
+    return registers
 
 
 def hll_registers(keys: ColumnLike, values: ColumnLike, p: int = DEFAULT_P) -> tuple[np.ndarray, np.ndarray]:
@@ -167,8 +198,8 @@ def hll_registers(keys: ColumnLike, values: ColumnLike, p: int = DEFAULT_P) -> t
     the matrix (``np.maximum.at``); no Python loop per row.
     """
     p = check_p(p)
-    codes, uniques, index, rank = entity_index_rank(keys, values, p)
-    registers = np.zeros((len(uniques), 1 << p), dtype=np.int8)
+    codes, uniques, index, rank, registers = entity_index_rank(keys, values, p,
+                                                               prepare=lambda n: _zeroed_registers(n, p))
     np.maximum.at(registers.reshape(-1), (codes << p) | index, rank)  # the dense matrix is the output anyway
     logger.debug("hll_registers: %d rows, %d entities (p=%d)", len(codes), len(uniques), p)
     return uniques, registers

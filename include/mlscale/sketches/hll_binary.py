@@ -128,7 +128,7 @@ def hll_sketches(keys: ColumnLike, values: ColumnLike, p: int = DEFAULT_P) -> tu
     """``(unique_keys, blobs)``: :func:`~mlscale.sketches.hll.hll_registers`, encoded, without the dense
     matrix in between (memory proportional to the rows, not to ``n_entities * 2**p``)."""
     p = check_p(p)
-    codes, uniques, index, rank = entity_index_rank(keys, values, p)
+    codes, uniques, index, rank, _ = entity_index_rank(keys, values, p)
     return uniques, encode(SparseRegisters.reduce(codes, index, rank, len(uniques), p))
 
 
