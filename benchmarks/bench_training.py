@@ -2,6 +2,13 @@
 
     python benchmarks/bench_training.py            # 1M rows x 30 features, 800k/200k split, 100 rounds
     python benchmarks/bench_training.py --smoke    # 20k rows, 10 rounds, records nothing (CI)
+    python benchmarks/bench_training.py --device cuda   # on a GPU machine: one GPU vs the CPU Dask path
+
+``--device cuda`` (needs a CUDA GPU, dask-cuda and CuPy) trains the same data and rounds with ``xgboost.dask`` on
+the ``dask_gpu_default`` cluster (``LocalCUDACluster``, ``device=cuda``) and on this project's default CPU Dask
+path (``dask_cpu_default``: a LocalCluster of 2 workers x 1 thread), and records ``xgb_gpu_vs_cpu_speedup`` (CPU
+wall / GPU wall, the quantile matrix build + train timed) and ``scoring_gpu_rows_per_s`` (``score_inputs`` on
+the GPU workers, ``inplace_predict`` on CuPy input, the validation rows, warm-up excluded), naming the GPU.
 
 Synthetic data (numpy, seeded): 30 float32 features, a binary label drawn from a nonlinear logit whose
 intercept is calibrated to ~3% positives. Both libraries are run twice on the same train/validation split:
@@ -139,13 +146,95 @@ def persist_on_workers(client, arr, chunk_rows: int):
     return darr, placement
 
 
+def gpu_name() -> str:
+    import subprocess
+
+    out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                         text=True, check=False).stdout.strip()
+    return out.splitlines()[0] if out else "unknown GPU"
+
+
+def gpu_scoring_seconds(client: Any, booster: Any, rows: Any) -> float:
+    """Seconds of ``score_inputs(gpu=True)`` over ``rows`` with ``booster`` stored as a model (warm-up excluded)."""
+    import tempfile
+
+    import pandas as pd
+    from mlscale.lake import Lake
+    from mlscale.scoring import ModelRef, score_inputs
+    from mlscale.training.model import StoredModel
+
+    features = tuple(f"f{i}" for i in range(N_FEATURES))
+    frame = pd.DataFrame(rows, columns=list(features))
+    ref = [ModelRef("bench", "1", "champion")]
+    with tempfile.TemporaryDirectory() as root:
+        lake = Lake(root)
+        StoredModel(name="bench", version="1", algorithm="xgboost", features=features,
+                    raw=bytes(booster.save_raw("ubj")), doc={}).save(lake)
+        score_inputs(client, lake, frame.head(1000), features, ref, rows_per_partition=100_000, gpu=True)
+        _, seconds = timed(lambda: score_inputs(client, lake, frame, features, ref, rows_per_partition=100_000,
+                                                gpu=True))
+    return seconds
+
+
+def gpu_main(n: int, rounds: int, *, record_results: bool) -> None:
+    """One GPU (``dask_gpu_default``) vs the CPU Dask path (``dask_cpu_default``), same data and rounds."""
+    import xgboost as xgb
+    import xgboost.dask  # noqa: F401
+    from mlscale.compute import ClusterSpec, open_client
+
+    x, y = make_data(n)
+    n_train = int(n * 0.8)
+    x_tr, y_tr, x_va = x[:n_train], y[:n_train], x[n_train:]
+    walls: dict[str, float] = {}
+    boosters: dict[str, Any] = {}
+    for device, spec in (("cuda", ClusterSpec(name="dask_gpu_default", gpu=True, dashboard_address=None)),
+                         ("cpu", ClusterSpec(name="dask_cpu_default", n_workers=2, threads_per_worker=1,
+                                             dashboard_address=None))):
+        with open_client(spec) as client:
+            chunk_rows = -(-n_train // 4)
+            dx, _ = persist_on_workers(client, x_tr, chunk_rows)
+            dy, _ = persist_on_workers(client, y_tr, chunk_rows)
+            params = {**xgb_params(None), "device": device}
+
+            def fit(rounds_: int, client=client, dx=dx, dy=dy, params=params):
+                dtrain = xgb.dask.DaskQuantileDMatrix(client, dx, dy, max_bin=MAX_BIN)
+                return xgb.dask.train(client, params, dtrain, num_boost_round=rounds_)["booster"]
+
+            fit(2)  # warm-up
+            boosters[device], walls[device] = timed(lambda fit=fit: fit(rounds))
+            if device == "cuda":
+                walls["score"] = gpu_scoring_seconds(client, boosters[device], x_va)
+    speedup, rows_per_s, gpu = walls["cpu"] / walls["cuda"], len(x_va) / walls["score"], gpu_name()
+    print(f"{gpu}: xgboost.dask device=cuda {walls['cuda']:.2f}s vs CPU Dask (2 workers x 1 thread) "
+          f"{walls['cpu']:.2f}s -> speedup {speedup:.1f}x; GPU scoring {rows_per_s:,.0f} rows/s "
+          f"({len(x_va):,} rows, {os.cpu_count()} CPU cores)")
+    if not record_results:
+        return
+    from results import record
+
+    command = "python benchmarks/bench_training.py --device cuda"
+    shape = f"{n_train:,} x {N_FEATURES} rows, {rounds} rounds, max_depth {MAX_DEPTH}, {MAX_BIN} bins"
+    record("xgb_gpu_vs_cpu_speedup", speedup, unit="x (CPU Dask wall / GPU wall)", goal="-", command=command,
+           baseline=f"xgboost.dask on dask_cpu_default (LocalCluster 2 workers x 1 thread): {walls['cpu']:.2f}s",
+           notes=f"{gpu}, LocalCUDACluster, device=cuda: {walls['cuda']:.2f}s; {shape}; quantile matrix build + "
+                 f"train timed; {os.cpu_count()} CPU cores on the machine")
+    record("scoring_gpu_rows_per_s", rows_per_s, unit="rows/s", goal="-", command=command,
+           baseline="-", notes=f"{gpu}: score_inputs(gpu=True), {len(x_va):,} distinct rows x {N_FEATURES}, "
+                               f"warm-up excluded, inplace_predict on CuPy input")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny data, record nothing")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: one GPU vs the CPU Dask path (see the module docstring)")
     args = parser.parse_args()
     n, rounds = (20_000, 10) if args.smoke else (args.rows, args.rounds)
+    if args.device == "cuda":
+        gpu_main(n, rounds, record_results=not args.smoke)
+        return
     n_train = int(n * 0.8)
 
     import logging

@@ -7,6 +7,7 @@ import datetime as dt
 from airflow.sdk import DAG, Param, PartitionedAssetTimetable, task
 from mlscale.airflow.assets import lake_asset
 from mlscale.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
+from mlscale.airflow.devices import CONNECTIONS, DEVICES, POOLS, device_task_id
 from mlscale.airflow.fail_fast import fail_fast
 from mlscale.airflow.operators.dask_operator import DaskOperator
 
@@ -16,7 +17,8 @@ DOC = """
 Runs for day D once the day's features are built (the `features_customer_activity` partition of D), for the
 `model` param's model, else **every model declared in `include/models/`** (one mapped task per model).
 
-1. `score` — on the Dask cluster (`device` cpu: `dask_cpu_default`, gpu: `dask_gpu_default`), builds the model
+1. `score` — on the Dask cluster (param `device` cpu: task `score` on `dask_cpu_default`, pool `dask_cpu`; gpu:
+   task `score_gpu` on `dask_gpu_default`, pool `dask_gpu`, XGBoost predicting on the GPU), builds the model
    inputs of D's events (point-in-time features of the day before plus event features), scores each distinct
    input once (repeated entity rows share a score), with each model loaded **once per worker**. The `champion`
    decides (`decision` = score ≥ its threshold at the review budget, or the `threshold` param); the
@@ -61,11 +63,14 @@ with DAG(
         return models_to_run({**context, "params": params})
 
     @task(execution_timeout=dt.timedelta(minutes=5))
-    def score_requests(model_names: list[str], params) -> list[dict]:
-        return [{"model": model, "sample_rate": params["sample_rate"], "threshold": params["threshold"],
-                 "force": params["force"]} for model in model_names]
+    def score_requests(model_names: list[str], device: str, params) -> list[dict]:
+        from mlscale.airflow.devices import on_device
 
-    @task(execution_timeout=dt.timedelta(minutes=30))
+        return on_device([{"model": model, "sample_rate": params["sample_rate"], "threshold": params["threshold"],
+                           "force": params["force"], "gpu": params["device"] == "gpu"} for model in model_names],
+                         params["device"], device)
+
+    @task(execution_timeout=dt.timedelta(minutes=30), trigger_rule="none_failed_min_one_success")
     @fail_fast
     def shadow_report(model: str, params, **context) -> dict:
         from mlscale.airflow.hooks.lake_hook import LakeHook
@@ -77,12 +82,13 @@ with DAG(
                               run_id=context["run_id"], model=model, actor=Actor.from_context(context)).as_dict()
 
     model_names = models()
-    score = DaskOperator.partial(
-        task_id="score",
+    scores = [DaskOperator.partial(  # score on dask_cpu_default (pool dask_cpu), score_gpu on dask_gpu_default
+        task_id=device_task_id("score", device),
         python_callable="mlscale.scoring:score_batch",
-        dask_conn_id="{{ 'dask_gpu_default' if params.device == 'gpu' else 'dask_cpu_default' }}",
-        pool="dask_cpu",
+        dask_conn_id=CONNECTIONS[device],
+        pool=POOLS[device],
         outlets=[lake_asset("predictions", "scores")],
         execution_timeout=dt.timedelta(hours=2),
-    ).expand(op_kwargs=score_requests(model_names))
-    score >> shadow_report.expand(model=model_names)
+    ).expand(op_kwargs=score_requests.override(task_id=device_task_id("score_requests", device))(model_names, device))
+        for device in DEVICES]
+    scores >> shadow_report.expand(model=model_names)

@@ -17,6 +17,7 @@ from airflow.sdk import (
 )
 from mlscale.airflow.assets import lake_asset
 from mlscale.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
+from mlscale.airflow.devices import CONNECTIONS, DEVICES, POOLS, device_task_id
 from mlscale.airflow.operators.dask_operator import DaskOperator
 
 MODELS = lake_asset("models", "registry")
@@ -39,7 +40,9 @@ the run):
    manifest; its fingerprint (file checksums, feature-set versions, label cut-off) is the dataset's identity;
 2. **sizing** — single-process on one worker or distributed, from the rows and the workers' memory (logged
    with its reasons);
-3. **training** — XGBoost (`xgboost.dask`, `DaskQuantileDMatrix`, hist; `device=cuda` on `dask_gpu_default`)
+3. **training** — task `train` (param `device` cpu: `dask_cpu_default`, pool `dask_cpu`) or `train_gpu` (gpu:
+   `dask_gpu_default`, pool `dask_gpu`, XGBoost `device=cuda`; the other task is skipped): XGBoost
+   (`xgboost.dask`, `DaskQuantileDMatrix`, hist)
    or LightGBM (`lightgbm.dask`), early stopping on the validation split, class weights by `class_weight`,
    a checkpoint to `checkpoints/<model>/<run>/` every N rounds: **a retry resumes from the last checkpoint**;
    a lost worker fails the attempt by the collective timeout instead of hanging;
@@ -92,20 +95,23 @@ with DAG(
 ) as dag:
 
     @task(execution_timeout=dt.timedelta(minutes=5))
-    def train_requests(params, **context) -> list[dict]:
-        """One set of training arguments per model this run trains."""
+    def train_requests(device: str, params, **context) -> list[dict]:
+        """One set of training arguments per model this run trains, when the run's device is ``device``."""
+        from mlscale.airflow.devices import on_device
         from mlscale.airflow.run_context import models_to_run
 
-        return [{"model": model, "algorithm": params["algorithm"], "gpu": params["device"] == "gpu",
-                 "class_weight": params["class_weight"], "max_rounds": params["max_rounds"], "mode": params["mode"]}
-                for model in models_to_run({**context, "params": params})]
+        return on_device([{"model": model, "algorithm": params["algorithm"], "gpu": params["device"] == "gpu",
+                           "class_weight": params["class_weight"], "max_rounds": params["max_rounds"],
+                           "mode": params["mode"]} for model in models_to_run({**context, "params": params})],
+                         params["device"], device)
 
-    DaskOperator.partial(
-        task_id="train",
-        python_callable="mlscale.training:train_model",
-        dask_conn_id="{{ 'dask_gpu_default' if params.device == 'gpu' else 'dask_cpu_default' }}",
-        days_before_logical_date=1,  # the cron fires on D+1 for D; a drift alert names its day
-        pool="dask_cpu",
-        outlets=[MODELS],
-        execution_timeout=dt.timedelta(hours=4),
-    ).expand(op_kwargs=train_requests())
+    for device in DEVICES:  # train on dask_cpu_default (pool dask_cpu), train_gpu on dask_gpu_default (dask_gpu)
+        DaskOperator.partial(
+            task_id=device_task_id("train", device),
+            python_callable="mlscale.training:train_model",
+            dask_conn_id=CONNECTIONS[device],
+            days_before_logical_date=1,  # the cron fires on D+1 for D; a drift alert names its day
+            pool=POOLS[device],
+            outlets=[MODELS],
+            execution_timeout=dt.timedelta(hours=4),
+        ).expand(op_kwargs=train_requests.override(task_id=device_task_id("train_requests", device))(device))

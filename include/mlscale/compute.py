@@ -8,6 +8,7 @@ closes what it opened.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -104,14 +105,20 @@ def _as_bool(value: Any) -> bool:
 
 
 def visible_gpus() -> int:
-    """Number of CUDA devices visible here (0 when there is no driver)."""
+    """Number of CUDA devices visible here: the devices ``nvidia-smi`` lists (0 when there is no driver), limited
+    to those ``CUDA_VISIBLE_DEVICES`` names when it is set (empty or ``-1``: none, as CUDA itself reads it)."""
     if shutil.which("nvidia-smi") is None:
         return 0
     try:
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return 0
-    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+    listed = sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+    named = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if named is None:
+        return listed
+    ids = [i.strip() for i in named.split(",") if i.strip()]
+    return min(listed, len(ids[:ids.index("-1")] if "-1" in ids else ids))
 
 
 @contextmanager

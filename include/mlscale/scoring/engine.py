@@ -34,15 +34,16 @@ class ScoredInputs:
 
 
 def score_inputs(client: Any, lake: Lake, frame: Any, columns: Sequence[str], refs: Sequence[ModelRef], *,
-                 rows_per_partition: int, token: str = "") -> ScoredInputs:
-    """Score every row of ``frame`` with every model of ``refs``; identical input rows are scored once."""
+                 rows_per_partition: int, token: str = "", gpu: bool = False) -> ScoredInputs:
+    """Score every row of ``frame`` with every model of ``refs``; identical input rows are scored once.
+    ``gpu``: on the workers' GPUs (see :func:`mlscale.scoring.workers.predict_block`)."""
     groups = distinct_inputs(frame, columns)
     logger.info("inputs: %d rows, %d distinct input vectors (%d repeats scored once)", groups.rows,
                 groups.distinct, groups.repeats)
     if not groups.distinct:
         empty = np.zeros(0, dtype=np.float64)
         return ScoredInputs(groups, {r.role: empty for r in refs}, 0, 0, {r.role: 0 for r in refs})
-    with WorkerScoring(client, lake, refs, token=token) as session:
+    with WorkerScoring(client, lake, refs, token=token, gpu=gpu) as session:
         workers = len(session.workers)
         partitions = min(groups.distinct, max(workers, math.ceil(groups.distinct / max(1, int(rows_per_partition)))))
         per_model = session.score(groups.unique, list(columns), partitions)

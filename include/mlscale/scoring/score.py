@@ -107,12 +107,13 @@ class ScoringResult:
 def score_batch(*, client: Any, lake: Lake, dt: str, run_id: str, model: str,
                 sample_rate: float = 0.01, tracking_uri: str = "", feast_root: str = "",
                 threshold: float | None = None, rows_per_partition: int = DEFAULT_ROWS_PER_PARTITION,
-                force: bool = False) -> ScoringResult:
+                force: bool = False, gpu: bool = False) -> ScoringResult:
     """Score day ``dt`` with the champion (and the challenger in shadow) on the Dask ``client``.
 
     See the module docstring for what is guaranteed. ``threshold`` overrides both models' holdout
     ``threshold_at_budget``; ``rows_per_partition`` sizes the Dask partitions (at least one per worker);
-    ``force`` recomputes even when the recorded signature matches.
+    ``force`` recomputes even when the recorded signature matches; ``gpu`` predicts on the workers' GPUs (the
+    client must be a GPU cluster: ``dask_gpu_default``).
     """
     started = time.perf_counter()
     day = parse_day(dt).isoformat()
@@ -151,7 +152,7 @@ def score_batch(*, client: Any, lake: Lake, dt: str, run_id: str, model: str,
     columns = _input_columns(models, frame, spec)
     scored = score_inputs(client, lake, frame, columns, [ModelRef(m.name, m.version, m.role) for m in models],
                           rows_per_partition=rows_per_partition,
-                          token=f"{file_name_of(run_id)}-{uuid.uuid4().hex[:8]}")
+                          token=f"{file_name_of(run_id)}-{uuid.uuid4().hex[:8]}", gpu=gpu)
     groups = scored.groups
 
     keys, times = events.column(spec.event_key).combine_chunks(), events.column(spec.event_time).combine_chunks()

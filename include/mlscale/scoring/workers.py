@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from mlscale.compute import GPU_RESOURCE
 from mlscale.lake import Lake
 from mlscale.training.model import StoredModel
 
@@ -78,25 +79,36 @@ def _warm(lake: Lake, token: str, refs: Sequence[ModelRef]) -> str:
     return _worker_address()
 
 
-def predict_block(model: StoredModel, block: np.ndarray, columns: Sequence[str]) -> np.ndarray:
+def predict_block(model: StoredModel, block: np.ndarray, columns: Sequence[str], gpu: bool = False) -> np.ndarray:
     """``model``'s scores of a float32 block whose columns are named by ``columns``.
 
     XGBoost boosters predict from the block itself (its columns reordered to the model's inputs when they
     differ), other models through :meth:`StoredModel.predict`; the float32 values, hence the scores, are the same.
+    ``gpu``: XGBoost predicts on the worker's GPU (``device=cuda``, the block copied to a CuPy array); LightGBM
+    models predict on the CPU (its wheel has no CUDA predictor).
     """
     if model.algorithm == "xgboost":
         names = list(columns)
         if tuple(names) != model.features:
             block = block[:, [names.index(f) for f in model.features]]
+        if gpu:
+            return _predict_on_gpu(model.booster, block)
         return np.asarray(model.booster.inplace_predict(block), dtype=np.float64)
     import pandas as pd
 
     return model.predict(pd.DataFrame(block, columns=list(columns), copy=False))
 
 
+def _predict_on_gpu(booster: Any, block: np.ndarray) -> np.ndarray:
+    import cupy
+
+    booster.set_param({"device": "cuda"})  # the worker's own GPU (dask-cuda pins one per worker)
+    return np.asarray(cupy.asnumpy(booster.inplace_predict(cupy.asarray(block))), dtype=np.float64)
+
+
 def _score_block(block: np.ndarray, columns: Sequence[str], lake: Lake, token: str,
-                 refs: Sequence[ModelRef]) -> list[np.ndarray]:
-    return [predict_block(worker_model(lake, token, ref), block, columns) for ref in refs]
+                 refs: Sequence[ModelRef], gpu: bool = False) -> list[np.ndarray]:
+    return [predict_block(worker_model(lake, token, ref), block, columns, gpu) for ref in refs]
 
 
 def _release(token: str, dask_worker: Any = None) -> dict[str, int]:
@@ -130,8 +142,9 @@ class WorkerScoring:
     after the block, :attr:`loads` holds the loads per ``model/version`` and :attr:`loads_by_worker` the detail.
     """
 
-    def __init__(self, client: Any, lake: Lake, refs: Sequence[ModelRef], token: str = "") -> None:
+    def __init__(self, client: Any, lake: Lake, refs: Sequence[ModelRef], token: str = "", gpu: bool = False) -> None:
         self.client = client
+        self.gpu = gpu                        # score on the workers' GPUs (tasks ask for the GPU resource)
         self.lake = lake
         self.refs = tuple(refs)
         self.token = token or uuid.uuid4().hex[:12]
@@ -166,8 +179,9 @@ class WorkerScoring:
         blocks = [matrix[a:b] for a, b in split_rows(len(matrix), partitions)]
         data = self.client.scatter(blocks, hash=False)
         self.futures = self.client.map(_score_block, data, columns=list(columns), lake=self.lake, token=self.token,
-                                       refs=self.refs, key=[f"scoring-{self.token}-{i}" for i in range(len(blocks))],
-                                       pure=False)
+                                       refs=self.refs, gpu=self.gpu, pure=False,
+                                       key=[f"scoring-{self.token}-{i}" for i in range(len(blocks))],
+                                       resources={GPU_RESOURCE: 1} if self.gpu else None)
         results = self.client.gather(self.futures)
         self.futures = []
         del data
