@@ -90,7 +90,7 @@ with DAG(
                              actor=Actor.from_context(context)).as_dict()
         return {**result, "dt": target["dt"]}
 
-    @task.sensor(mode="reschedule", poke_interval=120, timeout=dt.timedelta(days=7), soft_fail=True)
+    @task.sensor(mode="reschedule", poke_interval=60, timeout=dt.timedelta(days=7), soft_fail=True)
     def wait_for_approval(audited: dict, params, **context) -> bool:
         from mlscale.governance.gate import approval_of
         from mlscale.governance.risk_policy import load_risk_policy

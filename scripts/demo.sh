@@ -64,7 +64,7 @@ trigger() {  # $1: DAG id, $2: conf; runs it through the scheduler and waits; pr
   echo "$id"
 }
 idle() {  # $1: DAG ids (comma-separated), $2: since (epoch s): wait until they have no queued or running run
-  mlscale wait-idle --dags "$1" --since "$2" --settle 20 --timeout 1800 2>/dev/null | tail -4 | sed 's/^/   /' \
+  mlscale wait-idle --dags "$1" --since "$2" --settle 10 --timeout 1800 2>/dev/null | tail -4 | sed 's/^/   /' \
     || status=1
 }
 run_and_show() {  # $1: DAG id, $2: conf, $3: grep -o pattern, $4: lines (default 1): trigger, wait, show its log lines
@@ -113,7 +113,7 @@ bias_verdict "$V1"
 # records it; the waiting audit_bias run then reaches the gate
 mlscale approve --version "$V1" --by "demo reviewer" --accept insufficient_bias_evidence \
   --note "demo: reviewed the bias report; too few selections per group to judge parity" >/dev/null 2>&1
-echo "-- approved by 'demo reviewer' ($MODEL is high risk); audit_bias's wait_for_approval sees it within 2 minutes"
+echo "-- approved by 'demo reviewer' ($MODEL is high risk); audit_bias's wait_for_approval sees it within a minute"
 idle audit_bias "$since"
 newest_logs audit_bias | grep -o "promotion gate for [^\"]*" | cut -c1-300 | head -1 | sed 's/^/   /' || true
 if [ "$(alias_of champion)" != "$V1" ]; then
