@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 
+import numpy as np
+
 from mlscale.ingest.readers import MAX_FIELD_BYTES, open_stream
 
 BLOCK_BYTES = 8 << 20
@@ -42,19 +44,65 @@ def _lines(fs, path: str) -> Iterator[tuple[int, bytes]]:
 
 def record_offsets(fs, path: str, records: Iterable[int], *, csv_delimiter: str | None) -> dict[int, int]:
     """The byte offset of each of ``records`` (CSV record ordinals when ``csv_delimiter`` is given, else JSON line
-    numbers); records beyond the end of the file are left out."""
+    numbers); records beyond the end of the file are left out.
+
+    Line starts are found with NumPy over whole blocks. A CSV file without a quote character and without a bare
+    carriage return has one record per non-blank line, so its records are its non-blank lines after the header;
+    any other CSV file is split into records by Python's ``csv`` module, as the reader does."""
     wanted = set(records)
     if not wanted:
         return {}
     last = max(wanted)
-    found: dict[int, int] = {}
+    scan = _scan(fs, path, stop_after_lines=None if csv_delimiter is not None else last)
     if csv_delimiter is None:
-        for number, (offset, _) in enumerate(_lines(fs, path), start=1):
-            if number in wanted:
-                found[number] = offset
-            if number >= last:
+        return {n: int(scan.starts[n - 1]) for n in wanted if 1 <= n <= len(scan.starts)}
+    if scan.plain:
+        nonblank = scan.starts[~scan.blank]  # record 0 is the header, the first non-blank line
+        return {r: int(nonblank[r]) for r in wanted if 0 <= r < len(nonblank)}
+    return _csv_record_offsets(fs, path, wanted, last, csv_delimiter)
+
+
+class _Scan:
+    """Line starts of a file (as far as it was read), which lines are blank, and whether every line is a record."""
+
+    def __init__(self, starts: np.ndarray, blank: np.ndarray, plain: bool) -> None:
+        self.starts, self.blank, self.plain = starts, blank, plain
+
+
+def _scan(fs, path: str, stop_after_lines: int | None) -> _Scan:
+    """One pass over the decompressed content: the offset of every physical line (stopping once
+    ``stop_after_lines`` lines are found), blank lines (nothing before ``\\n`` or ``\\r\\n``), and ``plain``: no
+    quote character and no carriage return outside a ``\\r\\n``."""
+    breaks: list[np.ndarray] = []
+    ends_cr: list[np.ndarray] = []
+    plain, size, found, previous = True, 0, 0, b""
+    with open_stream(fs, path) as stream:
+        while True:
+            data = stream.read(BLOCK_BYTES)
+            if not data:
                 break
-        return found
+            raw = np.frombuffer(data, dtype=np.uint8)
+            newlines = np.flatnonzero(raw == 10)
+            breaks.append(newlines + size)
+            before = raw[np.maximum(newlines - 1, 0)]
+            if len(newlines) and newlines[0] == 0:  # the byte before a block's first line break is the last block's
+                before[0] = previous[-1] if previous else 0
+            ends_cr.append(before == 13)
+            plain = plain and b'"' not in data and data.count(b"\r") == data.count(b"\r\n")
+            size, found, previous = size + len(data), found + len(newlines), data
+            if stop_after_lines is not None and found >= stop_after_lines:
+                break
+    newline_at = np.concatenate(breaks) if breaks else np.zeros(0, dtype=np.int64)
+    cr = np.concatenate(ends_cr) if ends_cr else np.zeros(0, dtype=bool)
+    starts = np.concatenate([[0], newline_at + 1]).astype(np.int64)
+    ends = np.concatenate([newline_at, [size]]).astype(np.int64)   # where each line's content stops
+    content = ends - starts - np.concatenate([cr, [False]]).astype(np.int64)
+    keep = starts < size                 # a final line break opens no line
+    return _Scan(starts[keep], content[keep] <= 0, plain)
+
+
+def _csv_record_offsets(fs, path: str, wanted: set[int], last: int, csv_delimiter: str) -> dict[int, int]:
+    found: dict[int, int] = {}
     starts: list[int] = []
 
     def text_lines() -> Iterator[str]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
@@ -383,15 +384,16 @@ def _text_column(values: list[object]) -> pa.Array:
 
 def _parse_block(numbered: list[tuple[int, bytes]], objects: list[tuple[int, dict]],
                  rejected: list[RejectedRecord], invalid: str) -> None:
-    """Parse a block of lines in one call; if any line is broken, parse that block line by line."""
+    """Parse a block of lines in one call; if any line is broken (or holds what msgspec does not decode exactly as
+    Python's json would: numbers beyond 64 bits, NaN, lone surrogates), parse that block line by line."""
     if not numbered:
         return
-    try:
-        parsed = json.loads(b"[" + b",".join(line for _, line in numbered) + b"]")
+    try:  # msgspec decodes in C; anything it refuses goes to the line-by-line path (Python's json, its messages)
+        parsed = msgspec.json.decode(b"[" + b",".join(line for _, line in numbered) + b"]")
         if len(parsed) == len(numbered) and all(type(p) is dict for p in parsed):
             objects.extend((n, obj) for (n, _), obj in zip(numbered, parsed, strict=True))
             return
-    except (ValueError, UnicodeDecodeError):
+    except (msgspec.MsgspecError, ValueError, UnicodeDecodeError):
         pass
     for number, line in numbered:
         try:
