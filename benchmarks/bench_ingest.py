@@ -107,7 +107,9 @@ class PeakRss:
         self._thread.join()
 
 
-def run_ours(lake_dir: Path, client) -> tuple[float, object, int]:
+def run_ours(lake_dir: Path, client) -> tuple[float, object, int, int]:
+    """Ingest the day (the day before first, untimed): seconds, result, peak RSS (driver growth + 2 x the largest
+    worker) and the largest worker's peak RSS."""
     from mlscale.ingest import ingest_partition
     from mlscale.lake import Lake
 
@@ -123,7 +125,7 @@ def run_ours(lake_dir: Path, client) -> tuple[float, object, int]:
     growth = mem.driver_peak - mem.driver_start
     print(f"  peak RSS: driver {mem.driver_peak / 2**20:,.0f} MiB (+{growth / 2**20:,.0f} MiB during ingestion), "
           f"largest worker {mem.worker_peak / 2**20:,.0f} MiB")
-    return elapsed, result, growth + mem.worker_peak * 2
+    return elapsed, result, growth + mem.worker_peak * 2, mem.worker_peak
 
 
 def generate(lake_dir: Path, rows: int) -> None:
@@ -152,7 +154,7 @@ def main() -> None:
         out_dir.mkdir()
         generate(lake_dir, rows)
         plain_s, plain_rows = plain_conversion(lake_dir, out_dir)
-        ours_s, result, peak = run_ours(lake_dir, client)
+        ours_s, result, peak, worker_peak = run_ours(lake_dir, client)
         ratio = ours_s / plain_s
         print(f"rows/day {rows:,}: plain pyarrow {plain_s:.2f}s ({plain_rows / plain_s:,.0f} rows/s), "
               f"ingest {ours_s:.2f}s ({result.rows_in / ours_s:,.0f} rows/s) -> ratio {ratio:.2f} (goal <= 2.0); "
@@ -162,9 +164,12 @@ def main() -> None:
         if not args.smoke and args.memory_rows:
             big_dir = Path(tmp) / "lake_big"
             generate(big_dir, args.memory_rows)
-            big_s, big_result, big_peak = run_ours(big_dir, client)
+            big_s, big_result, big_peak, big_worker_peak = run_ours(big_dir, client)
             peaks[args.memory_rows] = big_peak
-            print(f"rows/day {args.memory_rows:,}: ingest {big_s:.2f}s, peak RSS {big_peak / 2**20:,.0f} MiB")
+            worker_growth = (big_worker_peak / worker_peak - 1) * 100
+            print(f"rows/day {args.memory_rows:,}: ingest {big_s:.2f}s, peak RSS {big_peak / 2**20:,.0f} MiB; largest "
+                  f"worker {worker_peak / 2**20:,.0f} -> {big_worker_peak / 2**20:,.0f} MiB ({worker_growth:+.0f}%, "
+                  f"goal <= +10%)")
     if args.smoke:
         return
     from results import record
@@ -175,6 +180,13 @@ def main() -> None:
            notes=f"ingest {ours_s:.2f}s on LocalCluster 2x1 processes")
     record("ingest_rows_per_s", result.rows_in / ours_s, unit="rows/s", goal="-", baseline=f"{plain_rows / plain_s:,.0f} rows/s plain",
            command=command)
+    if len(peaks) > 1:
+        record(f"ingest_worker_peak_rss_growth_{rows // 1_000_000}m_to_{args.memory_rows // 1_000_000}m",
+               worker_growth, unit="% (largest worker's peak at the larger day over the smaller, minus 100)",
+               goal="<= 10", baseline=f"largest worker at {rows:,} rows/day: {worker_peak / 2**20:,.0f} MiB",
+               command=command, notes=f"largest worker at {args.memory_rows:,} rows/day: "
+                                      f"{big_worker_peak / 2**20:,.0f} MiB; the same 2 worker processes run both "
+                                      "days, one after the other")
     for n, value in peaks.items():
         record(f"ingest_peak_rss_mib_{n // 1_000_000}m", value / 2**20, unit="MiB (driver growth + 2 x largest worker)",
                goal="flat in day size", baseline="-", command=command)
