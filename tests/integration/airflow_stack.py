@@ -130,8 +130,15 @@ class AirflowStack:
 
     # -- REST API -------------------------------------------------------------------------------------
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        resp = requests.request(method, f"{self.url}{path}", headers={"Authorization": f"Bearer {self._token}"},
-                                timeout=60, **kwargs)
+        """One REST call. A "Database error" answer is retried (up to 3 tries): on SQLite two requests of the
+        api-server can wait on each other's write lock until the busy timeout, and the one that gives up rolled
+        back, so asking again is safe; any other error fails at once."""
+        for attempt in range(1, 4):
+            resp = requests.request(method, f"{self.url}{path}",
+                                    headers={"Authorization": f"Bearer {self._token}"}, timeout=90, **kwargs)
+            if resp.status_code != 500 or "Database error" not in resp.text or attempt == 3:
+                break
+            time.sleep(2)
         assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text[:2000]}"
         return resp
 
