@@ -2,9 +2,10 @@
 
 A DAG with a ``device`` param maps one task per device (``train`` on ``dask_cpu_default`` in the ``dask_cpu``
 pool, ``train_gpu`` on ``dask_gpu_default`` in the ``dask_gpu`` pool); a run's requests all go to the device its
-param names, and the other device's task expands to nothing (skipped); each device has its own requests task
-(``train_requests``, ``train_requests_gpu``), as a mapped task cannot expand over part of one task's result. An Airflow pool is fixed when the task
-is defined, so a GPU run can only take a ``dask_gpu`` slot through a task of its own.
+param names, and the other device's task expands to nothing (skipped). Each device has its own requests task
+(``train_requests``, ``train_requests_gpu``): a mapped task cannot expand over part of one task's result. An
+Airflow pool is fixed when the task is defined, so a GPU run can only take a ``dask_gpu`` slot through a task of
+its own.
 """
 
 from __future__ import annotations

@@ -97,8 +97,8 @@ def monitor_drift(*, lake: Lake, dt: str, run_id: str, model: str, tracking_uri:
     Three separate verdicts: **data drift** (the model inputs against the rolling reference of recent days, see
     :mod:`mlscale.governance.drift_days`), **prediction drift** (the score, likewise) and **labelled performance**
     (day D-5, whose labels have mostly arrived, against the version's holdout). The distance from the training
-    reference is reported beside them (what the promotion gate checks), and Evidently's report on a sample (on alarm days, or as the risk tier's
-    ``drift.evidently_report`` says).
+    reference is reported beside them (what the promotion gate checks), and Evidently's report on a sample (on
+    alarm days, or as the risk tier's ``drift.evidently_report`` says).
     ``risk_policy``: the model risk policy file (default ``include/policies/model_risk.yaml``).
     """
     from mlscale.feature_store import feature_store_for

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -62,11 +63,12 @@ def record_offsets(fs, path: str, records: Iterable[int], *, csv_delimiter: str 
     return _csv_record_offsets(fs, path, wanted, last, csv_delimiter)
 
 
-class _Scan:
+class _Scan(NamedTuple):
     """Line starts of a file (as far as it was read), which lines are blank, and whether every line is a record."""
 
-    def __init__(self, starts: np.ndarray, blank: np.ndarray, plain: bool) -> None:
-        self.starts, self.blank, self.plain = starts, blank, plain
+    starts: np.ndarray
+    blank: np.ndarray
+    plain: bool
 
 
 def _scan(fs, path: str, stop_after_lines: int | None) -> _Scan:

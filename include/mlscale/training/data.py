@@ -46,7 +46,7 @@ class TrainingInputs:
 
         files = split_files(self.lake, self.ref, split)
         sampling = self.sampling(split)
-        meta = _typed(_empty(self.features))
+        meta = _empty(self.features)
         frame = dd.from_map(_read_file, files, lake=self.lake, wanted=[self.key, *self.features, LABEL],
                             sampling=sampling, key=self.key, rate=self.negative_rate, meta=meta,
                             enforce_metadata=False)
@@ -89,9 +89,6 @@ def _empty(features: tuple[str, ...]) -> Any:
     return pd.DataFrame({c: pd.Series([], dtype="float32") for c in features}
                         | {LABEL: pd.Series([], dtype="int8"), WEIGHT: pd.Series([], dtype="float32")})
 
-
-def _typed(frame: Any) -> Any:
-    return frame.astype({c: "float32" for c in frame.columns if c != LABEL} | {LABEL: "int8"})
 
 
 def kept_rows(keys: Any, labels: Any, sampling: str, rate: float = DOWNSAMPLE_NEGATIVE_RATE) -> Any:

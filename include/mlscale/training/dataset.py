@@ -76,9 +76,9 @@ def latest_labels(lake: Lake, spec: ModelSpec, first: dt.date, last: dt.date) ->
 def last_per_key(table: pa.Table, key: str, time: str) -> pa.Table:
     """The row of each ``key`` with the latest ``time`` (on a tie, the one read last): a later report corrects an
     earlier one. Ordered by ``(time, key)``."""
-    order = pc.sort_indices(table.append_column("_row", pa.array(range(table.num_rows), pa.int64())),
-                            sort_keys=[(time, "ascending"), (key, "ascending"), ("_row", "ascending")])
-    ordered = table.take(order).append_column("_pos", pa.array(range(table.num_rows), pa.int64()))
+    # Arrow's sort is stable: equal (time, key) rows keep the order they were read in
+    ordered = table.take(pc.sort_indices(table, sort_keys=[(time, "ascending"), (key, "ascending")]))
+    ordered = ordered.append_column("_pos", pa.array(range(table.num_rows), pa.int64()))
     last = ordered.select([key, "_pos"]).group_by(key, use_threads=False).aggregate([("_pos", "max")])
     return ordered.take(pa.array(np.sort(last.column("_pos_max").to_numpy()))).drop_columns(["_pos"])
 
