@@ -22,6 +22,7 @@ KINDS = {
     "stale_features": "a feature set was not published for the day",
     "quarantine_rate": "a drop's quarantined share is above its limit",
     "gate_refused": "the promotion gate refused a model version",
+    "latency_slo": "online scoring is slower than its latency SLO",
 }
 
 

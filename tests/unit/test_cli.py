@@ -32,6 +32,7 @@ OPTIONS = {  # the documented interface of every command: option names (and posi
     "simulate": {"--lake", "--days", "--scenario", "--start", "--rows-per-day", "--seed", "--model",
                  "--min-train-days", "--max-rounds"},
     "timeline": {"--lake", "--first", "--last"},
+    "serve": {"--lake", "--model", "--host", "--port", "--workers", "--policy"},
     "lineage": {"URI", "--direction", "--json", "--lake"},
     "access-report": {"--from", "--to", "--json", "--records", "--lake"},
     "approve": {"--model", "--version", "--by", "--note", "--accept", "--lake"},

@@ -6,6 +6,7 @@ beside the old one (``features/<set>_v<version>...``) and old versions stay repr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,8 +151,12 @@ def load_feature_set(name_or_path: str | Path) -> FeatureSet:
     if not path.exists():
         available = ", ".join(feature_set_names())
         raise FeatureDefinitionError(f"no feature set {str(name_or_path)!r} ({path}); available: {available}")
-    text = path.read_bytes()
-    where = str(path)
+    return _parsed_feature_set(str(path), path.read_bytes())
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_feature_set(where: str, text: bytes) -> FeatureSet:
+    """The feature set of one file's content (parsed once per content: scoring asks per request)."""
     doc = yaml.safe_load(text)
     m = validated(FeatureSetDoc, doc, where, FeatureDefinitionError)
     windows = tuple(sorted(m.windows))

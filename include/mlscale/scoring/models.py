@@ -71,16 +71,17 @@ def resolve_models(registry_client: Any, lake: Lake, model: str, *, threshold: f
             f"mlscale.training.registry.set_alias(client, {model!r}, 'champion', '<version>')), then re-run "
             "this day.")
     challenger_version = registry.alias_version(registry_client, model, registry.CHALLENGER)
-    champion = _scoring_model(lake, model, champion_version, CHAMPION_ROLE, threshold)
+    champion = scoring_model(lake, model, champion_version, CHAMPION_ROLE, threshold)
     challenger = None
     if challenger_version is not None and challenger_version != champion_version:
-        challenger = _scoring_model(lake, model, challenger_version, SHADOW_ROLE, threshold)
+        challenger = scoring_model(lake, model, challenger_version, SHADOW_ROLE, threshold)
     elif challenger_version is not None:
         logger.info("challenger alias points at the champion (version %s): no shadow scoring", champion_version)
     return champion, challenger
 
 
-def _scoring_model(lake: Lake, model: str, version: str, role: str, threshold: float | None) -> ScoringModel:
+def scoring_model(lake: Lake, model: str, version: str, role: str, threshold: float | None = None) -> ScoringModel:
+    """``version`` of ``model`` loaded from the lake, deciding at ``threshold`` (else its holdout threshold_at_budget)."""
     try:
         stored = StoredModel.load(lake, model, version)
     except FileNotFoundError as exc:

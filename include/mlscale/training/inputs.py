@@ -32,38 +32,65 @@ def feature_columns(spec: ModelSpec) -> list[str]:
 
 
 def event_features(events: Any, spec: ModelSpec) -> Any:
-    """The event-row features of ``events`` (a pandas DataFrame) as a float64 DataFrame (vectorised)."""
+    """The event-row features of ``events`` (a pandas DataFrame) as a float64 DataFrame (vectorised on NumPy:
+    the same function scores a batch of a million events and an online request of one)."""
     import pandas as pd
 
     out: dict[str, Any] = {}  # one frame at the end: inserting column by column fragments it
     for f in spec.event_features:
         column = events[f.column]
         if f.kind == "numeric":
-            out[f.name] = pd.to_numeric(column, errors="coerce").astype("float64").to_numpy()
+            out[f.name] = _numbers(column)
         elif f.kind == "log1p":
-            out[f.name] = np.log1p(pd.to_numeric(column, errors="coerce").astype("float64").clip(lower=0)).to_numpy()
+            out[f.name] = np.log1p(np.clip(_numbers(column), 0, None))
         elif f.kind == "ratio":  # the event's value relative to an entity feature (e.g. amount / 30-day mean)
-            denominator = events[_feature_column(f.over)].astype("float64")
-            value = pd.to_numeric(column, errors="coerce").astype("float64")
-            out[f.name] = (value / denominator.where(denominator > 0)).astype("float64").to_numpy()
+            denominator = _numbers(events[_feature_column(f.over)])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[f.name] = np.where(denominator > 0, _numbers(column) / denominator, np.nan)
         elif f.kind == "hour":
-            out[f.name] = pd.to_datetime(column, utc=True).dt.hour.astype("float64").to_numpy()
+            out[f.name] = _hours(column)
         elif f.kind == "recent_count":
             out[f.name] = recent_count(column, events[spec.event_time], f.minutes)
         elif f.kind == "bucket_distinct":
             out[f.name] = bucket_distinct(column, events[f.of], events[spec.event_time], f.minutes)
         else:  # one_hot over the declared values; an unknown value is all zeros
-            text = column.astype("string")
+            text = column.astype("string").to_numpy(dtype=object, na_value=None)
             for value in f.values:
-                out[f"{f.name}_{value}"] = (text == value).fillna(False).astype("float64").to_numpy()
+                out[f"{f.name}_{value}"] = (text == value).astype("float64")
     return pd.DataFrame(out, index=events.index)
+
+
+def _numbers(column: Any) -> np.ndarray:
+    """float64 values of a column (anything not a number: NaN)."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        return column.to_numpy(dtype="float64", na_value=np.nan)
+    return pd.to_numeric(column, errors="coerce").astype("float64").to_numpy()
+
+
+def _epoch_seconds(times: Any) -> np.ndarray:
+    """UTC epoch seconds (``datetime64[s]``, NaT where missing) of a time column."""
+    import pandas as pd
+
+    series = times if isinstance(times, pd.Series) else pd.Series(times)
+    if not isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = pd.to_datetime(series, utc=True)
+    return series.dt.tz_convert(None).to_numpy().astype("datetime64[s]")
+
+
+def _hours(times: Any) -> np.ndarray:
+    seconds = _epoch_seconds(times)
+    hours = (seconds.astype(np.int64) // 3600 % 24).astype(np.float64)
+    hours[np.isnat(seconds)] = np.nan
+    return hours
 
 
 def _keyed_seconds(keys: Any, times: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(key codes, epoch seconds, rows with both a key and a time): what the windowed event features group on."""
     import pandas as pd
 
-    seconds = pd.to_datetime(times, utc=True).dt.tz_convert(None).to_numpy().astype("datetime64[s]")
+    seconds = _epoch_seconds(times)
     code = pd.factorize(pd.Series(keys).to_numpy(), use_na_sentinel=True)[0].astype(np.int64)
     return code, seconds.astype(np.int64), ~np.isnat(seconds) & (code >= 0)
 
@@ -93,16 +120,21 @@ def recent_count(keys: Any, times: Any, minutes: int) -> np.ndarray:
 def bucket_distinct(keys: Any, values: Any, times: Any, minutes: int) -> np.ndarray:
     """Per row: the distinct ``values`` of the rows with the same key in the same clock-aligned ``minutes`` bucket
     (e.g. the merchants a card paid within this clock hour: card testing), among the given rows — a batch's
-    events are all known when it is scored. NaN where the key or time is missing."""
+    events are all known when it is scored. Missing values are not counted; NaN where the key or time is missing."""
     import pandas as pd
 
     code, seconds, valid = _keyed_seconds(keys, times)
     out = np.full(len(code), np.nan)
     if not valid.any():
         return out
-    frame = pd.DataFrame({"key": code[valid], "bucket": seconds[valid] // (minutes * 60),
-                          "value": pd.Series(values).to_numpy()[valid]})
-    out[valid] = frame.groupby(["key", "bucket"])["value"].transform("nunique").to_numpy(dtype=np.float64)
+    bucket = seconds[valid] // (minutes * 60)
+    group = pd.factorize(code[valid] * (int(bucket.max() - bucket.min()) + 1) + (bucket - bucket.min()))[0]
+    value = pd.factorize(pd.Series(values).to_numpy()[valid], use_na_sentinel=True)[0].astype(np.int64)
+    known = value >= 0
+    pairs = np.unique(group[known].astype(np.int64) * (int(value.max()) + 1) + value[known])
+    distinct = np.bincount(pairs // (int(value.max()) + 1), minlength=int(group.max()) + 1) if len(pairs) \
+        else np.zeros(int(group.max()) + 1, dtype=np.int64)
+    out[valid] = distinct[group].astype(np.float64)
     return out
 
 
@@ -147,10 +179,24 @@ def model_inputs(store: Any, events: pa.Table, spec: ModelSpec) -> Any:
         found = training_set(store, distinct, sets, full_feature_names=True, timestamp_column="_day")
         logger.info("point-in-time lookup: %d events, %d distinct (entity, day) pairs", len(frame), len(distinct))
         joined = lookup.merge(found, on=[*keys, "_day"], how="left", validate="many_to_one")
-        looked_up = features[: len(features) - sum(len(f.columns()) for f in spec.event_features)]
+        looked_up = looked_up_columns(spec)
         values = {column: joined[column].to_numpy(dtype="float64", na_value=np.nan) for column in looked_up}
         frame = pd.concat([frame.drop(columns=[c for c in looked_up if c in frame]),
                            pd.DataFrame(values, index=frame.index)], axis=1)
+    return with_event_features(frame, spec)
+
+
+def with_event_features(frame: Any, spec: ModelSpec) -> Any:
+    """``frame`` (events with their looked-up feature-store columns) plus the event features: the last step of
+    the model inputs, shared by batch (:func:`model_inputs`) and online scoring (:mod:`mlscale.serving`)."""
+    import pandas as pd
+
     derived = event_features(frame, spec)
     # one block per call, not one insert per column (a frame built column by column is slow to sort and copy)
     return pd.concat([frame.drop(columns=[c for c in derived.columns if c in frame]), derived], axis=1)
+
+
+def looked_up_columns(spec: ModelSpec) -> list[str]:
+    """The model input columns that come from the feature store (``<view>__<feature>``), in input order."""
+    features = feature_columns(spec)
+    return features[: len(features) - sum(len(f.columns()) for f in spec.event_features)]

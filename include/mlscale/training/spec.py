@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import Field
 
 from mlscale.config_schema import StrictModel, validated
 from mlscale.errors import NotRetryable
@@ -61,6 +62,12 @@ class TrainingSettings:
 
 
 @dataclass(frozen=True)
+class ServingSettings:
+    latency_slo_p99_ms: float = 10.0        # online scoring: the p99 latency the service must keep
+    slo_window_s: float = 60.0              # over windows of this many seconds (a breach for a window alerts)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     version: str
@@ -81,6 +88,7 @@ class ModelSpec:
     protected_columns: tuple[str, ...]
     intersections: tuple[tuple[str, ...], ...]
     training: TrainingSettings
+    serving: ServingSettings = ServingSettings()
     path: str = ""
 
     def event_columns(self) -> list[str]:
@@ -153,6 +161,11 @@ class TrainingDoc(StrictModel):
     params: dict[str, Any] | None = None   # passed to the learner as they are
 
 
+class ServingDoc(StrictModel):
+    latency_slo_p99_ms: float = Field(default=10.0, gt=0)
+    slo_window_s: float = Field(default=60.0, gt=0)
+
+
 class ModelSpecDoc(StrictModel):
     """The shape of a model specification (values are checked by :func:`load_model_spec`)."""
 
@@ -166,6 +179,7 @@ class ModelSpecDoc(StrictModel):
     event_features: dict[str, EventFeatureDoc | None] | None = None
     protected_attributes: ProtectedDoc | None = None
     training: TrainingDoc | None = None
+    serving: ServingDoc | None = None
 
 
 def model_names() -> list[str]:
@@ -208,6 +222,7 @@ def load_model_spec(name_or_path: str | Path) -> ModelSpec:
             params=dict(training.params or {}), class_weight=training.class_weight,
             negative_sample_rate=training.negative_sample_rate, drift_retrain_cooldown_days=retrain.cooldown_days,
             drift_retrain_budget=retrain.max_per_30_days),
+        serving=ServingSettings(**(m.serving or ServingDoc()).model_dump()),
         path=where,
     )
     _check(where, spec)

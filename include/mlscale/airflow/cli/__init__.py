@@ -118,6 +118,25 @@ def simulate_cmd(lake: str | None, days: int, scenario: str, start: dt.date | No
         raise click.ClickException(str(exc)) from exc
 
 
+@mlscale.command("serve", short_help="serve a model's online scores over HTTP (FastAPI + uvicorn)")
+@lake_option
+@click.option("--model", default="fraud_detector", show_default=True, help="the model to serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="address to listen on (0.0.0.0: every interface)")
+@click.option("--port", type=int, default=8000, show_default=True, help="port to listen on")
+@click.option("--workers", type=int, default=1, show_default=True, help="uvicorn worker processes")
+@click.option("--policy", default=None, metavar="PATH", help="serving policy file (default: policies/serving.yaml)")
+def serve_cmd(lake: str | None, model: str, host: str, port: int, workers: int, policy: str | None) -> None:
+    """Score events online: POST /v1/score with one event or {"events": [...]}; /ready, /live, /metrics,
+    /v1/models. Entity features come from the Feast online store, versions from the registry aliases and the
+    rollout record (re-read every refresh_s seconds), routing from the serving policy."""
+    from mlscale.airflow.cli.serve import serve_command
+
+    if workers < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--workers")
+    serve_command(model, host=host, port=port, workers=workers, lake=lake, policy=policy)
+
+
 @mlscale.command("timeline", short_help="write the timeline report of a period (reports/timeline/<last day>/)")
 @lake_option
 @click.option("--first", type=ISO_DATE, default=None, help="the first day (default: the lake's first drop)")

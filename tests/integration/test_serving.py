@@ -1,0 +1,227 @@
+"""Online scoring (``mlscale serve``) over a generated world with two trained versions, through HTTP (FastAPI's
+test client runs the real app, lifespan included): online = batch scores, readiness, routing shares and
+stickiness, shadows never returned, the cache, 422s, an unreachable online store, canary rollout and the
+response log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+from fastapi.testclient import TestClient
+from mlscale.feature_store import feature_store_for
+from mlscale.ingest import ingest_partition
+from mlscale.lake import Lake, PartitionRef
+from mlscale.scoring import predictions_ref, score_batch
+from mlscale.scoring.layout import champion_filter
+from mlscale.serving import OnlineScorer, Rollout, read_response_log, write_rollout
+from mlscale.serving.app import create_app
+from mlscale.serving.metrics import LatencySlo
+from mlscale.training import registry, train_model
+
+from tests.conftest import free_port
+from tests.integration.world import build_world
+
+START = dt.date(2026, 11, 1)
+MODEL = "fraud_detector"
+COLUMNS = ("event_id", "event_ts", "customer_id", "merchant_id", "merchant_category", "amount", "currency", "channel")
+
+
+@dataclass
+class World:
+    lake: Lake
+    day: str                 # a day scored in batch whose features the online store holds (the day after the sync)
+    registry: Any
+    champion: str
+    challenger: str
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    lake = Lake(f"file://{tmp_path_factory.mktemp('serving')}/lake")
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        days = build_world(lake, start=START, days=5, rows_per_day=2000, client=client, process_days=4)
+        first = train_model(model=MODEL, client=client, lake=lake, dt=days[-1], run_id="train_1", max_rounds=15)
+        second = train_model(model=MODEL, client=client, lake=lake, dt=days[-1], run_id="train_2", max_rounds=15,
+                             class_weight="scale_pos_weight")
+        reg = registry.client_for(registry.RegistryConfig.for_lake(lake))
+        registry.set_alias(reg, MODEL, registry.CHAMPION, first.version)
+        registry.set_alias(reg, MODEL, registry.CHALLENGER, second.version)
+        day = (START + dt.timedelta(days=4)).isoformat()   # ingested, not synced: batch looks up day 4's tables
+        ingest_partition(client=client, lake=lake, dt=day, run_id="ingest_5", contract="transactions",
+                         pii_key=b"test-key")
+        score_batch(client=client, lake=lake, dt=day, run_id="score_5", model=MODEL, sample_rate=0.0)
+    return World(lake=lake, day=day, registry=reg, champion=first.version, challenger=second.version)
+
+
+def events(lake: Lake, day: str, n: int | None = None) -> list[dict[str, Any]]:
+    """The day's raw events as a client would send them (JSON types, ISO times)."""
+    rows = lake.read_table(PartitionRef.of("raw", "transactions", day), columns=list(COLUMNS)).to_pylist()
+    rows = sorted(rows, key=lambda r: r["event_id"])[:n]
+    return [{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()} for row in rows]
+
+
+def policy_file(tmp_path: Path, **model: Any) -> str:
+    path = tmp_path / "serving.yaml"
+    path.write_text(json.dumps({"defaults": {"refresh_s": 3600, "log": {"flush_s": 0.2, "sample_rate": 0.5}},
+                                "models": {MODEL: model}}))
+    return str(path)
+
+
+def scorer_for(world: World, tmp_path: Path, store: Any = None, **model: Any) -> OnlineScorer:
+    return OnlineScorer(lake=world.lake, model=MODEL, store=store or feature_store_for(world.lake),
+                        registry_client=world.registry, policy_path=policy_file(tmp_path, **model))
+
+
+def post(client: TestClient, body: Any) -> Any:
+    response = client.post("/v1/score", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["predictions"]
+
+
+def test_online_scores_equal_batch_scores(world: World, tmp_path) -> None:
+    batch = world.lake.read_table(predictions_ref(MODEL, world.day), filter=champion_filter()).to_pandas()
+    expected = dict(zip(batch["event_id"], batch["score"], strict=True))
+    sent = events(world.lake, world.day)
+    with TestClient(create_app(scorer_for(world, tmp_path, shadow=[]), refresh=False)) as client:
+        got = post(client, {"events": sent})
+    assert [p["event_id"] for p in got] == [e["event_id"] for e in sent]
+    assert {p["version"] for p in got} == {world.champion}
+    online = np.array([p["score"] for p in got])
+    np.testing.assert_array_equal(online, np.array([expected[e["event_id"]] for e in sent]))
+    flagged = batch.set_index("event_id")["decision"]
+    assert [p["decision"] == "review" for p in got] == [bool(flagged[e["event_id"]]) for e in sent]
+
+
+def test_ready_only_once_a_champion_is_loaded(world: World, tmp_path) -> None:
+    registry.client_for(registry.RegistryConfig.for_lake(world.lake)).delete_registered_model_alias(
+        MODEL, registry.CHAMPION)
+    try:
+        scorer = scorer_for(world, tmp_path)
+        with TestClient(create_app(scorer, refresh=False)) as client:
+            assert client.get("/live").status_code == 200
+            assert client.get("/ready").status_code == 503
+            assert client.post("/v1/score", json=events(world.lake, world.day, 1)).status_code == 503
+            registry.set_alias(world.registry, MODEL, registry.CHAMPION, world.champion)
+            assert scorer.refresh() is True
+            ready = client.get("/ready")
+            assert ready.status_code == 200 and ready.json()["champion"] == world.champion
+    finally:
+        registry.set_alias(world.registry, MODEL, registry.CHAMPION, world.champion)
+
+
+def test_ab_shares_are_sticky_and_shadows_never_returned(world: World, tmp_path) -> None:
+    sent = events(world.lake, world.day)
+    scorer = scorer_for(world, tmp_path, ab={"challenger": 0.3}, shadow=["champion", "challenger"])
+    with TestClient(create_app(scorer, refresh=False)) as client:
+        got = post(client, {"events": sent})
+        again = post(client, {"events": sent[:200]})
+    arms = Counter(p["arm"] for p in got)
+    by_customer: dict[str, set[str]] = {}
+    for event, p in zip(sent + sent[:200], got + again, strict=True):
+        by_customer.setdefault(event["customer_id"], set()).add(p["arm"])
+    assert all(len(a) == 1 for a in by_customer.values())                  # sticky by customer
+    customers = Counter(next(iter(a)) for a in by_customer.values())
+    assert 0.2 < customers["challenger"] / sum(customers.values()) < 0.4   # about 30 % of customers
+    assert set(arms) == {"champion", "challenger"}
+    assert all(p["version"] == (world.challenger if p["arm"] == "challenger" else world.champion) for p in got)
+    assert all(set(p) >= {"score", "decision", "version", "request_id"} and "shadow" not in json.dumps(p) for p in got)
+    first = dt.date.fromisoformat(world.day) - dt.timedelta(days=4)    # late events are logged under their own day
+    log = pd.concat([read_response_log(world.lake, MODEL, (first + dt.timedelta(days=i)).isoformat()).to_pandas()
+                     for i in range(5)], ignore_index=True)
+    log = log[log["request_id"].isin({p["request_id"] for p in got + again})]   # this test's requests
+    assert len(log) == len(sent) + 200
+    for _, record in log.iterrows():   # the other version scored in shadow, logged only
+        other = world.champion if record["version"] == world.challenger else world.challenger
+        assert list(record["shadow_versions"]) == [other]
+    sampled = log["inputs"].notna()
+    assert 0.3 < sampled.mean() < 0.7 and all(len(v) == len(scorer.routing.columns) for v in log["inputs"][sampled])
+
+
+def test_repeated_inputs_come_from_the_cache(world: World, tmp_path) -> None:
+    one = events(world.lake, world.day, 1)[0]
+    scorer = scorer_for(world, tmp_path, cache={"ttl_s": 60, "max_entries": 10})
+    with TestClient(create_app(scorer, refresh=False)) as client:
+        first, second = post(client, one)[0], post(client, one)[0]
+        metrics = client.get("/metrics").text
+    assert (first["cached"], second["cached"]) == (False, True)
+    assert first["score"] == second["score"]
+    assert f'mlscale_serving_cache_hits_total{{model="{MODEL}"}} 1.0' in metrics
+    assert scorer.metrics.hit_rate() == 0.5
+
+
+def test_bad_input_is_a_422_naming_the_field(world: World, tmp_path) -> None:
+    good = events(world.lake, world.day, 2)
+    missing = {k: v for k, v in good[0].items() if k != "amount"}
+    with TestClient(create_app(scorer_for(world, tmp_path), refresh=False)) as client:
+        answer = client.post("/v1/score", json={"events": [good[1], missing]})
+        assert answer.status_code == 422
+        assert answer.json()["detail"] == [{"loc": ["events", 1, "amount"], "msg": "is required"}]
+        bad = client.post("/v1/score", json={**good[0], "channel": "pigeon", "event_ts": "soon"}).json()["detail"]
+        assert {tuple(d["loc"]) for d in bad} == {("events", 0, "channel"), ("events", 0, "event_ts")}
+        assert client.post("/v1/score", content=b"{not json").status_code == 422
+        assert client.post("/v1/score", json={"events": []}).status_code == 422
+
+
+def test_unknown_entity_is_scored_as_cold_start(world: World, tmp_path) -> None:
+    new = {**events(world.lake, world.day, 1)[0], "customer_id": "C-NEVER-SEEN", "event_id": "new-1"}
+    with TestClient(create_app(scorer_for(world, tmp_path), refresh=False)) as client:
+        got = post(client, new)[0]
+    assert got["score"] is not None and not got["fallback"]
+    assert "customer_activity" in got["cold_start"] and "merchant_risk" not in got["cold_start"]
+
+
+def test_an_unreachable_online_store_gets_the_fallback_decision(world: World, tmp_path) -> None:
+    down = feature_store_for(world.lake, online_store="redis", redis_connection_string=f"127.0.0.1:{free_port()}")
+    scorer = scorer_for(world, tmp_path, store=down, fallback={"decision": "review"})
+    with TestClient(create_app(scorer, refresh=False)) as client:
+        assert client.get("/ready").status_code == 200       # warmed up on zeros; models are loaded
+        answers = [client.post("/v1/score", json=events(world.lake, world.day, 3)) for _ in range(5)]
+        metrics = client.get("/metrics").text
+    assert {a.status_code for a in answers} == {200}
+    got = [p for a in answers for p in a.json()["predictions"]]
+    assert all(p["fallback"] and p["score"] is None and p["decision"] == "review" for p in got)
+    assert f'mlscale_serving_errors_total{{kind="feature_store",model="{MODEL}"}} 5.0' in metrics
+
+
+def test_canary_rollout_and_rollback_without_restart(world: World, tmp_path) -> None:
+    sent = events(world.lake, world.day, 600)
+    scorer = scorer_for(world, tmp_path, shadow=[])
+    try:
+        with TestClient(create_app(scorer, refresh=False)) as client:
+            assert {p["arm"] for p in post(client, {"events": sent})} == {"champion"}
+            write_rollout(world.lake, MODEL, Rollout(stage="canary", version=world.challenger, share=0.5,
+                                                     previous=world.champion, by="test"))
+            assert scorer.refresh() is True
+            arms = Counter(p["arm"] for p in post(client, {"events": sent}))
+            assert 0.3 < arms["canary"] / len(sent) < 0.7
+            assert client.get("/v1/models").json()["routing"]["canary"] == world.challenger
+            write_rollout(world.lake, MODEL, Rollout(stage="rolled_back", version=world.challenger,
+                                                     previous=world.champion, by="test"))
+            assert scorer.refresh() is True
+            assert {p["arm"] for p in post(client, {"events": sent})} == {"champion"}
+    finally:
+        write_rollout(world.lake, MODEL, Rollout())
+
+
+def test_latency_slo_alerts_once_per_breach() -> None:
+    now = [0.0]
+    alerts: list[str] = []
+    slo = LatencySlo(p99_ms=10, window_s=60, min_requests=10, alert=alerts.append, clock=lambda: now[0])
+    for second in range(0, 300):          # windows: fast, slow, slow, fast, slow
+        now[0] = float(second)
+        slow = 60 <= second < 180 or second >= 240
+        for _ in range(2):
+            slo.observe(0.030 if slow else 0.002)
+    now[0] = 301.0
+    slo.observe(0.030)
+    assert len(alerts) == 2 and "p99 latency 30.0 ms > SLO 10 ms" in alerts[0]
