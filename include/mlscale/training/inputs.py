@@ -57,7 +57,8 @@ def event_features(events: Any, spec: ModelSpec) -> Any:
             text = column.astype("string").to_numpy(dtype=object, na_value=None)
             for value in f.values:
                 out[f"{f.name}_{value}"] = (text == value).astype("float64")
-    return pd.DataFrame(out, index=events.index)
+    block = np.column_stack(list(out.values())) if out else np.empty((len(events), 0))
+    return pd.DataFrame(block, columns=list(out), index=events.index, copy=False)  # one float64 block
 
 
 def _numbers(column: Any) -> np.ndarray:
