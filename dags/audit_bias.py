@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.sdk import DAG, Param, task
-from mlscale.airflow.assets import lake_asset
+from mlscale.airflow.assets import champion_asset, lake_asset
 from mlscale.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, day_param
 from mlscale.airflow.fail_fast import fail_fast
 
@@ -32,6 +32,8 @@ current `challenger` of the `model` param's model, else of every declared model;
    from those days' own spread), and the approval. Only then `champion` moves. Every decision, passed
    or refused, goes to the version's tags and to `_meta/governance_audit/dt=D/`.
 4. `model_card` — regenerates `reports/model_card/<model>/<version>.html` from the evidence.
+5. `announce_champion` — when the gate promoted, updates the `models_champion` asset (model, version, previous
+   champion): `deploy_model` rolls the version out to online scoring. Skipped otherwise.
 
 No catch-up and no backfill: an audit is about a registered version, not a day. Re-run it by triggering
 with `version` (idempotent: the report is rewritten, the decision appended to the audit log).
@@ -113,7 +115,7 @@ with DAG(
                                  version=audited["version"], tracking_uri=platform().tracking_uri,
                                  feast_root=platform().feast_root).as_dict()
         on_gate(decision)
-        return decision
+        return {**decision, "dt": audited["dt"]}
 
     @task(trigger_rule="none_failed", execution_timeout=dt.timedelta(minutes=20))
     @fail_fast
@@ -130,8 +132,24 @@ with DAG(
                                          report_url("model_card", f"{model}/{version}", f"{version}.html"))
         return uri
 
+    @task(outlets=[champion_asset()], execution_timeout=dt.timedelta(minutes=5))
+    @fail_fast
+    def announce_champion(decision: dict, **context) -> dict:
+        """Skipped (no asset event) unless the gate promoted: then deploy_model rolls the version out online."""
+        from airflow.sdk.exceptions import AirflowSkipException
+        from mlscale.governance.gate import PROMOTED
+
+        if decision.get("decision") != PROMOTED:
+            raise AirflowSkipException(f"{decision['model']} v{decision['version']}: {decision.get('decision')}, "
+                                       "nothing to roll out")
+        context["outlet_events"][champion_asset()].extra = {
+            "model": decision["model"], "version": decision["version"],
+            "previous": decision.get("champion_before"), "dt": decision["dt"]}
+        return decision
+
     audited = audit.expand(target=targets())
     approved = wait_for_approval.expand(audited=audited)
     decisions = promote.expand(audited=audited)
     approved >> decisions
     model_card.expand(decision=decisions)
+    announce_champion.expand(decision=decisions)

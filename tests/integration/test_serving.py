@@ -135,9 +135,9 @@ def test_ab_shares_are_sticky_and_shadows_never_returned(world: World, tmp_path)
     assert set(arms) == {"champion", "challenger"}
     assert all(p["version"] == (world.challenger if p["arm"] == "challenger" else world.champion) for p in got)
     assert all(set(p) >= {"score", "decision", "version", "request_id"} and "shadow" not in json.dumps(p) for p in got)
-    first = dt.date.fromisoformat(world.day) - dt.timedelta(days=4)    # late events are logged under their own day
-    log = pd.concat([read_response_log(world.lake, MODEL, (first + dt.timedelta(days=i)).isoformat()).to_pandas()
-                     for i in range(5)], ignore_index=True)
+    today = dt.datetime.now(dt.UTC).date()          # the log is kept by the day answered (UTC)
+    log = pd.concat([read_response_log(world.lake, MODEL, (today - dt.timedelta(days=d)).isoformat()).to_pandas()
+                     for d in (1, 0)], ignore_index=True)
     log = log[log["request_id"].isin({p["request_id"] for p in got + again})]   # this test's requests
     assert len(log) == len(sent) + 200
     for _, record in log.iterrows():   # the other version scored in shadow, logged only
@@ -225,3 +225,45 @@ def test_latency_slo_alerts_once_per_breach() -> None:
     now[0] = 301.0
     slo.observe(0.030)
     assert len(alerts) == 2 and "p99 latency 30.0 ms > SLO 10 ms" in alerts[0]
+
+
+def test_deploy_canary_goes_full_when_healthy_and_rolls_back_on_a_breach(world: World, tmp_path) -> None:
+    from mlscale.layout import GOVERNANCE_AUDIT
+    from mlscale.serving.deploy import BREACH, HEALTHY, canary_health, finish_rollout, start_canary
+    from mlscale.serving.rollout import read_rollout
+
+    old, new = world.champion, world.challenger
+    registry.set_alias(world.registry, MODEL, registry.CHAMPION, new)          # the gate promoted `new`
+    try:
+        rollout = start_canary(world.lake, model=MODEL, version=new, previous=old, share=0.5, by="test",
+                               day=world.day, run_id="deploy_test")
+        assert (rollout.stage, rollout.canary, rollout.previous) == ("canary", new, old)
+        scorer = scorer_for(world, tmp_path, shadow=[])
+        with TestClient(create_app(scorer, refresh=False)) as client:
+            got = post(client, {"events": events(world.lake, world.day, 400)})
+        assert {p["version"] for p in got} == {old, new}                         # the old one still decides
+        health = canary_health(world.lake, model=MODEL, rollout=read_rollout(world.lake, MODEL), slo_p99_ms=10_000,
+                               min_answers=50)
+        assert health.verdict == HEALTHY and health.canary_answers == sum(p["version"] == new for p in got)
+        done = finish_rollout(world.lake, model=MODEL, health=health, by="test", day=world.day, run_id="deploy_test")
+        assert done.stage == "full"
+        assert registry.alias_version(world.registry, MODEL, registry.CHAMPION) == new
+
+        start_canary(world.lake, model=MODEL, version=new, previous=old, share=0.5, by="test", day=world.day,
+                     run_id="deploy_test_2")
+        with TestClient(create_app(scorer_for(world, tmp_path, shadow=[]), refresh=False)) as client:
+            post(client, {"events": events(world.lake, world.day, 200)})
+        breach = canary_health(world.lake, model=MODEL, rollout=read_rollout(world.lake, MODEL), slo_p99_ms=0.001,
+                               min_answers=50)
+        assert breach.verdict == BREACH and "p99 latency" in breach.reasons[0]
+        back = finish_rollout(world.lake, model=MODEL, health=breach, by="test", day=world.day,
+                              run_id="deploy_test_2")
+        assert back.stage == "rolled_back"
+        assert registry.alias_version(world.registry, MODEL, registry.CHAMPION) == old
+        records = [world.lake.read_json(f.key) for f in world.lake.list_files(GOVERNANCE_AUDIT)]
+        steps = [r["decision"] for r in records if r.get("run_id", "").startswith("deploy_test")]
+        assert sorted(steps) == ["rollout_canary", "rollout_canary", "rollout_full", "rollout_rolled_back"]
+        assert any(r["decision"] == "rolled_back" and r["champion_after"] == old for r in records)
+    finally:
+        write_rollout(world.lake, MODEL, Rollout())
+        registry.set_alias(world.registry, MODEL, registry.CHAMPION, old)

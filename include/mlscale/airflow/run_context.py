@@ -133,3 +133,29 @@ def audit_targets(context: Mapping[str, Any], *, days_before_logical_date: int =
             return list(found.values())
     day = run_day(context, days_before_logical_date=days_before_logical_date)
     return [{"model": model, "version": str(params.get("version") or ""), "dt": day} for model in models_to_run(context)]
+
+
+def rollout_targets(context: Mapping[str, Any], current_champion: Any) -> list[dict[str, Any]]:
+    """The versions a ``deploy_model`` run rolls out: the ``version`` param (with ``model``; the previous version
+    is the param ``previous``, else the champion now, via ``current_champion(model)``), else each promotion the
+    asset events that started the run announce (model, version, previous champion)."""
+    params = context.get("params") or {}
+    if params.get("version"):
+        model, version = str(params.get("model") or ""), str(params["version"])
+        if not model:
+            raise RunDayError("deploy_model with a version needs the model param too")
+        previous = str(params.get("previous") or "") or current_champion(model)
+        return [{"model": model, "version": version, "previous": previous if previous != version else None,
+                 "dt": run_day(context)}]
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for event in triggering_events(context):
+        extra = getattr(event, "extra", None) or {}
+        if extra.get("model") and extra.get("version"):
+            found[(str(extra["model"]), str(extra["version"]))] = {
+                "model": str(extra["model"]), "version": str(extra["version"]),
+                "previous": str(extra["previous"]) if extra.get("previous") else None,
+                "dt": _as_day(extra.get("dt") or run_day(context))}
+    if not found:
+        raise RunDayError("nothing to roll out: trigger deploy_model with the model and version params, or let "
+                          "a promotion by audit_bias start it")
+    return list(found.values())

@@ -2,7 +2,7 @@
 
 Requests never wait for the lake: :meth:`ResponseLog.add` appends to a bounded in-memory buffer and returns;
 a background thread writes a Parquet file per flush (every ``flush_s`` seconds, or sooner once ``flush_rows``
-are waiting) to ``_meta/serving_log/<model>/dt=<day of the events>/<flush>.parquet``. A file is written whole
+are waiting) to ``_meta/serving_log/<model>/dt=<day answered (UTC)>/<flush>.parquet``. A file is written whole
 (temporary name, then rename on a local lake; one PUT on S3), so a flushed batch is either there or retried:
 a failed write keeps its rows for the next flush. When the buffer is full (the lake is down for long) new
 records are dropped and counted (:attr:`dropped`, a metric), never blocking a request. :meth:`close` flushes
@@ -87,7 +87,7 @@ class ResponseLog:
                 return 0
             by_day: dict[str, list[dict[str, Any]]] = {}
             for record in batch:
-                by_day.setdefault(record["event_time"].date().isoformat(), []).append(record)
+                by_day.setdefault(record["logged_at"].date().isoformat(), []).append(record)
             written = 0
             for day, records in sorted(by_day.items()):
                 try:
@@ -125,7 +125,7 @@ class ResponseLog:
 
 
 def read_response_log(lake: Lake, model: str, day: str) -> pa.Table:
-    """Every record logged for ``model``'s events of ``day`` (empty when none)."""
+    """Every answer ``model``'s service gave on ``day`` (UTC; empty when none)."""
     prefix = log_prefix(model, day)
     keys = sorted(f.key for f in lake.list_files(prefix) if f.key.endswith(".parquet"))
     tables = [pq.read_table(io.BytesIO(lake.read_bytes(k))) for k in keys]

@@ -52,6 +52,6 @@ def write_rollout(lake: Lake, model: str, rollout: Rollout) -> Rollout:
         raise ValueError(f"unknown rollout stage {rollout.stage!r}: one of {', '.join(STAGES)}")
     if not 0.0 <= rollout.share <= 1.0:
         raise ValueError(f"a canary share is between 0 and 1, got {rollout.share}")
-    stamped = Rollout(**{**rollout.as_dict(), "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+    stamped = Rollout(**{**rollout.as_dict(), "updated_at": dt.datetime.now(dt.UTC).isoformat()})
     lake.write_json(rollout_key(model), stamped.as_dict())
     return stamped

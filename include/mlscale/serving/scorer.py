@@ -161,8 +161,13 @@ class OnlineScorer:
             return True
 
     def _versions(self, rollout: Rollout) -> dict[str, str | None]:
+        """The versions to serve: during a canary the previous champion keeps deciding beside the canary (the
+        registry's champion already names the new version), else the registry's champion."""
         name = self.spec.name
-        return {CHAMPION: registry.alias_version(self.registry_client, name, registry.CHAMPION),
+        in_canary = rollout.canary is not None and rollout.previous is not None
+        champion = rollout.previous if in_canary else registry.alias_version(self.registry_client, name,
+                                                                             registry.CHAMPION)
+        return {CHAMPION: champion,
                 CHALLENGER: registry.alias_version(self.registry_client, name, registry.CHALLENGER),
                 CANARY: rollout.canary, "canary_share": str(rollout.share if rollout.canary else 0.0)}
 
@@ -244,10 +249,11 @@ class OnlineScorer:
                 self.metrics.requests.labels(name, "fallback").inc()
                 logger.error("%s request %s: %s; %d events get the fallback decision %r", name, request_id, exc,
                              len(rows), routing.policy.fallback_decision)
-                responses = [{"request_id": request_id, "event_id": row[key], "model": name, "version": None,
-                              "arm": None, "score": None, "decision": routing.policy.fallback_decision,
+                routed = [routing.arm(row.get(routing.policy.sticky_by)) for row in rows]
+                responses = [{"request_id": request_id, "event_id": row[key], "model": name, "version": m.version,
+                              "arm": m.role, "score": None, "decision": routing.policy.fallback_decision,
                               "threshold": None, "cold_start": [], "fallback": True, "cached": False}
-                             for row in rows]
+                             for row, m in zip(rows, routed, strict=True)]
                 return responses, self._pending(routing, rows, None, responses, started)
             block = input_matrix(frame, routing.columns)
             deciders = [routing.arm(row.get(routing.policy.sticky_by)) for row in rows]
