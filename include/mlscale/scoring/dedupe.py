@@ -57,7 +57,12 @@ class DistinctInputs:
 
 def input_matrix(frame: Any, columns: Sequence[str]) -> np.ndarray:
     """The float32 values of ``columns`` (C-contiguous, owned; ``-0.0`` → ``0.0``, NaNs made one NaN)."""
-    matrix = np.require(frame[list(columns)].to_numpy(dtype=np.float32), np.float32, ["C_CONTIGUOUS", "OWNDATA"])
+    return canonical_block(frame[list(columns)].to_numpy(dtype=np.float32))
+
+
+def canonical_block(values: np.ndarray) -> np.ndarray:
+    """``values`` as the float32 block models see (C-contiguous, owned; ``-0.0`` → ``0.0``, NaNs made one NaN)."""
+    matrix = np.require(values, np.float32, ["C_CONTIGUOUS", "OWNDATA"])
     matrix += np.float32(0.0)           # -0.0 + 0.0 == +0.0
     matrix[np.isnan(matrix)] = np.nan   # one bit pattern for every NaN
     return matrix

@@ -48,15 +48,14 @@ class OnlineFeatures:
             self._views[table] = self.store.get_feature_view(table)
         return self._views[table]
 
-    def lookup(self, frame: Any) -> Lookup:
-        """The online values for the rows of ``frame`` (which holds every entity column, composites included)."""
-        n = len(frame)
+    def lookup(self, columns: Any, n: int) -> Lookup:
+        """The online values for ``n`` rows; ``columns[entity]`` holds every entity column (composites included)."""
         values: dict[str, np.ndarray] = {}
         cold: list[list[str]] = [[] for _ in range(n)]
         try:
             provider = self.store._get_provider()
             for fs in self.sets:
-                keys = [_entity_key(fs.entity, v) for v in frame[fs.entity].tolist()]
+                keys = [_entity_key(fs.entity, v) for v in columns[fs.entity].tolist()]
                 found = provider.online_read(config=self.store.config, table=self._view(fs.table),
                                              entity_keys=keys, requested_features=list(fs.feature_columns()))
                 for name in fs.feature_columns():

@@ -4,7 +4,7 @@
 
 1. the events are checked against the events contract (:mod:`mlscale.serving.request`; problems → 422);
 2. entity features come from the Feast online store (:mod:`mlscale.serving.online`) and the event features
-   from :func:`mlscale.training.inputs.with_event_features` — the very function of batch scoring and training —
+   from :func:`mlscale.training.inputs.event_feature_columns` — the very function of batch scoring and training —
    over the request's events plus the recent events of their keys (:mod:`mlscale.serving.recent`);
 3. each event is routed by the hash of its sticky field (``sticky_by``, e.g. the customer): a canary share (the
    rollout record), an A/B share for the challenger (the serving policy), else the champion;
@@ -32,11 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from mlscale.lake import Lake, PartitionRef
-from mlscale.scoring.dedupe import input_matrix
+from mlscale.scoring.dedupe import canonical_block
 from mlscale.scoring.models import ScoringModel, scoring_model
 from mlscale.scoring.sampling import sample_mask
 from mlscale.scoring.workers import predict_block
@@ -49,7 +48,7 @@ from mlscale.serving.request import EventSchema
 from mlscale.serving.response_log import ResponseLog
 from mlscale.serving.rollout import Rollout, read_rollout
 from mlscale.training import registry
-from mlscale.training.inputs import entity_frame, with_event_features
+from mlscale.training.inputs import entity_frame, event_feature_columns
 from mlscale.training.spec import ModelSpec, load_model_spec
 
 logger = logging.getLogger(__name__)
@@ -198,8 +197,7 @@ class OnlineScorer:
         rows = self._recent_raw_events(routing.policy.warmup_rows)
         if rows:
             try:
-                frame, _ = self._inputs(rows, [])
-                block = input_matrix(frame, routing.columns)
+                block, _ = self._inputs(rows, [], routing.columns)
             except FeatureStoreUnavailable as exc:
                 logger.warning("warm-up could not read the online store (%s): models warmed on zeros", exc)
                 block = np.zeros((routing.policy.warmup_rows, len(routing.columns)), dtype=np.float32)
@@ -221,15 +219,18 @@ class OnlineScorer:
         return table.slice(0, n).to_pylist()
 
     # -- scoring ---------------------------------------------------------------------------------------------------
-    def _inputs(self, rows: list[dict[str, Any]], context: list[dict[str, Any]]) -> tuple[Any, list[tuple[str, ...]]]:
-        """Model inputs of ``rows`` (computed over ``context + rows``; only ``rows`` returned) and cold views."""
-        table = pa.Table.from_pylist(context + rows, schema=self.schema.arrow)
-        frame = entity_frame(table, self.spec).to_pandas()
-        found = self.online.lookup(frame)
-        frame = pd.concat([frame.drop(columns=[c for c in found.values if c in frame]),
-                           pd.DataFrame(found.values, index=frame.index)], axis=1)
-        frame = with_event_features(frame, self.spec)
-        return frame.iloc[len(context):], found.cold[len(context):]
+    def _inputs(self, rows: list[dict[str, Any]], context: list[dict[str, Any]],
+                columns: tuple[str, ...]) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+        """The float32 model inputs (``columns``) of ``rows``, computed over ``context + rows`` with the batch
+        functions on the request's columns as arrays (no DataFrame: a request is small), and the cold views."""
+        table = entity_frame(pa.Table.from_pylist(context + rows, schema=self.schema.arrow), self.spec)
+        arrays: dict[str, Any] = {name: table.column(name).to_numpy(zero_copy_only=False)
+                                  for name in table.column_names}
+        found = self.online.lookup(arrays, table.num_rows)
+        arrays.update(found.values)
+        arrays.update(event_feature_columns(arrays, self.spec))
+        block = np.column_stack([arrays[c] for c in columns])[len(context):]
+        return canonical_block(block.astype(np.float32)), found.cold[len(context):]
 
     def score(self, body: Any) -> tuple[list[dict[str, Any]], Pending]:
         """Responses for a request body (one event, or ``{"events": [...]}``) and the work left for after."""
@@ -243,7 +244,7 @@ class OnlineScorer:
         with self._state_lock:
             context = self.recent.context(rows)
             try:
-                frame, cold = self._inputs(rows, context)
+                block, cold = self._inputs(rows, context, routing.columns)
             except FeatureStoreUnavailable as exc:
                 self.metrics.errors.labels(name, "feature_store").inc()
                 self.metrics.requests.labels(name, "fallback").inc()
@@ -255,7 +256,6 @@ class OnlineScorer:
                               "threshold": None, "cold_start": [], "fallback": True, "cached": False}
                              for row, m in zip(rows, routed, strict=True)]
                 return responses, self._pending(routing, rows, None, responses, started)
-            block = input_matrix(frame, routing.columns)
             deciders = [routing.arm(row.get(routing.policy.sticky_by)) for row in rows]
             scores, cached = self._predict(routing, block, deciders)
             self.recent.remember(rows)

@@ -32,11 +32,20 @@ def feature_columns(spec: ModelSpec) -> list[str]:
 
 
 def event_features(events: Any, spec: ModelSpec) -> Any:
-    """The event-row features of ``events`` (a pandas DataFrame) as a float64 DataFrame (vectorised on NumPy:
-    the same function scores a batch of a million events and an online request of one)."""
+    """The event-row features of ``events`` (a pandas DataFrame) as a float64 DataFrame."""
     import pandas as pd
 
-    out: dict[str, Any] = {}  # one frame at the end: inserting column by column fragments it
+    out = event_feature_columns(events, spec)  # one frame at the end: inserting column by column fragments it
+    block = np.column_stack(list(out.values())) if out else np.empty((len(events), 0))
+    return pd.DataFrame(block, columns=list(out), index=events.index, copy=False)  # one float64 block
+
+
+def event_feature_columns(events: Any, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """The event-row features, column name -> float64 array, of ``events``: anything that answers
+    ``events[column]`` with a pandas Series or a NumPy array (a DataFrame in batch; in online scoring, the
+    request's columns as arrays, without building a frame). Vectorised on NumPy: the same function scores a
+    day of a million events and a request of one."""
+    out: dict[str, np.ndarray] = {}
     for f in spec.event_features:
         column = events[f.column]
         if f.kind == "numeric":
@@ -54,26 +63,41 @@ def event_features(events: Any, spec: ModelSpec) -> Any:
         elif f.kind == "bucket_distinct":
             out[f.name] = bucket_distinct(column, events[f.of], events[spec.event_time], f.minutes)
         else:  # one_hot over the declared values; an unknown value is all zeros
-            text = column.astype("string").to_numpy(dtype=object, na_value=None)
+            text = _texts(column)
             for value in f.values:
                 out[f"{f.name}_{value}"] = (text == value).astype("float64")
-    block = np.column_stack(list(out.values())) if out else np.empty((len(events), 0))
-    return pd.DataFrame(block, columns=list(out), index=events.index, copy=False)  # one float64 block
+    return out
+
+
+def _texts(column: Any) -> np.ndarray:
+    """Object array of strings (None where missing), as pandas' ``string`` dtype would give them."""
+    import pandas as pd
+
+    if isinstance(column, np.ndarray) and column.dtype == object and all(v is None or isinstance(v, str) for v in column):
+        return column
+    series = column if isinstance(column, pd.Series) else pd.Series(column)
+    return series.astype("string").to_numpy(dtype=object, na_value=None)
 
 
 def _numbers(column: Any) -> np.ndarray:
     """float64 values of a column (anything not a number: NaN)."""
     import pandas as pd
 
-    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+    if isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
+        return column.astype(np.float64)
+    if isinstance(column, pd.Series) and pd.api.types.is_numeric_dtype(column.dtype) \
+            and not pd.api.types.is_bool_dtype(column.dtype):
         return column.to_numpy(dtype="float64", na_value=np.nan)
-    return pd.to_numeric(column, errors="coerce").astype("float64").to_numpy()
+    return pd.to_numeric(pd.Series(column), errors="coerce").astype("float64").to_numpy()
 
 
 def _epoch_seconds(times: Any) -> np.ndarray:
-    """UTC epoch seconds (``datetime64[s]``, NaT where missing) of a time column."""
+    """UTC epoch seconds (``datetime64[s]``, NaT where missing) of a time column (a NumPy ``datetime64`` array
+    is taken as UTC)."""
     import pandas as pd
 
+    if isinstance(times, np.ndarray) and times.dtype.kind == "M":
+        return times.astype("datetime64[s]")
     series = times if isinstance(times, pd.Series) else pd.Series(times)
     if not isinstance(series.dtype, pd.DatetimeTZDtype):
         series = pd.to_datetime(series, utc=True)
@@ -92,7 +116,8 @@ def _keyed_seconds(keys: Any, times: Any) -> tuple[np.ndarray, np.ndarray, np.nd
     import pandas as pd
 
     seconds = _epoch_seconds(times)
-    code = pd.factorize(pd.Series(keys).to_numpy(), use_na_sentinel=True)[0].astype(np.int64)
+    values = keys if isinstance(keys, np.ndarray) else pd.Series(keys).to_numpy()
+    code = pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64)
     return code, seconds.astype(np.int64), ~np.isnat(seconds) & (code >= 0)
 
 
@@ -130,7 +155,8 @@ def bucket_distinct(keys: Any, values: Any, times: Any, minutes: int) -> np.ndar
         return out
     bucket = seconds[valid] // (minutes * 60)
     group = pd.factorize(code[valid] * (int(bucket.max() - bucket.min()) + 1) + (bucket - bucket.min()))[0]
-    value = pd.factorize(pd.Series(values).to_numpy()[valid], use_na_sentinel=True)[0].astype(np.int64)
+    raw = values if isinstance(values, np.ndarray) else pd.Series(values).to_numpy()
+    value = pd.factorize(raw[valid], use_na_sentinel=True)[0].astype(np.int64)
     known = value >= 0
     pairs = np.unique(group[known].astype(np.int64) * (int(value.max()) + 1) + value[known])
     distinct = np.bincount(pairs // (int(value.max()) + 1), minlength=int(group.max()) + 1) if len(pairs) \
