@@ -267,3 +267,31 @@ def test_deploy_canary_goes_full_when_healthy_and_rolls_back_on_a_breach(world: 
     finally:
         write_rollout(world.lake, MODEL, Rollout())
         registry.set_alias(world.registry, MODEL, registry.CHAMPION, old)
+
+
+def test_the_compressed_variant_serves_fewer_rounds_within_tolerance(world: World, tmp_path) -> None:
+    from mlscale.governance.audit_run import holdout_of
+    from mlscale.scoring.workers import predict_block
+    from mlscale.training import StoredModel, load_model_spec
+    from mlscale.training.compress import store_compressed_variant
+
+    stored = StoredModel.load(world.lake, MODEL, world.champion)
+    assert "compressed" in stored.doc                  # training tried (this tiny world's model has few rounds)
+    # the world is too small for a prefix within 0.01; a permissive tolerance exercises the same path
+    found = store_compressed_variant(world.lake, stored, holdout_of(world.lake, load_model_spec(MODEL), stored),
+                                     full_pr_auc=stored.doc["holdout"]["pr_auc"], tolerance=1.0, review_budget=0.005)
+    assert found["available"] and found["rounds"] < found["of_rounds"]
+    assert found["full_pr_auc"] - found["pr_auc"] <= found["tolerance"]
+    variant = StoredModel.load(world.lake, MODEL, world.champion).compressed(world.lake)
+    assert variant is not None and variant.booster.num_boosted_rounds() == found["rounds"]
+    sent = events(world.lake, world.day, 300)
+    (tmp_path / "c").mkdir()
+    full, small = scorer_for(world, tmp_path, shadow=[]), scorer_for(world, tmp_path / "c", shadow=[],
+                                                                     variant="compressed")
+    with TestClient(create_app(full, refresh=False)) as a, TestClient(create_app(small, refresh=False)) as b:
+        got_full, got_small = post(a, {"events": sent}), post(b, {"events": sent})
+        block, _ = small._inputs(small.schema.parse({"events": sent}), [], small.routing.columns)
+    expected = predict_block(variant, block, list(small.routing.columns))
+    np.testing.assert_array_equal(np.array([p["score"] for p in got_small]), expected)
+    assert got_small[0]["threshold"] == found["threshold_at_budget"] != got_full[0]["threshold"]
+    assert [p["score"] for p in got_small] != [p["score"] for p in got_full]

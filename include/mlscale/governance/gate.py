@@ -100,6 +100,7 @@ def promote_model(*, lake: Lake, dt: str, run_id: str, model: str, version: str 
             if not tier.promotion.within_tolerance(mine[metric], best[metric]):
                 reasons.append(f"metrics: {metric} {mine[metric]:.4f} is worse than the champion's {best[metric]:.4f} "
                                f"beyond the tolerance {tier.promotion.metric_tolerance}")
+    reasons += _compressed_variant(candidate, tier.promotion.metric_tolerance, evidence)
     try:
         bias = lake.read_json(bias_report_key(model, version))
         evidence["bias"] = {"verdict": bias["verdict"], "reasons": bias.get("reasons", []),
@@ -135,6 +136,21 @@ def promote_model(*, lake: Lake, dt: str, run_id: str, model: str, version: str 
     logger.info("promotion gate for %s v%s: %s (champion %s -> %s); reasons: %s", model, version, decision, champion,
                 after, "; ".join(reasons) or "all conditions hold")
     return result
+
+
+def _compressed_variant(candidate: StoredModel, tolerance: float, evidence: dict[str, Any]) -> list[str]:
+    """The online variant (:mod:`mlscale.training.compress`) may lose at most the tier's tolerance of PR-AUC."""
+    found = candidate.doc.get("compressed") or {}
+    if not found.get("available"):
+        return []
+    drop = float(found["full_pr_auc"]) - float(found["pr_auc"])
+    evidence["compressed"] = {"rounds": found["rounds"], "of_rounds": found["of_rounds"], "pr_auc": found["pr_auc"],
+                              "full_pr_auc": found["full_pr_auc"], "drop": drop, "tolerance": tolerance,
+                              "speedup": found.get("speedup")}
+    if drop > tolerance:
+        return [f"compressed variant: its holdout PR-AUC {found['pr_auc']:.4f} is {drop:.4f} below the full model's, "
+                f"beyond the tolerance {tolerance}"]
+    return []
 
 
 def _reference_drift(lake: Lake, spec: Any, candidate: StoredModel, day: str, tier: Any, feast_root: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from mlscale.errors import NotRetryable
 from mlscale.layout import config_dir
 
 DECISIONS = ("review", "pass")
+VARIANTS = ("full", "compressed")
 
 
 class ServingPolicyError(ValueError, NotRetryable):
@@ -53,6 +54,7 @@ class ModelPolicyDoc(StrictModel):
     log: LogDoc | None = None
     fallback: FallbackDoc | None = None
     warmup_rows: int | None = Field(default=None, ge=1)
+    variant: str | None = None
 
 
 class ServingPolicyDoc(StrictModel):
@@ -75,6 +77,7 @@ class ModelServingPolicy:
     log_buffer_rows: int = 200_000
     fallback_decision: str = "review"
     warmup_rows: int = 256
+    variant: str = "full"          #: full, or compressed (each version's variant when it has one)
     source: str = ""
 
     def arm_position(self, value: Any) -> float:
@@ -103,7 +106,7 @@ def load_serving_policy(model: str, path: str | Path | None = None) -> ModelServ
     for level in (doc.defaults, doc.models.get(model)):
         if level is not None:
             merged.update({k: v for k, v in level.model_dump().items() if v is not None})
-    flat: dict[str, Any] = {k: merged[k] for k in ("refresh_s", "sticky_by", "warmup_rows") if k in merged}
+    flat: dict[str, Any] = {k: merged[k] for k in ("refresh_s", "sticky_by", "warmup_rows", "variant") if k in merged}
     if "ab" in merged:
         flat["challenger_share"] = merged["ab"]["challenger"]
     if "shadow" in merged:
@@ -115,6 +118,8 @@ def load_serving_policy(model: str, path: str | Path | None = None) -> ModelServ
     if "fallback" in merged:
         flat["fallback_decision"] = merged["fallback"]["decision"]
     policy = ModelServingPolicy(model=model, source=str(path), **flat)
+    if policy.variant not in VARIANTS:
+        raise ServingPolicyError(f"{path}: variant {policy.variant!r} is not one of {', '.join(VARIANTS)}")
     if policy.fallback_decision not in DECISIONS:
         raise ServingPolicyError(f"{path}: fallback.decision {policy.fallback_decision!r} is not one of "
                                  f"{', '.join(DECISIONS)}")

@@ -24,6 +24,7 @@ assignment, so a request sees either the old routing or the new one, never a mix
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -128,7 +129,7 @@ class OnlineScorer:
                                flush_s=self.policy.log_flush_s, buffer_rows=self.policy.log_buffer_rows) \
             if response_log else None
         self.routing: Routing | None = None
-        self._loaded: dict[tuple[str, str], ScoringModel] = {}     # (version, role) -> loaded model
+        self._loaded: dict[tuple[str, str, str], ScoringModel] = {}   # (version, role, variant) -> loaded model
         self._state_lock = threading.Lock()                         # the recent-events memory and the cache
         self._refresh_lock = threading.Lock()
         self._versions_now: dict[str, str | None] = {}
@@ -170,18 +171,26 @@ class OnlineScorer:
                 CHALLENGER: registry.alias_version(self.registry_client, name, registry.CHALLENGER),
                 CANARY: rollout.canary, "canary_share": str(rollout.share if rollout.canary else 0.0)}
 
-    def _model(self, version: str, role: str) -> ScoringModel:
-        key = (version, role)
+    def _model(self, version: str, role: str, variant: str) -> ScoringModel:
+        """A version in a role; ``variant`` compressed: its compressed variant when it has one (else the full)."""
+        key = (version, role, variant)
         if key not in self._loaded:
-            self._loaded[key] = scoring_model(self.lake, self.spec.name, version, role)
+            loaded = scoring_model(self.lake, self.spec.name, version, role)
+            compressed = loaded.model.compressed(self.lake) if variant == "compressed" else None
+            if compressed is not None:   # decides at its own holdout threshold at the review budget
+                loaded = dataclasses.replace(
+                    loaded, model=compressed, threshold=float(compressed.doc["compressed"]["threshold_at_budget"]),
+                    threshold_source=f"compressed variant of version {version} (holdout threshold_at_budget)")
+            self._loaded[key] = loaded
         return self._loaded[key]
 
     def _routing(self, policy: ModelServingPolicy, versions: dict[str, str | None], rollout: Rollout) -> Routing:
-        champion = self._model(str(versions[CHAMPION]), CHAMPION)
+        variant = policy.variant
+        champion = self._model(str(versions[CHAMPION]), CHAMPION, variant)
         challenger_version = versions[CHALLENGER]
-        challenger = self._model(challenger_version, CHALLENGER) \
+        challenger = self._model(challenger_version, CHALLENGER, variant) \
             if challenger_version and challenger_version != champion.version else None
-        canary = self._model(rollout.canary, CANARY) \
+        canary = self._model(rollout.canary, CANARY, variant) \
             if rollout.canary and rollout.canary != champion.version else None
         by_alias = {CHAMPION: champion, CHALLENGER: challenger, CANARY: canary}
         shadows = tuple(m for alias in policy.shadow if (m := by_alias.get(alias)) is not None)

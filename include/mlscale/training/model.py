@@ -44,6 +44,16 @@ class StoredModel:
         return cls(name=model, version=str(version), algorithm=doc["algorithm"], features=tuple(doc["features"]),
                    raw=lake.read_bytes(f"{prefix}/{MODEL_FILE}"), doc=doc)
 
+    def compressed(self, lake: Lake) -> StoredModel | None:
+        """The online variant stored beside this version (:mod:`mlscale.training.compress`), or None."""
+        from mlscale.training.compress import COMPRESSED_FILE
+
+        if not (self.doc.get("compressed") or {}).get("available"):
+            return None
+        raw = lake.read_bytes(f"{model_prefix(self.name, self.version)}/{COMPRESSED_FILE}")
+        return StoredModel(name=self.name, version=self.version, algorithm=self.algorithm, features=self.features,
+                           raw=raw, doc=self.doc)
+
     def save(self, lake: Lake) -> str:
         prefix = model_prefix(self.name, self.version)
         lake.write_bytes(f"{prefix}/{MODEL_FILE}", self.raw)

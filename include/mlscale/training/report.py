@@ -20,10 +20,10 @@ from mlscale.rendering import render_macro
 
 def write_training_report(lake: Lake, spec: Any, version: str, metrics: Any, outcome: Any, plan: Any,
                           training_set: Any, vs_champion: dict[str, Any], champion_version: str | None,
-                          ceiling: dict[str, Any], skew: dict[str, Any]) -> str:
+                          ceiling: dict[str, Any], skew: dict[str, Any], compressed: dict[str, Any] | None = None) -> str:
     prefix = training_report_prefix(spec.name, version)
     doc = {"model": spec.name, "version": version, "holdout": metrics.as_dict(), "ceiling": ceiling,
-           "serving_skew": skew,
+           "serving_skew": skew, "compressed": compressed or {"available": False},
            "training": outcome.summary(),
            "plan": plan.as_dict(), "training_set": training_set.as_dict(), "champion_version": champion_version,
            "vs_champion": vs_champion}
@@ -77,5 +77,6 @@ def render(doc: dict[str, Any]) -> str:
         holdout=_cells({k: v for k, v in holdout.items() if k != "reliability"}), vs_champion=_cells(doc["vs_champion"]),
         ceiling=_cells(doc.get("ceiling") or {"available": False}),
         skew=_cells(doc.get("serving_skew") or {"compared_rows": 0}),
+        compressed=_cells({k: v for k, v in (doc.get("compressed") or {"available": False}).items() if k != "tried"}),
         training=_cells({k: v for k, v in training.items() if k != "history"}), plan=_cells(doc["plan"]),
         training_set=_cells(doc["training_set"]))

@@ -131,6 +131,7 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
                               "training_set": training_set.as_dict(), "spec": spec.as_dict(),
                               "inputs": [lake.uri(training_set.partition)], "registered_day": dt})
     prefix = stored.save(lake)
+    compressed = _compressed_variant(lake, spec, stored, holdout, metrics.scalars().get("pr_auc"))
     # the drift reference: every event of the last day the model was trained on (all hours, labelled or not)
     reference_events = lake.read_table(PartitionRef.of("raw", spec.events_dataset, training_set.last_event_day),
                                        columns=spec.event_columns())
@@ -141,7 +142,7 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
                                                                                              version)])
     registry.set_alias(client_, spec.name, registry.CHALLENGER, version)
     report = write_training_report(lake, spec, version, metrics, outcome, plan, training_set, vs_champion,
-                                   champion_version, ceiling, skew)
+                                   champion_version, ceiling, skew, compressed)
     checkpoints.finish("succeeded")
     result = TrainingResult(model=spec.name, version=version, dt=dt, algorithm=algorithm, training_set=training_set.partition,
                             fingerprint=training_set.fingerprint, plan=plan.as_dict(), training=outcome.summary(),
@@ -151,6 +152,18 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
                 registry.CHALLENGER, model_prefix(spec.name, version), report,
                 report_url("training", f"{spec.name}/{version}"))
     return result
+
+
+def _compressed_variant(lake: Lake, spec: Any, stored: StoredModel, holdout: Any, pr_auc: float | None) -> dict[str, Any]:
+    """The online-scoring variant within the PR-AUC drop the specification allows
+    (``serving.compressed_max_pr_auc_drop``; the gate checks it against the risk tier's tolerance)."""
+    from mlscale.training.compress import store_compressed_variant
+
+    if pr_auc is None or pr_auc != pr_auc:
+        return {"available": False, "why": "no holdout PR-AUC"}
+    return store_compressed_variant(lake, stored, holdout, full_pr_auc=float(pr_auc),
+                                    tolerance=spec.serving.compressed_max_pr_auc_drop,
+                                    review_budget=spec.training.review_budget)
 
 
 def _code_version() -> str:

@@ -65,6 +65,7 @@ class TrainingSettings:
 class ServingSettings:
     latency_slo_p99_ms: float = 10.0        # online scoring: the p99 latency the service must keep
     slo_window_s: float = 60.0              # over windows of this many seconds (a breach for a window alerts)
+    compressed_max_pr_auc_drop: float = 0.01  # the compressed variant may lose at most this much holdout PR-AUC
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ class TrainingDoc(StrictModel):
 class ServingDoc(StrictModel):
     latency_slo_p99_ms: float = Field(default=10.0, gt=0)
     slo_window_s: float = Field(default=60.0, gt=0)
+    compressed_max_pr_auc_drop: float = Field(default=0.01, ge=0, le=1)
 
 
 class ModelSpecDoc(StrictModel):
