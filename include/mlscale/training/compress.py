@@ -20,7 +20,6 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-COMPRESSED_FILE = "model_compressed.bin"
 SHARES = (0.1, 0.2, 0.3, 0.5, 0.7)
 LATENCY_CALLS = 300
 
@@ -80,11 +79,11 @@ def store_compressed_variant(lake: Any, stored: Any, holdout: Any, *, full_pr_au
                              review_budget: float) -> dict[str, Any]:
     """Compress ``stored`` (a :class:`~mlscale.training.model.StoredModel`) on its holdout frame (model inputs and
     ``label``), store the variant beside it and its comparison in its ``model.json`` (``compressed``)."""
-    from mlscale.scoring.dedupe import input_matrix
     from mlscale.training.dataset import LABEL
-    from mlscale.training.model import model_prefix
+    from mlscale.training.model import COMPRESSED_FILE, model_prefix
 
-    doc, raw = compress(algorithm=stored.algorithm, raw=stored.raw, block=input_matrix(holdout, stored.features),
+    block = np.ascontiguousarray(holdout[list(stored.features)].to_numpy(dtype=np.float32))
+    doc, raw = compress(algorithm=stored.algorithm, raw=stored.raw, block=block,
                         labels=holdout[LABEL].to_numpy(), full_pr_auc=full_pr_auc, tolerance=tolerance,
                         review_budget=review_budget)
     if raw is not None:

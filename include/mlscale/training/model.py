@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 MODEL_FILE = "model.bin"
 MODEL_DOC = "model.json"
 REFERENCE_PROFILE = "reference_profile.json"
+COMPRESSED_FILE = "model_compressed.bin"   # the online variant (mlscale.training.compress)
 SCORE = "score"
 
 
@@ -46,8 +47,6 @@ class StoredModel:
 
     def compressed(self, lake: Lake) -> StoredModel | None:
         """The online variant stored beside this version (:mod:`mlscale.training.compress`), or None."""
-        from mlscale.training.compress import COMPRESSED_FILE
-
         if not (self.doc.get("compressed") or {}).get("available"):
             return None
         raw = lake.read_bytes(f"{model_prefix(self.name, self.version)}/{COMPRESSED_FILE}")
