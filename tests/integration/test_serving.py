@@ -295,3 +295,63 @@ def test_the_compressed_variant_serves_fewer_rounds_within_tolerance(world: Worl
     np.testing.assert_array_equal(np.array([p["score"] for p in got_small]), expected)
     assert got_small[0]["threshold"] == found["threshold_at_budget"] != got_full[0]["threshold"]
     assert [p["score"] for p in got_small] != [p["score"] for p in got_full]
+
+
+def test_autoscaling_workers_follow_the_load(world: World, tmp_path) -> None:
+    """`mlscale serve --autoscale` as users start it: workers are added under a load and removed after it."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    import aiohttp
+
+    port = free_port()
+    mlscale = str(Path(sys.executable).with_name("mlscale"))
+    server = subprocess.Popen([mlscale, "serve", "--lake", world.lake.uri(""), "--port", str(port), "--autoscale",
+                               "--min-workers", "1", "--max-workers", "3", "--target-in-flight", "1"],
+                              env={**os.environ}, stdout=subprocess.DEVNULL, stderr=(tmp_path / "serve.log").open("w"))
+    base = f"http://127.0.0.1:{port}"
+
+    def workers() -> int:
+        return json.loads(urllib.request.urlopen(f"{base}/v1/workers", timeout=5).read())["workers"]
+
+    async def load(seconds: float, concurrency: int) -> int:
+        sent = events(world.lake, world.day, 500)
+        answered = 0
+        async with aiohttp.ClientSession() as session:
+            stop = time.monotonic() + seconds
+
+            async def client(i: int) -> None:
+                nonlocal answered
+                while time.monotonic() < stop:
+                    async with session.post(f"{base}/v1/score", json={"events": sent[i * 20:(i + 1) * 20]}) as r:
+                        await r.read()
+                        answered += r.status == 200
+            await asyncio.gather(*(client(i) for i in range(concurrency)))
+        return answered
+
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                if urllib.request.urlopen(f"{base}/ready", timeout=2).status == 200:
+                    break
+            except OSError:
+                assert time.time() < deadline and server.poll() is None, "the service did not become ready"
+                time.sleep(0.5)
+        assert workers() == 1
+        answered = asyncio.run(load(15, concurrency=12))
+        grown = workers()
+        assert answered > 0 and grown > 1, f"{grown} workers after {answered} answers under load"
+        deadline = time.time() + 60
+        while workers() > 1:
+            assert time.time() < deadline, "workers were not removed after the load"
+            time.sleep(1)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    log = (tmp_path / "serve.log").read_text()
+    assert "autoscale: added a worker" in log and "autoscale: removed a worker" in log

@@ -126,15 +126,27 @@ def simulate_cmd(lake: str | None, days: int, scenario: str, start: dt.date | No
 @click.option("--port", type=int, default=8000, show_default=True, help="port to listen on")
 @click.option("--workers", type=int, default=1, show_default=True, help="uvicorn worker processes")
 @click.option("--policy", default=None, metavar="PATH", help="serving policy file (default: policies/serving.yaml)")
-def serve_cmd(lake: str | None, model: str, host: str, port: int, workers: int, policy: str | None) -> None:
+@click.option("--autoscale", is_flag=True, help="worker processes follow the requests in flight (ignores --workers)")
+@click.option("--min-workers", type=int, default=1, show_default=True, help="--autoscale: fewest workers")
+@click.option("--max-workers", type=int, default=4, show_default=True, help="--autoscale: most workers")
+@click.option("--target-in-flight", type=float, default=2.0, show_default=True,
+              help="--autoscale: requests in flight per worker to aim at")
+def serve_cmd(lake: str | None, model: str, host: str, port: int, workers: int, policy: str | None, autoscale: bool,
+              min_workers: int, max_workers: int, target_in_flight: float) -> None:
     """Score events online: POST /v1/score with one event or {"events": [...]}; /ready, /live, /metrics,
     /v1/models. Entity features come from the Feast online store, versions from the registry aliases and the
     rollout record (re-read every refresh_s seconds), routing from the serving policy."""
     from mlscale.airflow.cli.serve import serve_command
+    from mlscale.serving.autoscale import AutoscalePolicy
 
     if workers < 1:
         raise click.BadParameter("must be at least 1", param_hint="--workers")
-    serve_command(model, host=host, port=port, workers=workers, lake=lake, policy=policy)
+    try:
+        scaling = AutoscalePolicy(min_workers=min_workers, max_workers=max_workers,
+                                  target_in_flight=target_in_flight) if autoscale else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    serve_command(model, host=host, port=port, workers=workers, lake=lake, policy=policy, autoscale=scaling)
 
 
 @mlscale.command("timeline", short_help="write the timeline report of a period (reports/timeline/<last day>/)")

@@ -45,19 +45,42 @@ def _slo_alert(model: str) -> Any:
 
 
 def app_from_env() -> Any:
-    """The uvicorn factory: one scorer and app per worker process."""
+    """The uvicorn factory: one scorer and app per worker process (under ``--autoscale``, counting its requests
+    in flight on the supervisor's board, and answering ``GET /v1/workers``)."""
     from mlscale.serving.app import create_app
+    from mlscale.serving.autoscale import BOARD_ENV, InFlight, InFlightBoard
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return create_app(build_scorer(os.environ[MODEL_ENV], lake=os.environ.get(LAKE_ENV) or None,
-                                   policy=os.environ.get(POLICY_ENV) or None))
+    app = create_app(build_scorer(os.environ[MODEL_ENV], lake=os.environ.get(LAKE_ENV) or None,
+                                  policy=os.environ.get(POLICY_ENV) or None))
+    if not os.environ.get(BOARD_ENV):
+        return app
+    board = InFlightBoard(os.environ[BOARD_ENV])
+    board.claim()
+
+    async def workers() -> dict[str, int]:
+        return {"workers": board.workers, "in_flight": board.total()}
+
+    app.add_api_route("/v1/workers", workers, methods=["GET"])
+    return InFlight(app, board)
 
 
-def serve_command(model: str, *, host: str, port: int, workers: int, lake: str | None, policy: str | None) -> None:
+def serve_command(model: str, *, host: str, port: int, workers: int, lake: str | None, policy: str | None,
+                  autoscale: Any = None) -> None:
+    """Serve ``model``; ``autoscale`` (an :class:`~mlscale.serving.autoscale.AutoscalePolicy`): worker processes
+    follow the requests in flight instead of a fixed ``workers``."""
+    import tempfile
+
     import uvicorn
 
     os.environ[MODEL_ENV] = model
     os.environ[LAKE_ENV] = lake or ""
     os.environ[POLICY_ENV] = policy or ""
+    if autoscale is not None:
+        from mlscale.serving.autoscale import serve_autoscaled
+
+        board = os.path.join(tempfile.gettempdir(), f"mlscale-serve-{port}-{os.getpid()}.board")
+        serve_autoscaled(f"{__name__}:app_from_env", host=host, port=port, policy=autoscale, board_path=board)
+        return
     uvicorn.run(f"{__name__}:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False)
