@@ -29,6 +29,7 @@ LEGAL_HOLDS = f"{META}/legal_holds"
 TASK_FAILURES = f"{META}/task_failures"
 RETRAIN_DECISIONS = f"{META}/retrain_decisions"
 DRIFT_PROFILES = f"{META}/drift_profiles"
+RESOURCE_USAGE = f"{META}/resource_usage"   # per day: what each Dask task used, and its cost
 SERVING = f"{META}/serving"               # per model: the rollout record deploy_model keeps
 SERVING_LOG = f"{META}/serving_log"       # per model and day: the online service's response log
 

@@ -15,6 +15,8 @@ from distributed import CancelledError, Client
 from mlscale.airflow.hooks.dask_hook import DaskHook
 from mlscale.airflow.operators.dask_operator import DaskOperator
 from mlscale.compute import GPUUnavailable, NoWorkers, SchedulerUnreachable, visible_gpus
+from mlscale.lake import Lake
+from mlscale.usage import read_usage
 
 from tests.conftest import free_port
 
@@ -37,6 +39,13 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
                 return
         time.sleep(0.2)
     raise TimeoutError(f"nothing listens on {port}")
+
+
+@pytest.fixture(autouse=True)
+def own_lake(monkeypatch, tmp_path) -> Path:
+    """Each test's lake (the operator records resource use there), never the project's."""
+    monkeypatch.setenv("AIRFLOW_VAR_MLSCALE_LAKE_ROOT", str(tmp_path / "lake"))
+    return tmp_path / "lake"
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +77,16 @@ def test_local_cluster_from_connection_is_closed_after_use(monkeypatch) -> None:
     assert cluster.status.name == "closed"
 
 
-def test_operator_runs_callable_by_import_path_on_external_scheduler(monkeypatch, external_cluster) -> None:
+def test_operator_runs_callable_by_import_path_on_external_scheduler(monkeypatch, external_cluster, own_lake) -> None:
     set_conn(monkeypatch, "dask_t_remote", host="127.0.0.1", port=external_cluster)
     op = DaskOperator(task_id="squares", python_callable="dask_jobs:sum_of_squares", op_kwargs={"n": 10},
                       dask_conn_id="dask_t_remote")
     result = op.execute(CONTEXT)
     assert result == {"total": sum(i * i for i in range(10)), "dt": "2026-11-03", "run_id": "manual__test"}
+    [record] = read_usage(Lake(str(own_lake)), "2026-11-03")       # what the task used, on the remote worker too
+    assert (record.task_id, record.run_id, record.workers, record.processes) == ("squares", "manual__test", 1, 2)
+    assert record.cpu_seconds > 0 and record.wall_seconds > 0 and record.cost["total"] > 0
+    assert len(record.peak_memory_bytes) == 2 and min(record.peak_memory_bytes.values()) > 10 * 2**20
     # the remote cluster outlives the task: only our client was closed
     with Client(f"tcp://127.0.0.1:{external_cluster}", timeout=10) as probe:
         assert len(probe.scheduler_info(n_workers=-1)["workers"]) == 1

@@ -18,8 +18,15 @@ from mlscale.airflow.settings import platform
 from mlscale.compute import GPU_RESOURCE
 from mlscale.errors import NotRetryable
 from mlscale.settings import INJECTED
+from mlscale.usage.sampler import UsageSampler
 
 INJECTABLE = ("client", "lake", "dt", "run_id", "try_number", "platform")
+
+
+def _today() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).date().isoformat()
 
 
 def resolve_callable(target: str | Callable[..., Any]) -> Callable[..., Any]:
@@ -98,17 +105,19 @@ class DaskOperator(BaseOperator):
             progress = threading.Thread(target=self._log_progress, args=(client, stop), daemon=True)
             progress.start()
             try:
-                if spec.gpu:
-                    import dask
+                with UsageSampler(client) as usage:
+                    if spec.gpu:
+                        import dask
 
-                    with dask.annotate(resources={GPU_RESOURCE: 1}):
+                        with dask.annotate(resources={GPU_RESOURCE: 1}):
+                            result = fn(**kwargs)
+                    else:
                         result = fn(**kwargs)
-                else:
-                    result = fn(**kwargs)
             finally:
                 stop.set()
                 progress.join(timeout=5)
                 self._client = None
+        self._record_usage(usage, context, kwargs)
         if hasattr(result, "asset_extra"):
             extra = result.asset_extra()
             for outlet in self.outlets:
@@ -118,6 +127,23 @@ class DaskOperator(BaseOperator):
             result = result.as_dict()
         self._lineage = self._task_lineage(result, kwargs.get("lake"))
         return result
+
+    def _record_usage(self, usage: Any, context: Any, kwargs: Mapping[str, Any]) -> None:
+        """The task's resource use and its cost: one log line, and ``_meta/resource_usage/dt=D/`` (never fails
+        the task: usage that cannot be recorded is a warning)."""
+        try:
+            from mlscale.usage.cost import load_prices, usage_cost
+            from mlscale.usage.sampler import write_usage
+
+            day = str(kwargs.get("dt") or _today())
+            record = usage.record(dag_id=self.dag_id, task_id=self.task_id, run_id=context["run_id"],
+                                  try_number=int(getattr(context.get("ti"), "try_number", 1) or 1), day=day)
+            record.cost = usage_cost(record, load_prices())
+            self.log.info("%s", record.summary())
+            lake = kwargs.get("lake") or self._lake()
+            self.log.info("resource use recorded: %s", lake.uri(write_usage(lake, record)))
+        except Exception as exc:  # noqa: BLE001 - accounting must never fail the work it accounts for
+            self.log.warning("resource use not recorded (%s: %s)", type(exc).__name__, exc)
 
     def _key_outlets_by_day(self, context: Any, kwargs: Mapping[str, Any]) -> None:
         if str(self.outlet_partition).strip().lower() not in ("true", "1", "yes"):
