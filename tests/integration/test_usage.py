@@ -56,3 +56,22 @@ def test_cost_arithmetic_on_demand_and_spot(tmp_path) -> None:
     with pytest.raises(PricesError, match="compute.vcpu_hour"):
         load_prices(bad)
     assert np.isfinite(committed.cost(cpu_seconds=1, gib_hours=1)["total"])
+
+
+def test_the_cost_report_adds_the_days_compute(tmp_path) -> None:
+    from mlscale.lifecycle.cost import build_cost_report
+    from mlscale.lifecycle.policy import load_policy
+    from mlscale.usage import UsageRecord
+
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_bytes("raw/transactions/dt=2026-11-03/part.parquet", b"x" * 100)
+    for task, cpu, cost in (("ingest", 10.0, 0.001), ("ingest", 12.0, 0.002), ("score", 3.0, 0.0005)):
+        write_usage(lake, UsageRecord(dag_id="d", task_id=task, run_id=f"r{cpu}", try_number=1, day="2026-11-03",
+                                      started_at="", wall_seconds=5.0, cpu_seconds=cpu, workers=2, processes=3,
+                                      cost={"total": cost}))
+    build_cost_report(lake, load_policy(), run_day="2026-11-03", run_id="cost_test", dry_run=True, planned_bytes={})
+    doc = lake.read_json("reports/cost/2026-11-03/report.json")
+    assert doc["compute"]["totals"] == {"runs": 3, "wall_seconds": 15.0, "cpu_seconds": 25.0, "gpu_seconds": 0.0,
+                                        "cost": 0.0035}
+    assert [(r["task_id"], r["runs"]) for r in doc["compute"]["by_task"]] == [("ingest", 2), ("score", 1)]
+    assert "Compute of the day" in lake.read_bytes("reports/cost/2026-11-03/report.html").decode()

@@ -22,6 +22,8 @@ from mlscale.layout import report_prefix
 from mlscale.lifecycle.listing import LakeLister
 from mlscale.lifecycle.policy import Policy
 from mlscale.rendering import render, render_macro
+from mlscale.usage import read_usage
+from mlscale.usage.cost import compute_summary
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +130,7 @@ def build_cost_report(lake: Lake, policy: Policy, *, run_day: str, run_id: str, 
         "small_file_bytes": policy.small_file_bytes,
         "idle_resources": idle or [],
         "requests": dict(lister.counters),
+        "compute": compute_summary(read_usage(lake, run_day)),   # the day's Dask tasks, priced (prices.yaml)
     }
     folder = f"{REPORTS_PREFIX}/{run_day}"
     lake.write_json(f"{folder}/report.json", doc)

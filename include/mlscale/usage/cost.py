@@ -70,3 +70,22 @@ def usage_cost(record: Any, prices: ComputePrices) -> dict[str, float]:
     """The cost of one :class:`~mlscale.usage.sampler.UsageRecord`."""
     gib_hours = sum(record.peak_memory_bytes.values()) / GIB * record.wall_seconds / 3600
     return prices.cost(cpu_seconds=record.cpu_seconds, gib_hours=gib_hours, gpu_seconds=record.gpu_seconds)
+
+
+def compute_summary(records: list[Any]) -> dict[str, Any]:
+    """Compute use and cost of a day's task records, in total and per DAG and task (largest cost first)."""
+    by_task: dict[tuple[str, str], dict[str, float]] = {}
+    for r in records:
+        row = by_task.setdefault((r.dag_id, r.task_id), {"runs": 0, "wall_seconds": 0.0, "cpu_seconds": 0.0,
+                                                         "gpu_seconds": 0.0, "cost": 0.0})
+        row["runs"] += 1
+        row["wall_seconds"] += r.wall_seconds
+        row["cpu_seconds"] += r.cpu_seconds
+        row["gpu_seconds"] += r.gpu_seconds
+        row["cost"] += float((r.cost or {}).get("total", 0.0))
+    ordered = sorted(by_task.items(), key=lambda kv: (-kv[1]["cost"], kv[0]))
+    rows: list[dict[str, Any]] = [{"dag_id": d, "task_id": t, **{k: round(v, 6) for k, v in row.items()}}
+                                  for (d, t), row in ordered]
+    totals = {k: round(sum(row[k] for _, row in ordered), 6)
+              for k in ("runs", "wall_seconds", "cpu_seconds", "gpu_seconds", "cost")}
+    return {"totals": totals, "by_task": rows}
