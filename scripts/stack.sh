@@ -20,7 +20,7 @@ PIDS="$STACK/pids"
 LOGS="$STACK/logs"
 BASE="${STACK_PORT_BASE:-55400}"
 PG_PORT=$((BASE + 32)) REDIS_PORT=$((BASE + 79)) S3_PORT=$((BASE + 90)) MLFLOW_PORT=$((BASE + 50))
-DASK_PORT=$((BASE + 86)) DASK_DASHBOARD=$((BASE + 87)) AIRFLOW_PORT=$((BASE + 80))
+DASK_PORT=$((BASE + 86)) DASK_DASHBOARD=$((BASE + 87)) AIRFLOW_PORT=$((BASE + 80)) SERVE_PORT=$((BASE + 88))
 BUCKET="${STACK_BUCKET:-mlscale-lake}"
 S3_KEY=stack-access-key S3_SECRET=stack-secret-key
 BIN="$ROOT/.venv/bin"
@@ -159,11 +159,15 @@ PY
     done
   )
   wait_for "the Airflow api-server" 180 curl -fsS "http://127.0.0.1:$AIRFLOW_PORT/api/v2/monitor/health"
+  # online scoring: answers /live at once, /ready once a champion is registered (it re-reads the registry)
+  (source scripts/env.sh && source "$STACK/env.sh" \
+    && start serving mlscale serve --host 127.0.0.1 --port "$SERVE_PORT" --workers 2)
+  wait_for "the scoring service" 120 curl -fsS "http://127.0.0.1:$SERVE_PORT/live"
   cat <<MSG
 == up. Airflow UI http://127.0.0.1:$AIRFLOW_PORT (user admin, password in $STACK/airflow/passwords.json)
    lake s3://$BUCKET/lake on http://127.0.0.1:$S3_PORT; MLflow http://127.0.0.1:$MLFLOW_PORT;
    Dask tcp://127.0.0.1:$DASK_PORT (dashboard http://127.0.0.1:$DASK_DASHBOARD); Redis 127.0.0.1:$REDIS_PORT;
-   PostgreSQL 127.0.0.1:$PG_PORT (databases airflow, mlflow)
+   PostgreSQL 127.0.0.1:$PG_PORT (databases airflow, mlflow); online scoring http://127.0.0.1:$SERVE_PORT/v1/score
    To use it from a shell: source scripts/env.sh && source .stack/env.sh   (then airflow ..., mlscale ...)
    Stop it with: make stack-down
 MSG
@@ -171,7 +175,7 @@ MSG
 
 down() {
   [ -d "$PIDS" ] || { echo "nothing to stop: no stack was started here ($PIDS)"; return 0; }
-  local order=(airflow-triggerer airflow-dag-processor airflow-scheduler airflow-api-server dask-workers dask-scheduler
+  local order=(serving airflow-triggerer airflow-dag-processor airflow-scheduler airflow-api-server dask-workers dask-scheduler
                mlflow s3 redis postgres)
   local name pid waited stopped=0
   for name in "${order[@]}"; do

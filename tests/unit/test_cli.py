@@ -32,6 +32,7 @@ OPTIONS = {  # the documented interface of every command: option names (and posi
     "simulate": {"--lake", "--days", "--scenario", "--start", "--rows-per-day", "--seed", "--model",
                  "--min-train-days", "--max-rounds"},
     "timeline": {"--lake", "--first", "--last"},
+    "tco": {"--lake", "--days", "--gpu-hours-month", "--cpu-hours-month", "--json"},
     "serve": {"--lake", "--model", "--host", "--port", "--workers", "--policy", "--autoscale", "--min-workers",
               "--max-workers", "--target-in-flight"},
     "lineage": {"URI", "--direction", "--json", "--lake"},

@@ -760,7 +760,7 @@ def test_docker_compose_config_validates():
 
 #: compose service -> the process `make stack` runs for it (Spark: `make stack` keeps spark_default's local[*])
 STACK_PROCESS = {"postgres": "postgres", "redis": "redis", "minio": "s3", "mlflow": "mlflow",
-                 "dask-scheduler": "dask-scheduler", "dask-worker": "dask-workers",
+                 "dask-scheduler": "dask-scheduler", "dask-worker": "dask-workers", "serving": "serving",
                  **{name: name for name in AIRFLOW_SERVICES}}
 NOT_IN_MAKE_STACK = {"spark-master", "spark-worker"}
 

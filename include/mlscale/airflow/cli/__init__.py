@@ -149,6 +149,37 @@ def serve_cmd(lake: str | None, model: str, host: str, port: int, workers: int, 
     serve_command(model, host=host, port=port, workers=workers, lake=lake, policy=policy, autoscale=scaling)
 
 
+@mlscale.command("tco", short_help="in-house GPU servers vs cloud on-demand and spot, for the recorded workload")
+@lake_option
+@click.option("--days", type=int, default=30, show_default=True, help="usage records of the last N days")
+@click.option("--gpu-hours-month", type=float, default=None, help="a workload to price instead of the recorded one")
+@click.option("--cpu-hours-month", type=float, default=None, help="with --gpu-hours-month: the CPU hours a month")
+@click.option("--json", "as_json", is_flag=True, help="print the comparison as JSON")
+def tco_cmd(lake: str | None, days: int, gpu_hours_month: float | None, cpu_hours_month: float | None,
+            as_json: bool) -> None:
+    """Compare the monthly and multi-year cost of in-house GPU servers (policies/tco.yaml: purchase, power,
+    colocation, staff, utilisation) with cloud on-demand and spot (policies/prices.yaml) for the workload the
+    tasks recorded in _meta/resource_usage/ (or the one given); print it with every assumption and write
+    reports/cost/<today>/tco.json."""
+    import datetime as dt_
+    import json
+
+    from mlscale.airflow.cli.lake_root import lake_for_cli
+    from mlscale.usage import load_prices, read_usage
+    from mlscale.usage.tco import Workload, compare, format_comparison, load_tco, observed_workload
+
+    found = lake_for_cli(lake)
+    today = dt_.datetime.now(dt_.UTC).date()
+    if gpu_hours_month is not None:
+        workload = Workload(gpu_hours_month, cpu_hours_month or 0.0, "given on the command line")
+    else:
+        records = [r for i in range(days) for r in read_usage(found, (today - dt_.timedelta(days=i)).isoformat())]
+        workload = observed_workload(records, days)
+    doc = compare(workload, load_tco(), load_prices())
+    found.write_json(f"reports/cost/{today.isoformat()}/tco.json", doc)
+    print(json.dumps(doc, indent=1) if as_json else "\n".join(format_comparison(doc)))
+
+
 @mlscale.command("timeline", short_help="write the timeline report of a period (reports/timeline/<last day>/)")
 @lake_option
 @click.option("--first", type=ISO_DATE, default=None, help="the first day (default: the lake's first drop)")
