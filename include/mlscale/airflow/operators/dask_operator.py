@@ -18,7 +18,6 @@ from mlscale.airflow.settings import platform
 from mlscale.compute import GPU_RESOURCE
 from mlscale.errors import NotRetryable
 from mlscale.settings import INJECTED
-from mlscale.usage.sampler import UsageSampler
 
 INJECTABLE = ("client", "lake", "dt", "run_id", "try_number", "platform")
 
@@ -93,6 +92,8 @@ class DaskOperator(BaseOperator):
             return self._execute(context)
 
     def _execute(self, context: Any) -> Any:
+        from mlscale.usage.sampler import UsageSampler  # here, not at the top: DAG files stay light to parse
+
         self._lineage = None
         fn = resolve_callable(self.python_callable)
         hook = DaskHook(dask_conn_id=self.dask_conn_id)
