@@ -352,6 +352,10 @@ def test_autoscaling_workers_follow_the_load(world: World, tmp_path) -> None:
             time.sleep(1)
     finally:
         server.terminate()
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=30)
     log = (tmp_path / "serve.log").read_text()
     assert "autoscale: added a worker" in log and "autoscale: removed a worker" in log
