@@ -133,6 +133,7 @@ class OnlineScorer:
         self._state_lock = threading.Lock()                         # the recent-events memory and the cache
         self._refresh_lock = threading.Lock()
         self._versions_now: dict[str, str | None] = {}
+        self._said_no_champion = False
 
     # -- versions ------------------------------------------------------------------------------------------------
     @property
@@ -146,7 +147,10 @@ class OnlineScorer:
             rollout = read_rollout(self.lake, self.spec.name)
             versions = self._versions(rollout)
             if versions[CHAMPION] is None:
-                logger.error("%s has no champion in the registry: not ready", self.spec.name)
+                if self.routing is None and not self._said_no_champion:   # said once, not every refresh
+                    logger.error("%s has no champion in the registry: not ready (the registry is read again every "
+                                 "%g s)", self.spec.name, policy.refresh_s)
+                    self._said_no_champion = True
                 return False
             current = self.routing
             if current is not None and current.policy == policy and versions == self._versions_now:
