@@ -31,7 +31,9 @@ DOC = f"""
 Runs on the cron `{TRAIN_CRON}` (UTC, off-peak; set `MLSCALE_TRAIN_CRON` to change it) **and** whenever
 `monitor_drift` raises the `drift_alert` asset. It trains the `model` param's model, else the model a drift
 alert names, else **every model declared in `include/models/`** (one mapped `train` task per model; a new
-specification there is trained on the next run, no code change). For day D (the `dt` param, else the day before
+specification there is trained on the next run, no code change). A scheduled run skips a model whose
+`training.retrain_every_days` (the `retrain_cadence` report's recommendation, adopted) has not passed since its
+latest version; the `train_requests` log says why. For day D (the `dt` param, else the day before
 the run):
 
 1. **training set** — labels reported before D+1 00:00 UTC joined to the events of the last `history_days`
@@ -98,11 +100,12 @@ with DAG(
     def train_requests(device: str, params, **context) -> list[dict]:
         """One set of training arguments per model this run trains, when the run's device is ``device``."""
         from mlscale.airflow.devices import on_device
-        from mlscale.airflow.run_context import models_to_run
+        from mlscale.airflow.run_context import models_due, models_to_run
 
+        context = {**context, "params": params}
         return on_device([{"model": model, "algorithm": params["algorithm"], "gpu": params["device"] == "gpu",
                            "class_weight": params["class_weight"], "max_rounds": params["max_rounds"],
-                           "mode": params["mode"]} for model in models_to_run({**context, "params": params})],
+                           "mode": params["mode"]} for model in models_due(context, models_to_run(context))],
                          params["device"], device)
 
     for device in DEVICES:  # train on dask_cpu_default (pool dask_cpu), train_gpu on dask_gpu_default (dask_gpu)

@@ -15,6 +15,7 @@ checked.
 from __future__ import annotations
 
 import types
+from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -44,6 +45,21 @@ def validated(model: type[M], doc: Any, where: str, error: type[Exception]) -> M
     except ValidationError as exc:
         problems = "; ".join(_describe(model, e) for e in exc.errors(include_url=False))
         raise error(f"{where}: {problems}") from None
+
+
+def load_yaml_document(path: str | Path, model: type[M], error: type[Exception], what: str) -> M:
+    """The YAML file ``path`` read and checked against ``model``; ``error`` (naming the file) when it is missing,
+    is not YAML or does not fit. ``what`` names the document in the message of a missing file."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise error(f"{what} {path} does not exist") from exc
+    except yaml.YAMLError as exc:
+        raise error(f"{path} is not valid YAML: {exc}") from exc
+    return validated(model, raw, str(path), error)
 
 
 def _describe(model: type[StrictModel], err: Any) -> str:

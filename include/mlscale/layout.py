@@ -35,7 +35,8 @@ SERVING_LOG = f"{META}/serving_log"       # per model and day: the online servic
 
 # -- reports/<kind>/...: what people read -------------------------------------------------------------------
 REPORTS = "reports"
-REPORT_KINDS = ("health", "drift", "bias", "training", "shadow", "model_card", "cost", "timeline")
+REPORT_KINDS = ("health", "drift", "bias", "training", "shadow", "model_card", "cost", "timeline", "bottlenecks",
+                "retrain_cadence")
 
 
 #: the scoring feature log of a model (the sampled events' inputs as scored): zone and dataset suffix

@@ -190,6 +190,8 @@ class TrainingPlan:
     partitions: int                # Dask partitions of the training data (one per worker at least)
     estimated_bytes: int           # in-memory size of the training matrix (float32) plus labels
     reasons: tuple[str, ...]
+    rows: int = 0                  # the workload planned for (the usage records' bottleneck model reads it)
+    features: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -230,4 +232,84 @@ def training_plan(rows: int, features: int, *, workers: int, memory_per_worker_b
     if mode == "distributed":
         partitions = math.ceil(partitions / workers) * workers  # balanced across workers
         reasons.append(f"{partitions} partitions of ~{matrix / partitions / MB:.1f} MB")
-    return TrainingPlan(mode=mode, partitions=partitions, estimated_bytes=needed, reasons=tuple(reasons))
+    return TrainingPlan(mode=mode, partitions=partitions, estimated_bytes=needed, reasons=tuple(reasons), rows=rows,
+                        features=features)
+
+
+# -- right-sizing from the usage history -----------------------------------------------------------------------
+
+#: CPU busy share a recommendation aims at (room for skew and retries), and memory headroom over the peak
+TARGET_CPU_BUSY = 0.7
+MEMORY_HEADROOM = 1.25
+MEMORY_STEP = 256 * MB
+MIN_WORKER_MEMORY = 512 * MB
+MIN_HISTORY_RUNS = 3
+
+
+@dataclass(frozen=True)
+class SizingAdvice:
+    """What a stage's past runs say its cluster should be, with the evidence (per engine: Dask or Spark)."""
+
+    dag_id: str
+    task_id: str
+    engine: str
+    runs: int
+    offered: dict[str, int]
+    recommended: dict[str, Any]
+    evidence: tuple[str, ...]
+    change: bool                                  #: the recommendation differs from what was offered
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        verdict = "change" if self.change else "keep"
+        return f"{self.dag_id}.{self.task_id} ({self.engine}, {self.runs} runs): {verdict} -> {self.recommended}; " + \
+            "; ".join(self.evidence)
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def _round_memory(nbytes: float) -> int:
+    return max(MIN_WORKER_MEMORY, math.ceil(nbytes / MEMORY_STEP) * MEMORY_STEP)
+
+
+def advise_from_history(records: list[Any]) -> SizingAdvice | None:
+    """Right-size one stage from its usage records (``UsageRecord``s of one DAG task, any order); ``None`` with
+    fewer than :data:`MIN_HISTORY_RUNS` runs. CPU: the 90th-percentile busy share of the cores offered, aimed at
+    :data:`TARGET_CPU_BUSY`; memory: the 95th-percentile peak of a process, with :data:`MEMORY_HEADROOM`, and
+    half as much again when a run spilled to disk."""
+    if len(records) < MIN_HISTORY_RUNS:
+        return None
+    latest = max(records, key=lambda r: r.started_at)
+    workers, threads = max(1, latest.workers), max(1, latest.threads_per_worker or 1)
+    cores = workers * threads
+    busy = [r.cpu_seconds / (r.wall_seconds * cores) for r in records if r.wall_seconds > 0]
+    busy_p90 = _quantile(busy, 0.9) if busy else 0.0
+    peaks = [max(r.peak_memory_bytes.values(), default=0) for r in records]
+    peak_p95 = _quantile([float(p) for p in peaks], 0.95)
+    spilled = max(r.spilled_bytes_peak for r in records)
+    memory = _round_memory(peak_p95 * MEMORY_HEADROOM * (1.5 if spilled else 1.0))
+    needed_cores = max(1, math.ceil(busy_p90 * cores / TARGET_CPU_BUSY))
+    rec_threads = min(threads, needed_cores)
+    rec_workers = max(1, math.ceil(needed_cores / rec_threads))
+    evidence = [f"CPU busy {100 * busy_p90:.0f}% of {cores} core(s) at p90 -> {needed_cores} core(s) at "
+                f"{100 * TARGET_CPU_BUSY:.0f}%",
+                f"peak memory {peak_p95 / MB:.0f} MiB per process at p95"
+                + (f" of {latest.memory_limit_bytes / MB:.0f} MiB limit" if latest.memory_limit_bytes else "")]
+    if spilled:
+        evidence.append(f"spilled up to {spilled / MB:.0f} MiB to disk: +50% memory")
+    offered = {"workers": workers, "threads_per_worker": threads, "memory_per_worker_bytes": latest.memory_limit_bytes}
+    if latest.engine == "spark":
+        recommended: dict[str, Any] = {"spark.executor.instances": rec_workers, "spark.executor.cores": rec_threads,
+                                       "spark.executor.memory": f"{memory // MB}m"}
+    else:
+        recommended = {"workers": rec_workers, "threads_per_worker": rec_threads, "memory_per_worker_bytes": memory}
+    memory_off = bool(latest.memory_limit_bytes) and not (0.5 * latest.memory_limit_bytes <= memory
+                                                          <= latest.memory_limit_bytes)
+    change = (rec_workers, rec_threads) != (workers, threads) or memory_off
+    return SizingAdvice(latest.dag_id, latest.task_id, latest.engine, len(records), offered, recommended,
+                        tuple(evidence), change)

@@ -87,6 +87,8 @@ def test_operator_runs_callable_by_import_path_on_external_scheduler(monkeypatch
     assert (record.task_id, record.run_id, record.workers, record.processes) == ("squares", "manual__test", 1, 2)
     assert record.cpu_seconds > 0 and record.wall_seconds > 0 and record.cost["total"] > 0
     assert len(record.peak_memory_bytes) == 2 and min(record.peak_memory_bytes.values()) > 10 * 2**20
+    assert (record.threads_per_worker, record.engine, record.rows) == (2, "dask", None)   # what was offered; no rows said
+    assert record.memory_limit_bytes > 0                                     # the worker's default: a share of RAM
     # the remote cluster outlives the task: only our client was closed
     with Client(f"tcp://127.0.0.1:{external_cluster}", timeout=10) as probe:
         assert len(probe.scheduler_info(n_workers=-1)["workers"]) == 1

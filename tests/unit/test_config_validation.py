@@ -62,8 +62,8 @@ LOADERS: dict[str, tuple[Callable[[Path], Any], type[Exception]]] = {
      "column, encoding, kind, predicate, q, values, width, windows)"),
     ("models/fraud_detector.yaml", "  max_rounds:", "  max_round:",
      "training.max_round: unknown key 'max_round' in training (allowed: checkpoint_every, class_weight, "
-     "drift_retrain, early_stopping_rounds, history_days, max_rounds, negative_sample_rate, params, review_budget, "
-     "split)"),
+     "drift_retrain, early_stopping_rounds, history_days, max_rounds, negative_sample_rate, params, "
+     "retrain_every_days, review_budget, split)"),
     ("models/fraud_detector.yaml", "cooldown_days:", "cooldown:",
      "training.drift_retrain.cooldown: unknown key 'cooldown' in training.drift_retrain (allowed: cooldown_days, "
      "max_per_30_days)"),

@@ -159,3 +159,26 @@ def rollout_targets(context: Mapping[str, Any], current_champion: Any) -> list[d
         raise RunDayError("nothing to roll out: trigger deploy_model with the model and version params, or let "
                           "a promotion by audit_bias start it")
     return list(found.values())
+
+
+def models_due(context: Mapping[str, Any], models: list[str], *, days_before_logical_date: int = 1) -> list[str]:
+    """Of ``models``, those a run should retrain: all of them, unless the run is a plain scheduled one (no
+    ``model`` param, no triggering asset event), which skips a model whose ``training.retrain_every_days``
+    has not passed since its latest version (each decision is logged)."""
+    import logging
+
+    run_type = str(getattr(context.get("dag_run"), "run_type", "") or "")
+    if "scheduled" not in run_type or (context.get("params") or {}).get("model") or triggering_events(context):
+        return models
+    from mlscale.airflow.hooks.lake_hook import LakeHook
+    from mlscale.training.cadence import due_for_retrain
+    from mlscale.training.spec import load_model_spec
+
+    lake, day = LakeHook().get_lake(), run_day(context, days_before_logical_date=days_before_logical_date)
+    due = []
+    for model in models:
+        yes, why = due_for_retrain(lake, load_model_spec(model), day)
+        logging.getLogger(__name__).info("scheduled retrain of %s: %s (%s)", model, "due" if yes else "skipped", why)
+        if yes:
+            due.append(model)
+    return due

@@ -215,7 +215,26 @@ def _labelled_performance(lake: Lake, store: Any, spec: Any, stored: StoredModel
     metrics = holdout_metrics(labelled[spec.label_column].astype(int), stored.predict(labelled),
                               review_budget=spec.training.review_budget).scalars()
     return {"day": target.isoformat(), "labelled": len(labelled), "events": len(frame),
-            "positives": int(labelled[spec.label_column].astype(int).sum()), **metrics}
+            "positives": int(labelled[spec.label_column].astype(int).sum()), **metrics,
+            **_truth_ceiling(lake, labelled, spec, target)}
+
+
+def _truth_ceiling(lake: Lake, labelled: Any, spec: Any, day: dt.date) -> dict[str, Any]:
+    """``{"ceiling_pr_auc": …}``: the PR-AUC of the world's true probabilities on the same labelled rows, where
+    the lake holds the generator's truth (a synthetic world); nothing on real data. It tells a hard day (the
+    truth scores low too) from a model that decayed (the ratio to the ceiling falls)."""
+    from sklearn.metrics import average_precision_score
+
+    from mlscale.training.ceiling import truth_probabilities
+
+    truth = truth_probabilities(lake, day, day)
+    if truth is None:
+        return {}
+    rows = labelled[[spec.event_key, spec.label_column]].merge(truth, left_on=spec.event_key, right_on="event_id")
+    if rows[spec.label_column].nunique() < 2:
+        return {}
+    return {"ceiling_pr_auc": float(average_precision_score(rows[spec.label_column].astype(int), rows["p_fraud"])),
+            "ceiling_rows": len(rows)}
 
 
 def ingestion_quality(lake: Lake, dataset: str, day: str) -> dict[str, Any]:

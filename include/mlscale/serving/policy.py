@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
-from mlscale.config_schema import StrictModel, validated
+from mlscale.config_schema import StrictModel, load_yaml_document
 from mlscale.errors import NotRetryable
 from mlscale.layout import config_dir
 
@@ -92,16 +92,8 @@ def default_serving_policy_path() -> Path:
 
 def load_serving_policy(model: str, path: str | Path | None = None) -> ModelServingPolicy:
     """The policy of ``model``: the file's ``defaults`` overridden by its ``models.<model>`` entry."""
-    import yaml
-
     path = Path(path) if path is not None else default_serving_policy_path()
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError as exc:
-        raise ServingPolicyError(f"serving policy file {path} does not exist") from exc
-    except yaml.YAMLError as exc:
-        raise ServingPolicyError(f"{path} is not valid YAML: {exc}") from exc
-    doc = validated(ServingPolicyDoc, raw, str(path), ServingPolicyError)
+    doc = load_yaml_document(path, ServingPolicyDoc, ServingPolicyError, "serving policy file")
     merged: dict[str, Any] = {}
     for level in (doc.defaults, doc.models.get(model)):
         if level is not None:

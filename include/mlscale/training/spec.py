@@ -59,6 +59,7 @@ class TrainingSettings:
     negative_sample_rate: float = 0.2       # downsample_negatives: the share of negatives kept
     drift_retrain_cooldown_days: int = 7    # no drift-triggered retrain within N days of the last one
     drift_retrain_budget: int = 2           # drift-triggered retrains at most per 30 days
+    retrain_every_days: int | None = None   # scheduled retraining only once the latest version is N days old
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,7 @@ class TrainingDoc(StrictModel):
     class_weight: str = "none"
     negative_sample_rate: float = 0.2
     params: dict[str, Any] | None = None   # passed to the learner as they are
+    retrain_every_days: int | None = None  # the retrain cadence report's recommendation, adopted
 
 
 class ServingDoc(StrictModel):
@@ -223,7 +225,7 @@ def load_model_spec(name_or_path: str | Path) -> ModelSpec:
             early_stopping_rounds=training.early_stopping_rounds, checkpoint_every=training.checkpoint_every,
             params=dict(training.params or {}), class_weight=training.class_weight,
             negative_sample_rate=training.negative_sample_rate, drift_retrain_cooldown_days=retrain.cooldown_days,
-            drift_retrain_budget=retrain.max_per_30_days),
+            drift_retrain_budget=retrain.max_per_30_days, retrain_every_days=training.retrain_every_days),
         serving=ServingSettings(**(m.serving or ServingDoc()).model_dump()),
         path=where,
     )
@@ -270,6 +272,9 @@ def _check(where: str, spec: ModelSpec) -> None:
         raise ModelSpecError(f"{where}: training.negative_sample_rate must be in (0, 1], got {t.negative_sample_rate}")
     if t.drift_retrain_cooldown_days < 0 or t.drift_retrain_budget < 0:
         raise ModelSpecError(f"{where}: training.drift_retrain cooldown_days and max_per_30_days must be >= 0")
+    if t.retrain_every_days is not None and t.retrain_every_days < 1:
+        raise ModelSpecError(f"{where}: training.retrain_every_days must be a whole number of days >= 1, "
+                             f"got {t.retrain_every_days}")
     if not spec.feature_sets and not spec.event_features:
         raise ModelSpecError(f"{where}: a model needs feature_sets or event_features")
     for f in spec.event_features:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from mlscale.config_schema import StrictModel, validated
+from mlscale.config_schema import StrictModel, load_yaml_document
 from mlscale.errors import NotRetryable
 from mlscale.layout import config_dir
 
@@ -53,14 +53,8 @@ class ComputePrices:
 
 
 def load_prices(path: str | Path | None = None) -> ComputePrices:
-    import yaml
-
     path = Path(path) if path is not None else config_dir("policies") / "prices.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError as exc:
-        raise PricesError(f"price table {path} does not exist") from exc
-    doc = validated(PricesDoc, raw, str(path), PricesError)
+    doc = load_yaml_document(path, PricesDoc, PricesError, "price table")
     if doc.compute.capacity not in ("on_demand", "spot"):
         raise PricesError(f"{path}: compute.capacity {doc.compute.capacity!r} is not on_demand or spot")
     return ComputePrices(**doc.compute.model_dump())

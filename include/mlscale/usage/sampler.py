@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from mlscale.lake import Lake
@@ -50,6 +50,13 @@ class UsageRecord:
     gpu_memory_peak_bytes: int | None = None
     samples: int = 0
     cost: dict[str, float] = field(default_factory=dict)
+    threads_per_worker: int = 0                          #: what the cluster offered: threads of one worker
+    memory_limit_bytes: int = 0                          #: ... and the memory limit of one worker (0: none)
+    rows: int | None = None                              #: the workload the task's result reports (bottlenecks)
+    features: int | None = None
+    engine: str = "dask"                                 #: "dask" or "spark"
+    model: str | None = None                             #: the model the task trained or scored, if any
+    model_version: str | None = None                     #: "<model>/<version>" (cost per model version)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,7 +65,9 @@ class UsageRecord:
         peak = max(self.peak_memory_bytes.values(), default=0) / 2**20
         gpu = f", GPU {self.gpu_seconds:.0f} s (peak util {self.gpu_utilization_peak}%)" if self.gpu_seconds else ""
         cost = f", cost ${self.cost['total']:.5f}" if self.cost else ""
-        return (f"resource use: wall {self.wall_seconds:.1f} s, CPU {self.cpu_seconds:.1f} s on {self.processes} "
+        work = f" for {self.rows:,} rows" if self.rows is not None else ""
+        work += f" x {self.features} features" if self.rows is not None and self.features else ""
+        return (f"resource use{work}: wall {self.wall_seconds:.1f} s, CPU {self.cpu_seconds:.1f} s on {self.processes} "
                 f"process(es) ({self.workers} workers), peak memory {peak:.0f} MiB per process (largest), read "
                 f"{self.bytes_read / 2**20:.1f} MiB, written {self.bytes_written / 2**20:.1f} MiB, spilled peak "
                 f"{self.spilled_bytes_peak / 2**20:.1f} MiB{gpu}{cost}")
@@ -91,6 +100,8 @@ class UsageSampler:
         self._gpus = 0
         self._samples = 0
         self._pids: dict[str, int] = {}
+        self._threads = 0
+        self._memory_limit = 0
 
     def _snapshot(self) -> dict[int, dict[str, Any]]:
         found = {os.getpid(): _counters()}
@@ -112,6 +123,8 @@ class UsageSampler:
         self._samples += 1
         gpus = 0
         for address, info in workers.items():
+            self._threads = max(self._threads, int(info.get("nthreads") or 0))
+            self._memory_limit = max(self._memory_limit, int(info.get("memory_limit") or 0))
             metrics = info.get("metrics", {})
             pid = str(self._pids.get(address, address))
             self._peak[pid] = max(self._peak.get(pid, 0), int(metrics.get("memory", 0)))
@@ -163,7 +176,8 @@ class UsageSampler:
                            bytes_read=int(delta["read"]), bytes_written=int(delta["written"]),
                            spilled_bytes_peak=self._spilled, gpu_seconds=round(self._gpus * self._wall, 3),
                            gpu_utilization_peak=self._gpu_util, gpu_memory_peak_bytes=self._gpu_mem,
-                           samples=self._samples)
+                           samples=self._samples, threads_per_worker=self._threads,
+                           memory_limit_bytes=self._memory_limit)
 
 
 def _safe(text: str) -> str:
@@ -184,7 +198,13 @@ def write_usage(lake: Lake, record: UsageRecord) -> str:
 def read_usage(lake: Lake, day: str) -> list[UsageRecord]:
     prefix = day_prefix(RESOURCE_USAGE, day)
     records = []
+    known = {f.name for f in fields(UsageRecord)}
     for stored in lake.list_files(prefix):
-        if stored.key.endswith(".json"):
-            records.append(UsageRecord(**lake.read_json(stored.key)))
+        if not stored.key.endswith(".json"):
+            continue
+        try:
+            doc = lake.read_json(stored.key)
+            records.append(UsageRecord(**{k: v for k, v in doc.items() if k in known}))
+        except (TypeError, ValueError, AttributeError) as exc:  # a damaged record is skipped, never fatal
+            logger.warning("resource use: %s skipped (%s: %s)", stored.key, type(exc).__name__, exc)
     return records

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import Field
 
-from mlscale.config_schema import StrictModel, validated
+from mlscale.config_schema import StrictModel, load_yaml_document
 from mlscale.errors import NotRetryable
 from mlscale.layout import config_dir
 from mlscale.usage.cost import ComputePrices
@@ -62,14 +62,8 @@ class Workload:
 
 
 def load_tco(path: str | Path | None = None) -> TcoDoc:
-    import yaml
-
     path = Path(path) if path is not None else config_dir("policies") / "tco.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError as exc:
-        raise TcoError(f"TCO assumptions file {path} does not exist") from exc
-    return validated(TcoDoc, raw, str(path), TcoError)
+    return load_yaml_document(path, TcoDoc, TcoError, "TCO assumptions file")
 
 
 def observed_workload(records: list[Any], days: int) -> Workload:

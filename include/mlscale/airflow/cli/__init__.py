@@ -180,6 +180,54 @@ def tco_cmd(lake: str | None, days: int, gpu_hours_month: float | None, cpu_hour
     print(json.dumps(doc, indent=1) if as_json else "\n".join(format_comparison(doc)))
 
 
+economics_window = [
+    lake_option,
+    click.option("--days", type=int, default=30, show_default=True, help="usage records of the last N days"),
+    click.option("--day", type=ISO_DATE, default=None, help="the window's last day (default: today, UTC)"),
+    click.option("--json", "as_json", is_flag=True, help="print the result as JSON"),
+]
+
+
+def _window(fn: Any) -> Any:
+    for option in reversed(economics_window):
+        fn = option(fn)
+    return fn
+
+
+@mlscale.command("bottlenecks", short_help="what each pipeline's time is made of (reports/bottlenecks/<day>/)")
+@_window
+def bottlenecks_cmd(lake: str | None, days: int, day: dt.date | None, as_json: bool) -> None:
+    """Fit each pipeline stage's wall time as a + b·rows + c·rows·features from the usage records of the last
+    DAYS days (_meta/resource_usage/), name the stage and term that dominate each pipeline and what doubling
+    the volume would take, with the fits' R²; write reports/bottlenecks/<day>/ (with right-sizing advice)."""
+    from mlscale.airflow.cli.economics import bottlenecks_command
+
+    bottlenecks_command(lake, days, day, as_json)
+
+
+@mlscale.command("sizing", short_help="right-size each stage's cluster from its recorded resource use")
+@_window
+def sizing_cmd(lake: str | None, days: int, day: dt.date | None, as_json: bool) -> None:
+    """Recommend workers, threads and memory per worker (Dask) or executor settings (Spark) for every stage
+    with 3 runs or more in the last DAYS days, from CPU busy time and peak memory, with the evidence."""
+    from mlscale.airflow.cli.economics import sizing_command
+
+    sizing_command(lake, days, day, as_json)
+
+
+@mlscale.command("retrain-cadence", short_help="how often to retrain: PR-AUC decay vs retrain cost")
+@click.option("--model", "models", multiple=True, help="a declared model (repeatable; default: every model)")
+@_window
+def retrain_cadence_cmd(models: tuple[str, ...], lake: str | None, days: int, day: dt.date | None,
+                        as_json: bool) -> None:
+    """Fit the decay of each model's labelled PR-AUC since training (drift reports), price a retrain from the
+    recorded compute, recommend a retraining interval (policies/retrain_cadence.yaml) and write
+    reports/retrain_cadence/<model>/<day>/."""
+    from mlscale.airflow.cli.economics import cadence_command
+
+    cadence_command(lake, models, days, day, as_json)
+
+
 @mlscale.command("timeline", short_help="write the timeline report of a period (reports/timeline/<last day>/)")
 @lake_option
 @click.option("--first", type=ISO_DATE, default=None, help="the first day (default: the lake's first drop)")

@@ -118,7 +118,7 @@ class DaskOperator(BaseOperator):
                 stop.set()
                 progress.join(timeout=5)
                 self._client = None
-        self._record_usage(usage, context, kwargs)
+        self._record_usage(usage, context, kwargs, result)
         if hasattr(result, "asset_extra"):
             extra = result.asset_extra()
             for outlet in self.outlets:
@@ -129,16 +129,19 @@ class DaskOperator(BaseOperator):
         self._lineage = self._task_lineage(result, kwargs.get("lake"))
         return result
 
-    def _record_usage(self, usage: Any, context: Any, kwargs: Mapping[str, Any]) -> None:
-        """The task's resource use and its cost: one log line, and ``_meta/resource_usage/dt=D/`` (never fails
-        the task: usage that cannot be recorded is a warning)."""
+    def _record_usage(self, usage: Any, context: Any, kwargs: Mapping[str, Any], result: Any) -> None:
+        """The task's resource use, the workload its result reports, and its cost: one log line, and
+        ``_meta/resource_usage/dt=D/`` (never fails the task: usage that cannot be recorded is a warning)."""
         try:
             from mlscale.usage.cost import load_prices, usage_cost
             from mlscale.usage.sampler import write_usage
+            from mlscale.usage.workload import workload_of
 
             day = str(kwargs.get("dt") or _today())
             record = usage.record(dag_id=self.dag_id, task_id=self.task_id, run_id=context["run_id"],
                                   try_number=int(getattr(context.get("ti"), "try_number", 1) or 1), day=day)
+            for name, value in workload_of(result).items():
+                setattr(record, name, value)
             record.cost = usage_cost(record, load_prices())
             self.log.info("%s", record.summary())
             lake = kwargs.get("lake") or self._lake()
