@@ -28,6 +28,12 @@ Reads (never writes): `_meta/ingestion_runs/`, `_meta/compaction_runs/`, the man
 `reports/cost/`. A missing source shows as "no data", never as a failure.
 Writes `reports/health/D/report.json` and `report.html` (Browse → Reports; the task log prints the link).
 
+Task `economics_reports` writes, from the tasks' recorded resource use (`_meta/resource_usage/`) over the same
+window, `reports/bottlenecks/D/` (each pipeline's time fitted as fixed + per-row + per-row-and-feature cost, the
+stage that dominates, what doubling the volume would take, right-sizing advice, compute cost per day and per
+model version) and `reports/retrain_cadence/<model>/D/` (labelled PR-AUC decay since training against the cost
+of a retrain: the recommended interval, which `training.retrain_every_days` adopts).
+
 Reruns rewrite the day's report from the lake as it is then. Backfill (each run reports the day before it):
 `airflow backfill create --dag-id pipeline_health --from-date 2026-11-02 --to-date 2026-11-08T23:59:59`
 reports 2026-11-01 … 2026-11-07; or trigger with `dt` for one day.
@@ -81,4 +87,24 @@ with DAG(
         log.info("pipeline health report for %s: %s (%s)", report.dt, url, report.report_html)
         return {**report.summary(), "url": url}
 
+    @task(execution_timeout=dt.timedelta(minutes=30))
+    @fail_fast
+    def economics_reports(**context) -> dict:
+        """Bottlenecks and right-sizing over the window, and each declared model's retrain cadence."""
+        from mlscale.airflow.hooks.lake_hook import LakeHook
+        from mlscale.airflow.run_context import run_day
+        from mlscale.governance.retrain_cadence import write_cadence_report
+        from mlscale.layout import declared
+        from mlscale.usage.history import usage_history
+        from mlscale.usage.reports import write_bottleneck_report
+
+        lake, day, days = LakeHook().get_lake(), run_day(context, days_before_logical_date=1), int(context["params"]["history_days"])
+        bottlenecks = write_bottleneck_report(lake, day, days)
+        records = usage_history(lake, day, days)
+        cadence = {m: write_cadence_report(lake, m, day, records) for m in declared("models")}
+        return {"dt": day, "bottlenecks": bottlenecks["report"], "pooled_r2": bottlenecks["bottlenecks"]["pooled_r2"],
+                "retrain_every_days": {m: d["recommendation"]["interval_days"] for m, d in cadence.items()},
+                "retrain_cadence": {m: d["report"] for m, d in cadence.items()}}
+
     health_report()
+    economics_reports()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlscale.lake import Lake
+from mlscale.usage.recording import recorded
 
 logger = logging.getLogger(__name__)
 
@@ -113,12 +114,14 @@ def _data_pipelines(lake: Lake, client: Any, day: str, settings: SimulationSetti
     from mlscale.features.definitions import feature_set_names
     from mlscale.ingest import ingest_partition
 
+    run_id = f"simulate__{day}"
     for contract in contract_names():
-        result = ingest_partition(client=client, lake=lake, dt=day, run_id=f"simulate__{day}", contract=contract,
-                                  pii_key=settings.pii_key)
+        result = recorded(lake, client, ingest_partition, dag_id=f"ingest_{contract}", task_id="ingest", run_id=run_id,
+                          day=day, dt=day, contract=contract, pii_key=settings.pii_key)
         outcome.ingested[contract] = int(getattr(result, "rows_written", 0))
     for name in feature_set_names():
-        build_features(lake=lake, dt=day, run_id=f"simulate__{day}", feature_set=name, client=client)
+        recorded(lake, client, build_features, dag_id="build_features", task_id=f"build_{name}", run_id=run_id,
+                 day=day, dt=day, feature_set=name)
     sync_feature_store(lake=lake, dt=day, feast_root=settings.feast_root or None)
 
 
@@ -126,9 +129,10 @@ def _train_and_gate(lake: Lake, client: Any, model: str, day: str, why: str, set
                     outcome: DayOutcome) -> None:
     from mlscale.training import train_model
 
-    trained = train_model(client=client, lake=lake, dt=day, run_id=f"simulate__{why}__{day}", model=model,
-                          tracking_uri=settings.tracking_uri, feast_root=settings.feast_root,
-                          max_rounds=settings.max_rounds)
+    run_id = f"simulate__{why}__{day}"
+    trained = recorded(lake, client, train_model, dag_id="train_model", task_id="train", run_id=run_id, day=day,
+                       dt=day, model=model, tracking_uri=settings.tracking_uri,
+                       feast_root=settings.feast_root, max_rounds=settings.max_rounds)
     outcome.trained[model] = trained.version
     outcome.gate[f"{model} v{trained.version}"] = audit_and_gate(lake, model, trained.version, day, why, settings)
 
@@ -181,8 +185,9 @@ def _model_day(lake: Lake, client: Any, model: str, day: str, first: str, settin
     champion = reg.alias_version(mlflow, model, reg.CHAMPION)
     if champion or reg.alias_version(mlflow, model, reg.CHALLENGER):  # a version exists: score and monitor
         if champion:
-            score_batch(client=client, lake=lake, dt=day, run_id=f"simulate__{day}", model=model,
-                        tracking_uri=settings.tracking_uri, feast_root=settings.feast_root)
+            recorded(lake, client, score_batch, dag_id="score_batch", task_id="score", run_id=f"simulate__{day}",
+                     day=day, dt=day, model=model, tracking_uri=settings.tracking_uri,
+                     feast_root=settings.feast_root)
             compare_shadow(lake=lake, dt=day, run_id=f"simulate__{day}", model=model)
         check = monitor_drift(lake=lake, dt=day, run_id=f"simulate__{day}", model=model,
                               tracking_uri=settings.tracking_uri, feast_root=settings.feast_root,

@@ -92,3 +92,15 @@ def test_a_replay_trains_gates_scores_and_monitors_and_resumes(tmp_path, client)
     assert [d["day"] for d in timeline["days"]][0] == START.isoformat() and timeline["versions"]
     assert timeline["lifecycle_actions"].get("applied", 0) > 0
     assert [e["name"] for e in timeline["episodes"]] == ["dearer"]
+    # every Dask stage recorded its resource use with the workload its result reported: the run logs the
+    # bottleneck model fits
+    from mlscale.usage import read_usage
+    from mlscale.usage.bottlenecks import analyse
+
+    records = [r for o in first_part + rest for r in read_usage(lake, o.day)]
+    stages = {(r.dag_id, r.task_id) for r in records}
+    assert {("ingest_transactions", "ingest"), ("train_model", "train"), ("score_batch", "score")} <= stages
+    assert all(r.rows is not None for r in records if r.task_id in ("ingest", "score", "train"))
+    assert any(r.model_version and r.model_version.startswith("fraud_detector/") for r in records)
+    fits = {p["dag_id"]: p for p in analyse(records)["pipelines"]}
+    assert fits["ingest_transactions"]["stages"][0]["runs"] == DAYS

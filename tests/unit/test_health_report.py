@@ -326,3 +326,25 @@ def test_page_escapes_lake_text_and_has_charts(lake: Lake) -> None:
     assert "<link" not in page and " src=" not in page.replace("&lt;img src=x", "")
     assert page.replace('xmlns="http://www.w3.org/2000/svg"', "").count("http") == 0
     assert f"/mlscale-reports/view/drift/fraud_detector/{D}/report.html" in page
+
+
+def test_compute_cost_per_day_and_per_retrain(lake: Lake) -> None:
+    from mlscale.usage import UsageRecord, write_usage
+
+    def usage(dag: str, task: str, day: str, cost: float, version: str | None = None) -> None:
+        write_usage(lake, UsageRecord(dag_id=dag, task_id=task, run_id=f"{dag}-{day}", try_number=1, day=day,
+                                      started_at=f"{day}T03:00:00+00:00", wall_seconds=60.0, cpu_seconds=100.0,
+                                      workers=2, processes=3, cost={"total": cost}, model_version=version))
+
+    usage("ingest_transactions", "ingest", "2026-11-04", 0.25)
+    usage("ingest_transactions", "ingest", D, 0.5)
+    usage("train_model", "train", D, 2.0, "fraud_detector/7")
+    report = build_health_report(lake, D, history_days=3)
+    compute = report.compute_cost
+    assert compute["total"] == pytest.approx(2.75) and compute["records"] == 3
+    assert [d["cost"] for d in compute["by_day"]] == [0.0, 0.25, 2.5]
+    assert compute["by_dag"] == {"train_model": 2.0, "ingest_transactions": 0.75}
+    assert [(r["model_version"], r["cost"]) for r in compute["retrains"]] == [("fraud_detector/7", 2.0)]
+    page = lake.read_bytes(f"reports/health/{D}/report.html").decode()
+    assert "fraud_detector/7" in page and "compute cost" in page
+    assert report.sources["resource_usage"]["records"] == 3

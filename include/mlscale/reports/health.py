@@ -26,6 +26,7 @@ from collections.abc import Iterable
 
 from mlscale.lake import Lake, parse_day
 from mlscale.reports.health_attention import attention_items, mark_missing
+from mlscale.reports.health_compute import compute_cost
 from mlscale.reports.health_html import render_health_html
 from mlscale.reports.health_models import (
     audit_rows,
@@ -92,19 +93,20 @@ def build_health_report(lake: Lake, dt: str, *, history_days: int = 30, datasets
     pipelines["monitor_drift"], drift, performance = drift_rows(src, days, models, th)
     pipelines["score_batch"] = scoring_rows(src, days)
     pipelines["lifecycle_cleanup"], cost = lifecycle_rows(src, days)
+    compute = compute_cost(src, days)
     mark_missing(pipelines)
     flag_failures(pipelines, task_failures(src, days), days)
     flag_unaudited(pipelines, models, days[-1])
     attention = attention_items(pipelines, models, drift, performance, th, days[-1])
     for source in ("ingestion_runs", "compaction_runs", "feature_manifests", "models", "bias_reports",
                    "governance_audit", "drift_reports", "predictions", "lifecycle_audit", "cost_reports",
-                   "task_failures"):
+                   "task_failures", "resource_usage"):
         src.note(source, 0)
     folder = f"{REPORTS_PREFIX}/{days[-1]}"
     report = HealthReport(
         dt=days[-1], days=days, pipelines={k: tuple(v) for k, v in pipelines.items()}, features=tuple(freshness),
         models=tuple(models), labelled_performance=tuple(performance), drift=tuple(drift), cost=cost,
-        attention=tuple(attention), sources=dict(sorted(src.status.items())), thresholds=th,
+        attention=tuple(attention), sources=dict(sorted(src.status.items())), thresholds=th, compute_cost=compute,
         report_json=lake.uri(f"{folder}/report.json"), report_html=lake.uri(f"{folder}/report.html"))
     doc = report.as_dict()
     lake.write_bytes(f"{folder}/report.html", render_health_html(doc).encode())

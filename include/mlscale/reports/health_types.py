@@ -124,6 +124,7 @@ class HealthReport:
     thresholds: HealthThresholds
     report_json: str = ""
     report_html: str = ""
+    compute_cost: dict[str, Any] = field(default_factory=dict)   #: recorded compute (health_compute)
 
     @property
     def history_days(self) -> int:
@@ -137,7 +138,7 @@ class HealthReport:
             "pipelines": {name: [row.as_dict() for row in rows] for name, rows in self.pipelines.items()},
             "features": [f.as_dict() for f in self.features],
             "models": list(self.models), "labelled_performance": list(self.labelled_performance),
-            "drift": list(self.drift), "cost": self.cost, "sources": self.sources,
+            "drift": list(self.drift), "cost": self.cost, "compute_cost": self.compute_cost, "sources": self.sources,
             "report_json": self.report_json, "report_html": self.report_html,
         }
 

@@ -133,16 +133,12 @@ class DaskOperator(BaseOperator):
         """The task's resource use, the workload its result reports, and its cost: one log line, and
         ``_meta/resource_usage/dt=D/`` (never fails the task: usage that cannot be recorded is a warning)."""
         try:
-            from mlscale.usage.cost import load_prices, usage_cost
+            from mlscale.usage.recording import finished_record
             from mlscale.usage.sampler import write_usage
-            from mlscale.usage.workload import workload_of
 
-            day = str(kwargs.get("dt") or _today())
-            record = usage.record(dag_id=self.dag_id, task_id=self.task_id, run_id=context["run_id"],
-                                  try_number=int(getattr(context.get("ti"), "try_number", 1) or 1), day=day)
-            for name, value in workload_of(result).items():
-                setattr(record, name, value)
-            record.cost = usage_cost(record, load_prices())
+            record = finished_record(usage, result, dag_id=self.dag_id, task_id=self.task_id, run_id=context["run_id"],
+                                     try_number=int(getattr(context.get("ti"), "try_number", 1) or 1),
+                                     day=str(kwargs.get("dt") or _today()))
             self.log.info("%s", record.summary())
             lake = kwargs.get("lake") or self._lake()
             self.log.info("resource use recorded: %s", lake.uri(write_usage(lake, record)))
