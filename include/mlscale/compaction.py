@@ -22,9 +22,11 @@ from mlscale.layout import COMPACTION_PLANS, COMPACTION_RUNS
 from mlscale.sizing import (
     DEFAULT_POLICY,
     LOCAL_CLUSTER,
+    MIN_HISTORY_RUNS,
     ClusterResources,
     CompactionDecision,
     CompactionPolicy,
+    advise_from_history,
     decide,
     partition_stats,
     spark_config,
@@ -64,10 +66,13 @@ def days_between(first: str, last: str) -> list[str]:
 def plan_compaction(lake: Lake, *, zone: str, datasets: Iterable[str], first_day: str, last_day: str, run_id: str,
                     policy: CompactionPolicy = DEFAULT_POLICY,
                     cluster: ClusterResources = LOCAL_CLUSTER,
-                    sort_columns: dict[str, list[str]] | None = None) -> CompactionPlan:
+                    sort_columns: dict[str, list[str]] | None = None,
+                    history: list[Any] | None = None) -> CompactionPlan:
     """Decide, for every committed partition of ``datasets`` in the day range, whether to compact it.
 
     Writes the plan to ``_meta/compaction_plans/`` (the Spark job reads it) and logs every decision.
+    ``history``: the usage records of the job's past runs; the Spark settings follow them when there are
+    enough (:func:`~mlscale.sizing.advise_from_history`), and the log says which basis was used.
     """
     chosen: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
@@ -86,7 +91,11 @@ def plan_compaction(lake: Lake, *, zone: str, datasets: Iterable[str], first_day
             item = decision.as_dict() | {"sort_by": (sort_columns or {}).get(dataset, [])}
             (chosen if decision.compact else skipped).append(item)
     decisions = [CompactionDecision(**{k: v for k, v in p.items() if k != "sort_by"}) for p in chosen]
-    spark = spark_config(decisions, cluster, policy)
+    advice = advise_from_history([r for r in history or [] if r.engine == "spark"])
+    logger.info("sizing: %s", f"from the usage history ({advice.summary()})" if advice else
+                f"no usage history of {len(history or [])} run(s) of this job to size from (needs "
+                f"{MIN_HISTORY_RUNS}): the size rules")
+    spark = spark_config(decisions, cluster, policy, history=advice)
     for reason in spark.reasons:
         logger.info("spark: %s", reason)
     plan_key = f"{PLANS}/{file_name_of(run_id)}.json"

@@ -144,8 +144,10 @@ class SparkPlan:
 
 
 def spark_config(decisions: Iterable[CompactionDecision], cluster: ClusterResources,
-                 policy: CompactionPolicy = DEFAULT_POLICY) -> SparkPlan:
-    """Spark settings for one compaction job over the partitions to compact."""
+                 policy: CompactionPolicy = DEFAULT_POLICY, history: SizingAdvice | None = None) -> SparkPlan:
+    """Spark settings for one compaction job over the partitions to compact. With ``history`` (the advice from
+    the job's past runs, :func:`advise_from_history`), executor memory follows what those runs used instead of
+    the size rule, within what the cluster offers; the reasons say which was used."""
     chosen = [d for d in decisions if d.compact]
     total_bytes = sum(d.bytes_before for d in chosen)
     largest = max((d.bytes_before for d in chosen), default=0)
@@ -156,10 +158,15 @@ def spark_config(decisions: Iterable[CompactionDecision], cluster: ClusterResour
                    f"{policy.target_file_bytes / MB:.0f} MB each, capped at 4 x {cores} cores")
     # a partition is rewritten by few tasks: give each executor room for ~2 target files in memory
     needed = max(1 * GB, min(cluster.memory_per_executor_bytes, 3 * policy.target_file_bytes + 512 * MB))
+    basis = "size rule: ~3 target files + 512 MB"
+    if history is not None and history.engine == "spark":
+        observed = int(str(history.recommended["spark.executor.memory"]).rstrip("m")) * MB
+        needed = max(MIN_WORKER_MEMORY, min(cluster.memory_per_executor_bytes, observed))
+        basis = f"from the usage history of {history.runs} runs: " + "; ".join(history.evidence[1:])
     executor_memory = f"{max(1, needed // MB)}m"
     driver_memory = "1g" if total_bytes < 10 * GB else "2g"
-    reasons.append(f"executor memory {executor_memory} of {cluster.memory_per_executor_bytes / GB:.1f} GB offered; "
-                   f"driver {driver_memory}")
+    reasons.append(f"executor memory {executor_memory} of {cluster.memory_per_executor_bytes / GB:.1f} GB offered "
+                   f"({basis}); driver {driver_memory}")
     broadcast = largest < cluster.memory_per_executor_bytes // 10
     reasons.append("broadcast joins allowed (largest partition < 10% of executor memory)" if broadcast
                    else "broadcast joins disabled (partitions too large for executor memory)")

@@ -171,3 +171,20 @@ def test_the_workload_of_results_and_tolerant_reading(tmp_path) -> None:
     lake.write_json("_meta/resource_usage/dt=2026-11-01/broken.json", {"dag_id": "d"})
     assert sorted(r.run_id for r in read_usage(lake, "2026-11-01")) == ["r1", "r2"]
     assert cost_by(read_usage(lake, "2026-11-01"), "dag_id") == {"d": pytest.approx(0.002)}
+
+
+def test_the_spark_settings_follow_the_history_when_there_is_one() -> None:
+    from mlscale.sizing import GB, ClusterResources, CompactionDecision, spark_config
+
+    decisions = [CompactionDecision("raw/t/dt=2026-11-01", True, ("many files",), {"": 1}, 40, 200 * MIB)]
+    cluster = ClusterResources(executors=2, cores_per_executor=2, memory_per_executor_bytes=8 * GB, local=False)
+    rule = spark_config(decisions, cluster)
+    assert "size rule" in rule.reasons[1]
+    runs = [record("compact_lake", "compact", i, wall=20, cpu=10.0, peak=1800 * MIB, engine="spark")
+            for i in range(4)]
+    advice = advise_from_history(runs)
+    sized = spark_config(decisions, cluster, history=advice)
+    assert sized.conf["spark.executor.memory"] == "2304m"        # 1800 MiB x 1.25, in 256 MiB steps
+    assert "from the usage history of 4 runs" in sized.reasons[1]
+    small = ClusterResources(executors=1, cores_per_executor=2, memory_per_executor_bytes=2 * GB)
+    assert spark_config(decisions, small, history=advice).conf["spark.executor.memory"] == "2048m"  # as offered

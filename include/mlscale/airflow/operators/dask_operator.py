@@ -19,6 +19,7 @@ from mlscale.compute import GPU_RESOURCE
 from mlscale.errors import NotRetryable
 from mlscale.settings import INJECTED
 
+SIZING_HISTORY_DAYS = 14     # the usage records the operator's sizing advice reads
 INJECTABLE = ("client", "lake", "dt", "run_id", "try_number", "platform")
 
 
@@ -102,6 +103,7 @@ class DaskOperator(BaseOperator):
             self._client = client
             self.log.info("Dask dashboard: %s", client.dashboard_link)
             kwargs = self._arguments(fn, client, context)
+            self._log_sizing_advice(kwargs)
             stop = threading.Event()
             progress = threading.Thread(target=self._log_progress, args=(client, stop), daemon=True)
             progress.start()
@@ -144,6 +146,22 @@ class DaskOperator(BaseOperator):
             self.log.info("resource use recorded: %s", lake.uri(write_usage(lake, record)))
         except Exception as exc:  # noqa: BLE001 - accounting must never fail the work it accounts for
             self.log.warning("resource use not recorded (%s: %s)", type(exc).__name__, exc)
+
+    def _log_sizing_advice(self, kwargs: Mapping[str, Any]) -> None:
+        """What this task's recorded history says its cluster should be (``mlscale sizing``), on the log; never
+        fails the task."""
+        try:
+            from mlscale.sizing import advise_from_history
+            from mlscale.usage.history import usage_history
+
+            lake = kwargs.get("lake") or self._lake()
+            runs = [r for r in usage_history(lake, str(kwargs.get("dt") or _today()), SIZING_HISTORY_DAYS)
+                    if (r.dag_id, r.task_id) == (self.dag_id, self.task_id)]
+            advice = advise_from_history(runs)
+            self.log.info("sizing from the usage history: %s", advice.summary() if advice else
+                          f"{len(runs)} recorded run(s) in {SIZING_HISTORY_DAYS} days, too few to advise")
+        except Exception as exc:  # noqa: BLE001 - advice must never fail the work
+            self.log.warning("sizing advice not available (%s: %s)", type(exc).__name__, exc)
 
     def _key_outlets_by_day(self, context: Any, kwargs: Mapping[str, Any]) -> None:
         if str(self.outlet_partition).strip().lower() not in ("true", "1", "yes"):

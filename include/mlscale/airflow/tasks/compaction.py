@@ -12,6 +12,8 @@ from mlscale.lake import Lake, parse_day
 from mlscale.sizing import MB, ClusterResources, CompactionPolicy
 
 logger = logging.getLogger(__name__)
+SPARK_TASK = "compact"        # the SparkJobOperator's task: its usage records size the next job
+HISTORY_DAYS = 30
 SORT_BY = {"transactions": ["event_ts"], "labels": ["event_id"], "customers": ["customer_id"]}
 
 
@@ -24,8 +26,13 @@ def plan_for_run(lake: Lake, params: dict[str, Any], context: Any, cluster: Clus
     policy = CompactionPolicy(target_file_bytes=int(params["target_file_mb"]) * MB,
                               max_files=int(params["max_files"]),
                               min_median_file_bytes=int(params["min_median_file_mb"]) * MB)
+    from mlscale.usage.history import usage_history
+
+    dag_id = getattr(context.get("dag"), "dag_id", "compact_lake")
+    history = [r for r in usage_history(lake, last, HISTORY_DAYS) if (r.dag_id, r.task_id) == (dag_id, SPARK_TASK)]
     plan = plan_compaction(lake, zone=params["zone"], datasets=params["datasets"], first_day=first, last_day=last,
-                           run_id=context["run_id"], policy=policy, cluster=cluster, sort_columns=SORT_BY)
+                           run_id=context["run_id"], policy=policy, cluster=cluster, sort_columns=SORT_BY,
+                           history=history)
     summary = plan.as_dict()
     summary["days"] = [first, last]
     summary.pop("skipped")
