@@ -132,7 +132,7 @@ def open_client(spec: ClusterSpec) -> Iterator[Any]:
 
     with ExitStack() as stack:
         if spec.address:
-            client = stack.enter_context(_remote_client(spec))
+            client = stack.enter_context(remote_client(spec))
         else:
             cluster = stack.enter_context(_local_cluster(spec))
             client = stack.enter_context(Client(cluster))
@@ -146,7 +146,8 @@ def open_client(spec: ClusterSpec) -> Iterator[Any]:
 
 
 @contextmanager
-def _remote_client(spec: ClusterSpec) -> Iterator[Any]:
+def remote_client(spec: ClusterSpec) -> Iterator[Any]:
+    """A client of the running scheduler ``spec`` names (TLS when it says so); closed on exit."""
     from distributed import Client
 
     security = None

@@ -183,3 +183,42 @@ def test_gpu_operator_annotates_work_with_gpu_resource(monkeypatch) -> None:
     op = DaskOperator(task_id="gpu", python_callable="dask_jobs:sum_of_squares", op_kwargs={"n": 5},
                       dask_conn_id="dask_t_gpu")
     assert op.execute(CONTEXT)["total"] == 30
+
+
+def test_idle_clusters_are_reported_then_shut_down_on_request(monkeypatch, capsys) -> None:
+    from mlscale.airflow.cli import main
+
+    port = free_port()
+    scheduler = subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([DASK, "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "2", "--memory-limit", "1GiB",
+                               "--host", "127.0.0.1", "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        set_conn(monkeypatch, "dask_t_idle", host="127.0.0.1", port=port)
+        set_conn(monkeypatch, "dask_t_local_only", extra={"n_workers": 1})
+        with Client(f"tcp://127.0.0.1:{port}", timeout=10) as busy:
+            busy.wait_for_workers(1, timeout=30)
+            running = busy.submit(time.sleep, 3, pure=False)
+            time.sleep(0.5)
+            assert main(["idle-clusters", "--conn", "dask_t_idle", "--idle-minutes", "0.01", "--json"]) == 0
+            doc = json.loads(capsys.readouterr().out)
+            [cluster] = doc["clusters"]
+            assert cluster["idle_seconds"] is None and cluster["action"] == "kept"   # working: never idle
+            running.result()
+        time.sleep(1.5)
+        code = main(["idle-clusters", "--conn", "dask_t_idle", "--conn", "dask_t_local_only", "--idle-minutes", "0.01",
+                     "--json"])
+        doc = json.loads(capsys.readouterr().out)
+        [cluster] = doc["clusters"]
+        assert code == 1 and cluster["idle"] and cluster["idle_seconds"] >= 1.0 and cluster["action"] == "reported"
+        assert (cluster["workers"], cluster["threads"], cluster["memory_bytes"]) == (1, 2, 2**30)
+        assert cluster["hourly_cost"] > 0 and "LocalCluster" in doc["notes"][0]
+        assert scheduler.poll() is None                                         # reported only
+        assert main(["idle-clusters", "--conn", "dask_t_idle", "--idle-minutes", "0.01", "--shutdown"]) == 1
+        assert "shut down" in capsys.readouterr().out
+        assert scheduler.wait(timeout=30) is not None                           # closed on request
+    finally:
+        for proc in (worker, scheduler):
+            proc.kill()
+            proc.wait(timeout=30)

@@ -34,6 +34,7 @@ OPTIONS = {  # the documented interface of every command: option names (and posi
     "timeline": {"--lake", "--first", "--last"},
     "tco": {"--lake", "--days", "--gpu-hours-month", "--cpu-hours-month", "--json"},
     "bottlenecks": {"--lake", "--days", "--day", "--json"},
+    "idle-clusters": {"--conn", "--idle-minutes", "--shutdown", "--json"},
     "sizing": {"--lake", "--days", "--day", "--json"},
     "retrain-cadence": {"--model", "--lake", "--days", "--day", "--json"},
     "serve": {"--lake", "--model", "--host", "--port", "--workers", "--policy", "--autoscale", "--min-workers",

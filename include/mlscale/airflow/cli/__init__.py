@@ -228,6 +228,22 @@ def retrain_cadence_cmd(models: tuple[str, ...], lake: str | None, days: int, da
     cadence_command(lake, models, days, day, as_json)
 
 
+@mlscale.command("idle-clusters", short_help="Dask clusters idle past a threshold: report, or shut them down")
+@click.option("--conn", "conn_ids", multiple=True,
+              help="a Dask connection id (repeatable; default: dask_cpu_default and dask_gpu_default)")
+@click.option("--idle-minutes", type=float, default=30.0, show_default=True, help="idle longer than this counts")
+@click.option("--shutdown", is_flag=True, help="close the idle clusters (scheduler and workers)")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def idle_clusters_cmd(conn_ids: tuple[str, ...], idle_minutes: float, shutdown: bool, as_json: bool) -> None:
+    """Ask the scheduler of each Dask connection with a host how long it has had nothing to do; report the
+    clusters idle longer than IDLE_MINUTES with their workers, threads, memory and hourly cost
+    (policies/prices.yaml), and with --shutdown close them. Exits 1 when an idle cluster was found."""
+    from mlscale.airflow.cli.economics import idle_clusters_command
+
+    if idle_clusters_command(conn_ids, idle_minutes, shutdown, as_json):
+        raise SystemExit(1)
+
+
 @mlscale.command("timeline", short_help="write the timeline report of a period (reports/timeline/<last day>/)")
 @lake_option
 @click.option("--first", type=ISO_DATE, default=None, help="the first day (default: the lake's first drop)")

@@ -54,3 +54,32 @@ def cadence_command(lake: str | None, models: tuple[str, ...], days: int, day: d
         print(json.dumps(rec, indent=1) if as_json else
               f"{doc['model']}: retrain every {rec['interval_days']} days — {rec['why']}\nreport: {doc['report']}")
     return docs
+
+
+def idle_clusters_command(conn_ids: tuple[str, ...], idle_minutes: float, shutdown: bool, as_json: bool) -> int:
+    """Probe each Dask connection's running scheduler; returns how many were idle past the threshold."""
+    from mlscale.airflow.devices import CONNECTIONS
+    from mlscale.airflow.hooks.dask_hook import DaskHook
+    from mlscale.compute import ClusterError
+    from mlscale.usage import load_prices
+    from mlscale.usage.idle import check_dask_cluster
+
+    prices, found, notes = load_prices(), [], []
+    for conn_id in conn_ids or tuple(CONNECTIONS.values()):
+        try:
+            spec = DaskHook(dask_conn_id=conn_id).get_spec()
+        except Exception as exc:  # noqa: BLE001 - a connection that is not defined here: say so, check the others
+            notes.append(f"{conn_id}: not checked ({type(exc).__name__}: {exc})")
+            continue
+        if not spec.address:
+            notes.append(f"{conn_id}: a LocalCluster started and closed by each task, never idle between tasks")
+            continue
+        try:
+            found.append(check_dask_cluster(spec, prices, idle_after_s=idle_minutes * 60, shutdown=shutdown))
+        except ClusterError as exc:
+            notes.append(f"{conn_id}: not reachable ({exc})")
+    if as_json:
+        print(json.dumps({"clusters": [c.as_dict() for c in found], "notes": notes}, indent=1))
+    else:
+        print("\n".join([c.summary() for c in found] + notes))
+    return sum(c.idle for c in found)
