@@ -54,6 +54,9 @@ def mlscale(ctx: click.Context) -> None:
 
     `mlscale COMMAND --help` documents a command's options.
     """
+    # Airflow 3 resolves connections from its metadata database only in processes that say they are on the
+    # server side; this command line runs beside the scheduler (it reads the same airflow.cfg), so it does.
+    os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")
     quiet = ctx.invoked_subcommand in QUIET_COMMANDS
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
