@@ -11,6 +11,10 @@
 #   bash scripts/stack.sh status
 #   bash scripts/stack.sh env     # only write .stack/env.sh (what the stack's processes and users source)
 #
+# Traces: an OpenTelemetry collector (python -m mlscale.tracing.collector, OTLP/HTTP) appends every span of
+# Airflow (dag_run / task_run / worker.<task>) and of mlscale's stages to .stack/traces/spans.jsonl;
+# `python -m mlscale.tracing.tree .stack/traces/spans.jsonl` prints them as trees.
+#
 # Missing Debian packages (postgresql, redis-server) are installed with apt-get. Ports: STACK_PORT_BASE + n.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +25,7 @@ LOGS="$STACK/logs"
 BASE="${STACK_PORT_BASE:-55400}"
 PG_PORT=$((BASE + 32)) REDIS_PORT=$((BASE + 79)) S3_PORT=$((BASE + 90)) MLFLOW_PORT=$((BASE + 50))
 DASK_PORT=$((BASE + 86)) DASK_DASHBOARD=$((BASE + 87)) AIRFLOW_PORT=$((BASE + 80)) SERVE_PORT=$((BASE + 88))
+OTEL_PORT=$((BASE + 18))
 BUCKET="${STACK_BUCKET:-mlscale-lake}"
 S3_KEY=stack-access-key S3_SECRET=stack-secret-key
 BIN="$ROOT/.venv/bin"
@@ -82,6 +87,12 @@ export AWS_ACCESS_KEY_ID=$S3_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET AWS_DEFAULT_RE
 export MLFLOW_S3_ENDPOINT_URL="http://127.0.0.1:$S3_PORT"
 export STACK_DASK_SCHEDULER="tcp://127.0.0.1:$DASK_PORT" STACK_DASK_DASHBOARD="http://127.0.0.1:$DASK_DASHBOARD"
 export STACK_S3_ENDPOINT="http://127.0.0.1:$S3_PORT" STACK_BUCKET="$BUCKET"
+# OpenTelemetry: Airflow's traces ([traces] otel_on; Airflow 3.2+ reads the exporter from the standard OTEL_*
+# variables) and mlscale's stage spans, over OTLP/HTTP to the stack's collector (its file: STACK_TRACES).
+export AIRFLOW__TRACES__OTEL_ON=True
+export OTEL_TRACES_EXPORTER=otlp_proto_http OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTEL_PORT"
+export OTEL_SERVICE_NAME=airflow
+export STACK_TRACES="$STACK/traces/spans.jsonl"
 ENV
 }
 
@@ -91,6 +102,11 @@ up() {
   local pg; pg=$(pg_bin)
   write_env
   echo "== mlscale stack in $STACK (ports $BASE..$((BASE + 99)) on 127.0.0.1)"
+
+  # first, so that every process after it can send its spans (stopped last by `down`, after their final flush)
+  start otel-collector "$BIN/python" -m mlscale.tracing.collector --host 127.0.0.1 --port "$OTEL_PORT" \
+    --out "$STACK/traces/spans.jsonl"
+  wait_for "the trace collector" 60 curl -fsS "http://127.0.0.1:$OTEL_PORT/health"
 
   # PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` system user
   local as=()
@@ -139,7 +155,7 @@ PY
     --artifacts-destination "s3://$BUCKET/mlflow")
   wait_for "the MLflow server" 120 curl -fsS "http://127.0.0.1:$MLFLOW_PORT/health"
 
-  (source scripts/env.sh && source "$STACK/env.sh" && cd "$STACK" \
+  (source scripts/env.sh && source "$STACK/env.sh" && cd "$STACK" && export OTEL_SERVICE_NAME=mlscale \
     && start dask-scheduler "$BIN/dask" scheduler --host 127.0.0.1 --port "$DASK_PORT" \
          --dashboard-address "127.0.0.1:$DASK_DASHBOARD" \
     && start dask-workers "$BIN/dask" worker "tcp://127.0.0.1:$DASK_PORT" --host 127.0.0.1 --nworkers 2 \
@@ -168,6 +184,8 @@ PY
    lake s3://$BUCKET/lake on http://127.0.0.1:$S3_PORT; MLflow http://127.0.0.1:$MLFLOW_PORT;
    Dask tcp://127.0.0.1:$DASK_PORT (dashboard http://127.0.0.1:$DASK_DASHBOARD); Redis 127.0.0.1:$REDIS_PORT;
    PostgreSQL 127.0.0.1:$PG_PORT (databases airflow, mlflow); online scoring http://127.0.0.1:$SERVE_PORT/v1/score
+   Traces (OTLP/HTTP http://127.0.0.1:$OTEL_PORT): $STACK/traces/spans.jsonl
+     python -m mlscale.tracing.tree $STACK/traces/spans.jsonl --grep ingest
    To use it from a shell: source scripts/env.sh && source .stack/env.sh   (then airflow ..., mlscale ...)
    Stop it with: make stack-down
 MSG
@@ -176,7 +194,7 @@ MSG
 down() {
   [ -d "$PIDS" ] || { echo "nothing to stop: no stack was started here ($PIDS)"; return 0; }
   local order=(serving airflow-triggerer airflow-dag-processor airflow-scheduler airflow-api-server dask-workers dask-scheduler
-               mlflow s3 redis postgres)
+               mlflow s3 redis postgres otel-collector)
   local name pid waited stopped=0
   for name in "${order[@]}"; do
     [ -f "$PIDS/$name.pid" ] || continue

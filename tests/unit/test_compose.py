@@ -761,7 +761,7 @@ def test_docker_compose_config_validates():
 #: compose service -> the process `make stack` runs for it (Spark: `make stack` keeps spark_default's local[*])
 STACK_PROCESS = {"postgres": "postgres", "redis": "redis", "minio": "s3", "mlflow": "mlflow",
                  "dask-scheduler": "dask-scheduler", "dask-worker": "dask-workers", "serving": "serving",
-                 **{name: name for name in AIRFLOW_SERVICES}}
+                 "otel-collector": "otel-collector", **{name: name for name in AIRFLOW_SERVICES}}
 NOT_IN_MAKE_STACK = {"spark-master", "spark-worker"}
 
 
@@ -799,3 +799,43 @@ def test_make_stack_sets_the_connections_and_variables_compose_sets(tmp_path):
         assert ours["conn_type"] == theirs["conn_type"], name
     assert stack["AIRFLOW_VAR_MLSCALE_LAKE_ROOT"].split("/")[0] == compose["AIRFLOW_VAR_MLSCALE_LAKE_ROOT"].split("/")[0]
     assert stack["AIRFLOW_VAR_MLSCALE_FEAST_ONLINE_STORE"] == compose["AIRFLOW_VAR_MLSCALE_FEAST_ONLINE_STORE"]
+
+
+def test_traces_go_to_the_collector_in_compose_and_in_make_stack(tmp_path):
+    """Airflow's traces are on, and Airflow and the Dask workers export OTLP/HTTP to the collector that each
+    stack runs (``python -m mlscale.tracing.collector``), with the same exporter settings in both."""
+    collector = services()["otel-collector"]
+    cmd = command(collector)
+    assert cmd[:3] == ["python", "-m", "mlscale.tracing.collector"]
+    assert option(cmd, "--host") == "0.0.0.0"
+    port = option(cmd, "--port")
+    out = option(cmd, "--out") or ""
+    assert services()["otel-collector"]["build"] == services()["airflow-scheduler"]["build"]
+    assert "/entrypoint" not in (collector.get("entrypoint") or [])
+    # the output file is on a volume the airflow user can write (the image's /opt/airflow/logs)
+    assert any(out.startswith(f"{target}/") for source, target in
+               (str(v).split(":")[:2] for v in collector["volumes"]) if source in compose()["volumes"])
+    assert f"localhost:{port}/health" in " ".join(collector["healthcheck"]["test"])
+    for name in ("airflow-scheduler", "dask-worker"):
+        env = environment(services()[name])
+        endpoint = urlparse(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+        assert (endpoint.hostname, str(endpoint.port)) == ("otel-collector", port), name
+        assert env["OTEL_TRACES_EXPORTER"] == "otlp_proto_http", name
+    assert airflow_env()["AIRFLOW__TRACES__OTEL_ON"].lower() == "true"
+
+    stack = _stack_env(tmp_path)
+    assert stack["AIRFLOW__TRACES__OTEL_ON"].lower() == "true"
+    assert stack["OTEL_TRACES_EXPORTER"] == airflow_env()["OTEL_TRACES_EXPORTER"]
+    assert stack["OTEL_SERVICE_NAME"] == airflow_env()["OTEL_SERVICE_NAME"]
+    script = (ROOT / "scripts/stack.sh").read_text()
+    started = re.search(r"start otel-collector (.*?)\n(?!\s+--)", script, re.S)
+    assert started, "scripts/stack.sh does not start the collector"
+    stack_cmd = shlex.split(started.group(1).replace("\\\n", " "))
+    assert stack_cmd[1:3] == ["-m", "mlscale.tracing.collector"]
+    assert option(stack_cmd, "--port") == "$OTEL_PORT" and option(stack_cmd, "--out") == "$STACK/traces/spans.jsonl"
+    offset = re.search(r"^OTEL_PORT=\$\(\(BASE \+ (\d+)\)\)", script, re.M)
+    assert offset, "scripts/stack.sh sets no OTEL_PORT"
+    endpoint = urlparse(stack["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    base = int(os.environ.get("STACK_PORT_BASE") or 55400)
+    assert endpoint.hostname == "127.0.0.1" and endpoint.port == base + int(offset.group(1))
+    assert stack["STACK_TRACES"] == f"{tmp_path}/stack/traces/spans.jsonl"

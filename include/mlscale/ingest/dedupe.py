@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from mlscale.contracts import Contract
 from mlscale.lake import Lake, PartitionRef
+from mlscale.tracing import annotate, traced
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def bucket_of(keys: pa.Array, buckets: int) -> np.ndarray:
     return (hashes % np.uint64(buckets)).astype(np.int64)
 
 
+@traced("ingest.dedupe_bucket", keywords=("bucket", "buckets"))
 def dedupe_bucket(lake: Lake, contract: Contract, stages: list[tuple[str, int]], day: dt.date, *, bucket: int,
                   buckets: int) -> dict[str, list[int]]:
     """Duplicates among the keys of one hash bucket: read from the staged files (key and record
@@ -68,7 +70,10 @@ def dedupe_bucket(lake: Lake, contract: Contract, stages: list[tuple[str, int]],
     if not tables:
         return {}
     earlier = previous_keys(lake, contract, day, bucket=bucket, buckets=buckets)
-    return duplicate_rows(pa.concat_tables(tables, promote_options="permissive"), earlier)
+    drops = duplicate_rows(pa.concat_tables(tables, promote_options="permissive"), earlier)
+    annotate(rows=sum(t.num_rows for t in tables), earlier_keys=len(earlier),
+             duplicates=sum(len(rows) for rows in drops.values()))
+    return drops
 
 
 def duplicate_rows(keys: pa.Table, earlier: pa.Array) -> dict[str, list[int]]:

@@ -22,6 +22,7 @@ from mlscale.ingest.pseudonymise import redact_text
 from mlscale.ingest.readers import Chunk, NeedsRobustRead, UnreadableFile, read_csv, read_jsonl
 from mlscale.ingest.validate import canonical_text, missing_required_columns, validate_chunk
 from mlscale.lake import FileEntry, Lake, PartitionRef
+from mlscale.tracing import annotate, span, traced
 
 logger = logging.getLogger(__name__)
 KEY_SEPARATOR = "\x1f"
@@ -66,16 +67,19 @@ def key_strings(table: pa.Table, key: tuple[str, ...]) -> pa.Array:
     return cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, KEY_SEPARATOR)
 
 
+@traced("ingest.read_file")
 def process_file(lake: Lake, contract: Contract, file_key: str, rank: int, day: dt.date, *, run_id: str,
                  attempt: str, pii_key: bytes, stage_prefix: str, quarantine_ref: PartitionRef,
                  write: bool) -> FileOutcome:
     """Read, validate and pseudonymise one landing file; stage valid rows and write its quarantine rows.
 
-    Every record of the file is accounted for: ``rows_in == valid + sum(quarantined)``.
+    Every record of the file is accounted for: ``rows_in == valid + sum(quarantined)``. Traced as an
+    ``ingest.read_file`` span with one ``ingest.validate`` span per chunk.
     """
     name = posixpath.basename(file_key)
     size = lake.fs.get_file_info(lake.path(file_key)).size or 0
     source = contract.source_for(name)
+    annotate(dataset=contract.dataset, file=file_key, bytes=size, source=source.name if source else None)
     outcome = FileOutcome(file=file_key, source=source.name if source else "unknown", rank=rank, bytes_in=size)
     q_tables: list[pa.Table] = []
     key_tables: list[pa.Table] = []
@@ -113,6 +117,8 @@ def process_file(lake: Lake, contract: Contract, file_key: str, rank: int, day: 
             outcome.quarantine_files.append(lake.write_table(quarantine_ref, merged, attempt=attempt,
                                                              seq=rank))
     outcome.keys = pa.concat_tables(key_tables) if key_tables else None
+    annotate(rows=outcome.rows_in, valid=outcome.valid, quarantined=sum(outcome.quarantined.values()),
+             staged_files=len(outcome.staged))
     logger.info("%s (%s): %d records in, %d valid, quarantined %s, unknown columns %s", file_key, outcome.source,
                 outcome.rows_in, outcome.valid, dict(outcome.quarantined), sorted(outcome.unknown_columns) or "none")
     return outcome
@@ -178,11 +184,13 @@ def _process_chunk(chunk: Chunk, contract: Contract, source: Source, day: dt.dat
         if missing:
             q_tables.append(_schema_mismatch(chunk, missing, pii_key, common))
             return
-    text, unknown, missing = canonical_text(chunk.table, contract, source)
-    outcome.unknown_columns |= set(unknown)
-    outcome.missing_columns = sorted(set(outcome.missing_columns) | set(missing))
-    valid, rejected = validate_chunk(text, chunk.ordinals, contract, source, day)
-    q_tables.append(quarantine.from_validation(rejected, contract, key=pii_key, **common))
+    with span("ingest.validate", rows=chunk.table.num_rows) as validate_span:
+        text, unknown, missing = canonical_text(chunk.table, contract, source)
+        outcome.unknown_columns |= set(unknown)
+        outcome.missing_columns = sorted(set(outcome.missing_columns) | set(missing))
+        valid, rejected = validate_chunk(text, chunk.ordinals, contract, source, day)
+        q_tables.append(quarantine.from_validation(rejected, contract, key=pii_key, **common))
+        annotate(validate_span, valid=valid.num_rows, rejected=rejected.num_rows)
     if valid.num_rows == 0:
         return
     rows = _output_rows(valid, contract, pii_key, source.name, outcome.file, run_id)

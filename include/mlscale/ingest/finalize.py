@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from mlscale.lake import FileEntry, Lake, PartitionRef
 from mlscale.lake.lake import StreamingFile
+from mlscale.tracing import annotate, traced
 
 MAX_ROWS_PER_FILE = 2_000_000
 KEY_COLUMN = "_key"
@@ -27,6 +28,7 @@ def read_stage(lake: Lake, stage_key: str, columns: list[str] | None = None) -> 
     return pq.read_table(io.BytesIO(lake.read_bytes(stage_key)), columns=columns)
 
 
+@traced("ingest.write_partition", keywords=("subdir",))
 def finalize_subpartition(lake: Lake, stage_keys: list[str], drops: Mapping[str, list[int]], raw_ref: PartitionRef,
                           *, subdir: str, attempt: str, seq: int,
                           max_rows_per_file: int = MAX_ROWS_PER_FILE) -> list[FileEntry]:
@@ -60,6 +62,8 @@ def finalize_subpartition(lake: Lake, stage_keys: list[str], drops: Mapping[str,
         if out is not None:
             stack.close()
             entries.append(_entry(out))
+    annotate(partition=subdir or None, rows=sum(e.rows for e in entries), bytes=sum(e.bytes for e in entries),
+             files=len(entries))
     return entries
 
 

@@ -26,6 +26,7 @@ from mlscale.ingest.quarantine import QUARANTINE_SCHEMA
 from mlscale.ingest.report import IngestionResult, QuarantineRateExceeded, RowsUnaccounted, log_summary
 from mlscale.lake import Lake, PartitionRef, file_name_of, new_attempt_id, parse_day
 from mlscale.layout import INGESTION_RUNS
+from mlscale.tracing import annotate, in_context, span, traced
 
 logger = logging.getLogger(__name__)
 RUN_LOG = INGESTION_RUNS
@@ -39,10 +40,14 @@ def landing_files(lake: Lake, dataset: str, day: dt.date) -> list[str]:
     return sorted(k for k in keys if is_data_file(posixpath.basename(k)))
 
 
+@traced("ingest", keywords=("dt", "run_id", "try_number", "dry_run"))
 def ingest_partition(*, client: Any, lake: Lake, dt: str, run_id: str, contract: str = "transactions",
                      pii_key: bytes | str | None = None, try_number: int = 1, dry_run: bool = False,
                      strict: bool = False, max_quarantine_rate: float = 0.05) -> IngestionResult:
-    """Ingest ``landing/<dataset>/dt=<dt>/`` into ``raw/`` and ``quarantine/`` on the Dask ``client``."""
+    """Ingest ``landing/<dataset>/dt=<dt>/`` into ``raw/`` and ``quarantine/`` on the Dask ``client``.
+
+    Traced (:mod:`mlscale.tracing`): an ``ingest`` span with ``ingest.read`` (per file ``ingest.read_file``,
+    per chunk ``ingest.validate``), ``ingest.dedupe``, ``ingest.write`` and one ``ingest.commit`` per zone."""
     started = time.perf_counter()
     spec = load_contract(contract)
     key = check_key(pii_key)
@@ -52,20 +57,27 @@ def ingest_partition(*, client: Any, lake: Lake, dt: str, run_id: str, contract:
     attempt = new_attempt_id()
     stage_prefix = f"{raw_ref.key}/_staging/{attempt}"
     files = landing_files(lake, spec.dataset, day)
+    annotate(dataset=spec.dataset, files=len(files), attempt=attempt)
     logger.info("ingesting %s for %s: %d landing files, contract %s v%s (%s), attempt %s%s", spec.dataset,
                 day, len(files), spec.path, spec.version, spec.fingerprint, attempt, " [dry run]" if dry_run else "")
     sources = landing_drop_status(lake, spec, day)
     late = _late_files(lake, spec, day)
 
-    futures = [client.submit(process_file, lake, spec, file_key, rank, day, run_id=run_id, attempt=attempt,
-                             pii_key=key, stage_prefix=stage_prefix, quarantine_ref=q_ref, write=not dry_run,
-                             pure=False, key=f"ingest-file-{attempt}-{rank}")
-               for rank, file_key in enumerate(files)]
-    outcomes: list[FileOutcome] = client.gather(futures)
+    with span("ingest.read", dataset=spec.dataset, files=len(files)) as read_span:
+        process = in_context(process_file)
+        futures = [client.submit(process, lake, spec, file_key, rank, day, run_id=run_id, attempt=attempt,
+                                 pii_key=key, stage_prefix=stage_prefix, quarantine_ref=q_ref, write=not dry_run,
+                                 pure=False, key=f"ingest-file-{attempt}-{rank}")
+                   for rank, file_key in enumerate(files)]
+        outcomes: list[FileOutcome] = client.gather(futures)
+        annotate(read_span, rows=sum(o.rows_in for o in outcomes), bytes=sum(o.bytes_in for o in outcomes),
+                 valid=sum(o.valid for o in outcomes))
     parsed_s = time.perf_counter() - started
 
-    drops = _find_duplicates(client, lake, spec, day, outcomes, attempt, dry_run)
-    rows_duplicate = sum(len(rows) for rows in drops.values())
+    with span("ingest.dedupe", dataset=spec.dataset, rows=sum(o.valid for o in outcomes)) as dedupe_span:
+        drops = _find_duplicates(client, lake, spec, day, outcomes, attempt, dry_run)
+        rows_duplicate = sum(len(rows) for rows in drops.values())
+        annotate(dedupe_span, duplicates=rows_duplicate)
 
     quarantined: Counter[str] = Counter()
     for outcome in outcomes:
@@ -82,27 +94,14 @@ def ingest_partition(*, client: Any, lake: Lake, dt: str, run_id: str, contract:
     rate = rows_quarantined / rows_in if rows_in else 0.0
     over_threshold = strict and rate > max_quarantine_rate
     if not dry_run:
-        q_entries = [entry for o in outcomes for entry in o.quarantine_files]
-        lake.commit(q_ref, q_entries, schema=QUARANTINE_SCHEMA, run_id=run_id, attempt=attempt,
-                    inputs=[lake.uri(f) for f in files])
+        inputs = [lake.uri(f) for f in files]
+        with span("ingest.commit", dataset=spec.dataset, zone="quarantine", rows=rows_quarantined) as commit_span:
+            q_manifest = lake.commit(q_ref, [entry for o in outcomes for entry in o.quarantine_files],
+                                     schema=QUARANTINE_SCHEMA, run_id=run_id, attempt=attempt, inputs=inputs)
+            annotate(commit_span, files=len(q_manifest.files), bytes=q_manifest.bytes)
         if not over_threshold:
-            by_subdir: dict[str, list[str]] = {}
-            for stage in (s for o in outcomes for s in o.staged):
-                by_subdir.setdefault(stage_subdir(stage, stage_prefix), []).append(stage)
-            final = client.gather([
-                client.submit(finalize_subpartition, lake, stages, {s: drops[s] for s in stages if s in drops},
-                              raw_ref, subdir=subdir, attempt=attempt, seq=seq, pure=False,
-                              key=f"ingest-finalize-{attempt}-{seq}")
-                for seq, (subdir, stages) in enumerate(sorted(by_subdir.items()))
-            ])
-            entries = [e for group in final for e in group]
-            manifest = lake.commit(raw_ref, entries, schema=_raw_schema(spec), run_id=run_id, attempt=attempt,
-                                   inputs=[lake.uri(f) for f in files],
-                                   extra={"contract": spec.dataset, "contract_version": spec.version,
-                                          "contract_fingerprint": spec.fingerprint})
-            raw_bytes = manifest.bytes
-            if manifest.rows != rows_written:
-                raise RowsUnaccounted(f"raw manifest of {raw_ref} holds {manifest.rows} rows, expected {rows_written}")
+            raw_bytes = _write_raw(client, lake, spec, outcomes, drops, raw_ref, stage_prefix=stage_prefix,
+                                   attempt=attempt, run_id=run_id, inputs=inputs, rows_written=rows_written)
         lake.delete_tree(stage_prefix)
         if not lake.list_files(f"{raw_ref.key}/_staging"):
             lake.delete_tree(f"{raw_ref.key}/_staging")
@@ -123,6 +122,8 @@ def ingest_partition(*, client: Any, lake: Lake, dt: str, run_id: str, contract:
     lake.write_json(f"{RUN_LOG}/dt={day.isoformat()}/{spec.dataset}__{file_name_of(run_id)}__try{try_number}.json",
                     result.as_dict())
     log_summary(result)
+    annotate(rows=rows_in, bytes=result.bytes_in, rows_written=result.rows_written, rows_quarantined=rows_quarantined,
+             rows_duplicate=rows_duplicate, bytes_out=raw_bytes)
     if over_threshold:
         raise QuarantineRateExceeded(
             f"{spec.dataset} {day}: {rate:.2%} of records quarantined, above the strict limit "
@@ -145,6 +146,35 @@ def _late_files(lake: Lake, spec: Any, day: dt.date) -> dict[str, list[str]]:
     return late
 
 
+def _write_raw(client: Any, lake: Lake, spec: Any, outcomes: list[FileOutcome], drops: dict[str, list[int]],
+               raw_ref: PartitionRef, *, stage_prefix: str, attempt: str, run_id: str, inputs: list[str],
+               rows_written: int) -> int:
+    """Write the staged rows less the duplicates as raw files (one Dask task per sub-partition), then commit
+    the raw partition; returns its bytes."""
+    by_subdir: dict[str, list[str]] = {}
+    for stage in (s for o in outcomes for s in o.staged):
+        by_subdir.setdefault(stage_subdir(stage, stage_prefix), []).append(stage)
+    with span("ingest.write", dataset=spec.dataset, rows=rows_written, partitions=len(by_subdir)) as write_span:
+        finalize = in_context(finalize_subpartition)
+        final = client.gather([
+            client.submit(finalize, lake, stages, {s: drops[s] for s in stages if s in drops},
+                          raw_ref, subdir=subdir, attempt=attempt, seq=seq, pure=False,
+                          key=f"ingest-finalize-{attempt}-{seq}")
+            for seq, (subdir, stages) in enumerate(sorted(by_subdir.items()))
+        ])
+        entries = [e for group in final for e in group]
+        annotate(write_span, files=len(entries), bytes=sum(e.bytes for e in entries))
+    with span("ingest.commit", dataset=spec.dataset, zone="raw", rows=rows_written, files=len(entries)) as commit_span:
+        manifest = lake.commit(raw_ref, entries, schema=_raw_schema(spec), run_id=run_id, attempt=attempt,
+                               inputs=inputs,
+                               extra={"contract": spec.dataset, "contract_version": spec.version,
+                                      "contract_fingerprint": spec.fingerprint})
+        annotate(commit_span, bytes=manifest.bytes)
+    if manifest.rows != rows_written:
+        raise RowsUnaccounted(f"raw manifest of {raw_ref} holds {manifest.rows} rows, expected {rows_written}")
+    return int(manifest.bytes)
+
+
 def _find_duplicates(client: Any, lake: Lake, spec: Any, day: dt.date, outcomes: list[FileOutcome], attempt: str,
                      dry_run: bool) -> dict[str, list[int]]:
     """Rows to drop per staged file. Keys are split into hash buckets of about a million keys, each
@@ -159,7 +189,8 @@ def _find_duplicates(client: Any, lake: Lake, spec: Any, day: dt.date, outcomes:
     valid = sum(o.valid for o in outcomes)
     buckets = max(1, math.ceil(valid / DEDUPE_BUCKET_KEYS))
     drops: dict[str, list[int]] = {}
-    for part in client.gather([client.submit(dedupe_bucket, lake, spec, stages, day, bucket=b, buckets=buckets,
+    dedupe = in_context(dedupe_bucket)
+    for part in client.gather([client.submit(dedupe, lake, spec, stages, day, bucket=b, buckets=buckets,
                                              pure=False, key=f"ingest-dedupe-{attempt}-{b}")
                                for b in range(buckets)]):
         for stage, rows in part.items():

@@ -20,6 +20,7 @@ import numpy as np
 from mlscale.lake import Lake
 from mlscale.scoring.dedupe import DistinctInputs, distinct_inputs
 from mlscale.scoring.workers import ModelRef, WorkerScoring
+from mlscale.tracing import annotate, span
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +44,11 @@ def score_inputs(client: Any, lake: Lake, frame: Any, columns: Sequence[str], re
     if not groups.distinct:
         empty = np.zeros(0, dtype=np.float64)
         return ScoredInputs(groups, {r.role: empty for r in refs}, 0, 0, {r.role: 0 for r in refs})
-    with WorkerScoring(client, lake, refs, token=token, gpu=gpu) as session:
+    with span("score.predict", rows=groups.rows, distinct=groups.distinct, models=[r.label for r in refs],
+              gpu=gpu) as predict_span, WorkerScoring(client, lake, refs, token=token, gpu=gpu) as session:
         workers = len(session.workers)
         partitions = min(groups.distinct, max(workers, math.ceil(groups.distinct / max(1, int(rows_per_partition)))))
+        annotate(predict_span, partitions=partitions, workers=workers)
         per_model = session.score(groups.unique, list(columns), partitions)
     scores = {r.role: groups.expand(s) for r, s in zip(refs, per_model, strict=True)}
     return ScoredInputs(groups, scores, workers, partitions, session.loads_by_role())

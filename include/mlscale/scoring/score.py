@@ -46,6 +46,7 @@ from mlscale.scoring.layout import (
 from mlscale.scoring.models import ScoringModel, resolve_models
 from mlscale.scoring.sampling import check_rate, sample_mask
 from mlscale.scoring.workers import ModelRef
+from mlscale.tracing import annotate, span, traced
 from mlscale.training import registry
 from mlscale.training.inputs import feature_sets_of, model_inputs
 from mlscale.training.model import model_prefix
@@ -104,6 +105,7 @@ class ScoringResult:
                 "signature": self.signature}
 
 
+@traced("score", keywords=("model", "dt", "run_id", "gpu"))
 def score_batch(*, client: Any, lake: Lake, dt: str, run_id: str, model: str,
                 sample_rate: float = 0.01, tracking_uri: str = "", feast_root: str = "",
                 threshold: float | None = None, rows_per_partition: int = DEFAULT_ROWS_PER_PARTITION,
@@ -142,13 +144,16 @@ def score_batch(*, client: Any, lake: Lake, dt: str, run_id: str, model: str,
                                          seconds=round(time.perf_counter() - started, 3))
             logger.info("%s unchanged (signature %s, computed by run %s): %d rows, %d flagged; nothing recomputed",
                         lake.uri(pred_ref.key), signature, previous.run_id, previous.written, previous.flagged)
+            annotate(status=result.status, rows=result.written)
             return result
 
-    events = lake.read_table(events_ref, columns=spec.event_columns())
-    logger.info("read %d events from %s", events.num_rows, lake.uri(events_ref.key))
     from mlscale.feature_store import feature_store_for
 
-    frame = model_inputs(feature_store_for(lake, root=feast_root or None), events, spec)
+    with span("score.read", dataset=spec.events_dataset, dt=day, bytes=events_manifest.bytes) as read_span:
+        events = lake.read_table(events_ref, columns=spec.event_columns())
+        logger.info("read %d events from %s", events.num_rows, lake.uri(events_ref.key))
+        frame = model_inputs(feature_store_for(lake, root=feast_root or None), events, spec)
+        annotate(read_span, rows=events.num_rows, feature_tables=len(feature_parts))
     columns = _input_columns(models, frame, spec)
     scored = score_inputs(client, lake, frame, columns, [ModelRef(m.name, m.version, m.role) for m in models],
                           rows_per_partition=rows_per_partition,
@@ -184,16 +189,18 @@ def score_batch(*, client: Any, lake: Lake, dt: str, run_id: str, model: str,
 
     features = _feature_log(frame.iloc[order], sampled, keys, times, columns, spec, champion, champion_scores,
                             hashes)
-    with lake.writer(feat_ref, run_id=run_id, schema=features.schema, inputs=inputs,
-                     extra={**extra, "rows": features.num_rows, "predictions": pred_ref.key}) as writer:
-        writer.write(features)
-    with lake.writer(pred_ref, run_id=run_id, schema=schema, inputs=inputs,
-                     extra={**extra, "features_partition": feat_ref.key, "result": result.as_dict()}) as writer:
-        for m in models:
-            writer.write(predictions_table(schema, keys, times, model=m.name, version=m.version, scores=scores[m.role],
-                                           threshold=m.threshold, shadow=m is not champion, hashes=hashes,
-                                           sampled=sampled), subdir=role_subdir(m.role))
+    with span("score.write", model=spec.name, dt=day, rows=events.num_rows * len(models), sampled=features.num_rows):
+        with lake.writer(feat_ref, run_id=run_id, schema=features.schema, inputs=inputs,
+                         extra={**extra, "rows": features.num_rows, "predictions": pred_ref.key}) as writer:
+            writer.write(features)
+        with lake.writer(pred_ref, run_id=run_id, schema=schema, inputs=inputs,
+                         extra={**extra, "features_partition": feat_ref.key, "result": result.as_dict()}) as writer:
+            for m in models:
+                writer.write(predictions_table(schema, keys, times, model=m.name, version=m.version,
+                                               scores=scores[m.role], threshold=m.threshold, shadow=m is not champion,
+                                               hashes=hashes, sampled=sampled), subdir=role_subdir(m.role))
     result = dataclasses.replace(result, seconds=round(time.perf_counter() - started, 3))
+    annotate(status=result.status, rows=result.rows_read, partitions=result.partitions, flagged=result.flagged)
     _log_summary(result)
     return result
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from mlscale.compute import GPU_RESOURCE
 from mlscale.lake import Lake
+from mlscale.tracing import annotate, in_context, traced
 from mlscale.training.model import StoredModel
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,9 @@ def worker_model(lake: Lake, token: str, ref: ModelRef) -> StoredModel:
         return found
 
 
+@traced("score.load_models")
 def _warm(lake: Lake, token: str, refs: Sequence[ModelRef]) -> str:
+    annotate(models=[r.label for r in refs])
     for ref in refs:
         worker_model(lake, token, ref)
     return _worker_address()
@@ -106,8 +109,10 @@ def _predict_on_gpu(booster: Any, block: np.ndarray) -> np.ndarray:
     return np.asarray(cupy.asnumpy(booster.inplace_predict(cupy.asarray(block))), dtype=np.float64)
 
 
-def _score_block(block: np.ndarray, columns: Sequence[str], lake: Lake, token: str,
+@traced("score.partition")
+def _score_block(block: np.ndarray, partition: int, columns: Sequence[str], lake: Lake, token: str,
                  refs: Sequence[ModelRef], gpu: bool = False) -> list[np.ndarray]:
+    annotate(partition=partition, rows=len(block), models=[r.label for r in refs], gpu=gpu)
     return [predict_block(worker_model(lake, token, ref), block, columns, gpu) for ref in refs]
 
 
@@ -158,7 +163,8 @@ class WorkerScoring:
         if not self.workers:
             raise RuntimeError("the Dask cluster has no workers: check the dask connection (dask_cpu_default) "
                                "or the cluster's logs, then re-run")
-        self.futures = [self.client.submit(_warm, self.lake, self.token, self.refs, workers=[address],
+        warm = in_context(_warm)
+        self.futures = [self.client.submit(warm, self.lake, self.token, self.refs, workers=[address],
                                            allow_other_workers=False, pure=False,
                                            key=f"scoring-warm-{self.token}-{i}")
                         for i, address in enumerate(self.workers)]
@@ -178,7 +184,8 @@ class WorkerScoring:
             return [np.zeros(0, dtype=np.float64) for _ in self.refs]
         blocks = [matrix[a:b] for a, b in split_rows(len(matrix), partitions)]
         data = self.client.scatter(blocks, hash=False)
-        self.futures = self.client.map(_score_block, data, columns=list(columns), lake=self.lake, token=self.token,
+        self.futures = self.client.map(in_context(_score_block), data, list(range(len(blocks))), columns=list(columns),
+                                       lake=self.lake, token=self.token,
                                        refs=self.refs, gpu=self.gpu, pure=False,
                                        key=[f"scoring-{self.token}-{i}" for i in range(len(blocks))],
                                        resources={GPU_RESOURCE: 1} if self.gpu else None)

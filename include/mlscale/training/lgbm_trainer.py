@@ -6,6 +6,7 @@ workers after each chunk, and stops when ``early_stopping_rounds`` rounds passed
 model is then cut at the best chunk's end. Early stopping is therefore exact at chunk granularity (the best
 round is a multiple of ``checkpoint_every``). The single-process path uses LightGBM's own early stopping
 (exact per round). Both checkpoint to the lake and resume a retried attempt from the last checkpoint.
+With tracing on, each round (single-process) or each chunk of rounds (distributed) is a ``train.round`` span.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from mlscale.tracing import RoundSpans, enabled, span
 from mlscale.training.checkpoint import CheckpointStore
 from mlscale.training.data import TrainingInputs
 from mlscale.training.dispatch import dispatch
@@ -35,6 +37,39 @@ def lgbm_params(params: dict[str, Any], *, gpu: bool) -> dict[str, Any]:
     if gpu:
         out["device_type"] = "cuda"
     return out
+
+
+class _RoundStart:
+    """LightGBM callback run before each iteration: the round's span starts here."""
+
+    before_iteration = True
+
+    def __init__(self, rounds: RoundSpans) -> None:
+        self.rounds = rounds
+
+    def __call__(self, env: Any) -> None:
+        self.rounds.start()
+
+
+class _RoundEnd:
+    """LightGBM callback run after each iteration (before early stopping): records the round's span."""
+
+    def __init__(self, rounds: RoundSpans, resumed: int) -> None:
+        self.rounds = rounds
+        self.resumed = resumed
+
+    def __call__(self, env: Any) -> None:
+        scores = [r[2] for r in env.evaluation_result_list or [] if r[0] == "validation" and r[1] == EVAL_METRIC]
+        self.rounds.end(self.resumed + env.iteration + 1 - env.begin_iteration,
+                        **{EVAL_METRIC: float(scores[0]) if scores else None})
+
+
+def _round_spans_callbacks(resumed: int) -> list[Any]:
+    """One ``train.round`` span per boosting round when tracing is on here; no callbacks when it is off."""
+    if not enabled():
+        return []
+    rounds = RoundSpans("train.round", algorithm="lightgbm")
+    return [_RoundStart(rounds), _RoundEnd(rounds, resumed)]
 
 
 def _resume(store: CheckpointStore) -> tuple[str | None, int, dict[str, Any]]:
@@ -74,7 +109,7 @@ def _train_single(data: TrainingInputs, params: dict[str, Any], max_rounds: int,
                         valid_sets=[lgb.Dataset(Xv, yv, reference=train_set)], valid_names=["validation"],
                         init_model=booster_init,
                         callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False),
-                                   lgb.record_evaluation(history), checkpoint])
+                                   lgb.record_evaluation(history), checkpoint, *_round_spans_callbacks(resumed)])
     scores = [float(s) for s in history.get("validation", {}).get(EVAL_METRIC, [])]
     total = booster.current_iteration()
     best = booster.best_iteration or total
@@ -99,12 +134,15 @@ def _train_dask(client: Any, data: TrainingInputs, params: dict[str, Any], parti
     base = lgbm_params(params, gpu=gpu) | {"time_out": max(1, collective_timeout_s // 60)}
     while rounds < max_rounds and rounds - best_rounds < early_stopping_rounds + (best_score < 0) * max_rounds:
         step = min(checkpoint_every, max_rounds - rounds)
-        model = lgb.DaskLGBMClassifier(client=client, n_estimators=step, **base)
-        model.fit(X, y, sample_weight=weight, init_model=lgb.Booster(model_str=init) if init else None)
-        booster = model.to_local().booster_
-        rounds = booster.current_iteration()
-        score = _average_precision(y_valid, Xv.map_partitions(_predict, booster.model_to_string(),
-                                                              meta=("score", "float64")).compute().to_numpy())
+        with span("train.round", algorithm="lightgbm", first_round=rounds + 1, rounds=step) as chunk_span:
+            model = lgb.DaskLGBMClassifier(client=client, n_estimators=step, **base)
+            model.fit(X, y, sample_weight=weight, init_model=lgb.Booster(model_str=init) if init else None)
+            booster = model.to_local().booster_
+            rounds = booster.current_iteration()
+            score = _average_precision(y_valid, Xv.map_partitions(_predict, booster.model_to_string(),
+                                                                  meta=("score", "float64")).compute().to_numpy())
+            chunk_span.set_attribute("round", rounds)
+            chunk_span.set_attribute(EVAL_METRIC, score)
         scores.append(score)
         init = booster.model_to_string()
         if score > best_score:

@@ -16,6 +16,7 @@ from typing import Any
 from mlscale.lake import Lake, PartitionRef, parse_day
 from mlscale.reports.catalog import report_url
 from mlscale.sizing import training_plan
+from mlscale.tracing import annotate, span, traced
 from mlscale.training import registry
 from mlscale.training.ceiling import holdout_ceiling
 from mlscale.training.checkpoint import CheckpointStore, run_key
@@ -57,6 +58,7 @@ class TrainingResult:
                 "fingerprint": self.fingerprint}
 
 
+@traced("train", keywords=("model", "dt", "algorithm", "run_id", "try_number"))
 def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: int = 1, model: str,
                 algorithm: str = "xgboost", class_weight: str = "", max_rounds: int | None = None,
                 mode: str = "auto", gpu: bool = False, tracking_uri: str = "", registry_home: str = "",
@@ -75,7 +77,10 @@ def train_model(*, client: Any, lake: Lake, dt: str, run_id: str, try_number: in
         raise ValueError(f"class_weight {class_weight!r} is not one of {CLASS_WEIGHTS}")
     rounds = int(max_rounds or settings.max_rounds)
     store = feature_store_for(lake, root=feast_root or None)
-    training_set = build_training_set(lake=lake, spec=spec, dt_=dt, run_id=run_id, store=store)
+    with span("train.dataset", model=spec.name, dt=dt) as dataset_span:
+        training_set = build_training_set(lake=lake, spec=spec, dt_=dt, run_id=run_id, store=store)
+        annotate(dataset_span, rows=sum(training_set.rows.values()), train_rows=training_set.rows["train"],
+                 positives=training_set.positives["train"])
     features = tuple(feature_columns(spec))
     data = TrainingInputs(lake, training_ref(spec, dt), features, class_weight, spec.event_key,
                           settings.negative_sample_rate)

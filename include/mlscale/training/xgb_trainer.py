@@ -3,7 +3,7 @@
 Both paths use ``tree_method="hist"`` (``device="cuda"`` on GPU workers), early stopping on the validation
 split, and a checkpoint every N rounds to the lake; a retried attempt continues from the last checkpoint.
 A lost worker makes the collective time out (``collective_timeout_s``), so the attempt fails instead of
-hanging, and Airflow's retry resumes it.
+hanging, and Airflow's retry resumes it. With tracing on, each boosting round is a ``train.round`` span.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from mlscale.tracing import RoundSpans, enabled
 from mlscale.training.checkpoint import CheckpointStore
 from mlscale.training.data import TrainingInputs
 from mlscale.training.dispatch import dispatch
@@ -45,6 +46,29 @@ def _checkpoint_callback(store: CheckpointStore, every: int) -> Any:
             return False
 
     return LakeCheckpoint()
+
+
+def _round_spans_callback() -> list[Any]:
+    """When tracing is on here: a callback recording one ``train.round`` span per boosting round (on rank 0 of
+    a distributed fit), with the validation score; nothing when it is off (no per-round cost at all)."""
+    if not enabled():
+        return []
+    import xgboost as xgb
+
+    rounds = RoundSpans("train.round", algorithm="xgboost")
+
+    class RoundTracing(xgb.callback.TrainingCallback):
+        def before_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            rounds.start()
+            return False
+
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            if xgb.collective.get_rank() == 0:
+                scores = evals_log.get("validation", {}).get(EVAL_METRIC, [])
+                rounds.end(model.num_boosted_rounds(), **{EVAL_METRIC: float(scores[-1]) if scores else None})
+            return False
+
+    return [RoundTracing()]
 
 
 def _resume(store: CheckpointStore, features: tuple[str, ...]) -> tuple[Any, int]:
@@ -89,7 +113,8 @@ def _train_single(data: TrainingInputs, params: dict[str, Any], max_rounds: int,
     out = xgb.train(booster_params(params, gpu=gpu, threads=threads), dtrain,
                     num_boost_round=max(0, max_rounds - resumed), evals=[(dvalid, "validation")],
                     early_stopping_rounds=early_stopping_rounds, xgb_model=booster, evals_result=history,
-                    callbacks=[_checkpoint_callback(checkpoints, checkpoint_every)], verbose_eval=False)
+                    callbacks=[_checkpoint_callback(checkpoints, checkpoint_every), *_round_spans_callback()],
+                    verbose_eval=False)
     return _outcome(out, history, resumed, max_rounds, "single")
 
 
@@ -109,7 +134,7 @@ def _train_dask(client: Any, data: TrainingInputs, params: dict[str, Any], parti
     booster, resumed = _resume(checkpoints, data.features)
     result = dxgb.train(client, booster_params(params, gpu=gpu), dtrain, num_boost_round=max(0, max_rounds - resumed),
                         evals=[(dvalid, "validation")], early_stopping_rounds=early_stopping_rounds, xgb_model=booster,
-                        callbacks=[_checkpoint_callback(checkpoints, checkpoint_every)],
+                        callbacks=[_checkpoint_callback(checkpoints, checkpoint_every), *_round_spans_callback()],
                         coll_cfg=Config(timeout=collective_timeout_s, tracker_timeout=collective_timeout_s))
     out: xgb.Booster = result["booster"]
     return _outcome(out, result["history"], resumed, max_rounds, "distributed")
