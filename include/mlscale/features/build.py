@@ -20,8 +20,9 @@ import pyarrow as pa
 from mlscale.contracts import load_contract
 from mlscale.features.definitions import FeatureSet, load_feature_set
 from mlscale.features.partials import daily_partials, event_day_rows
+from mlscale.features.tiles import TileStore
 from mlscale.features.validate import FeatureValidationError, validate_as_of
-from mlscale.features.windows import as_of_table, update_first_seen
+from mlscale.features.windows import as_of_table, merge_window, update_first_seen
 from mlscale.lake import Lake, PartitionRef, parse_day
 
 logger = logging.getLogger(__name__)
@@ -91,20 +92,15 @@ def build_features(*, lake: Lake, dt: str, run_id: str, feature_set: str, client
                 [d.isoformat() for d in as_of_days])
     findings: list[dict[str, Any]] = []
     table = pa.table({})
+    daily = DailyPartials(lake, fs, partials)
+    tiles = TileStore(lake, fs, run_id, content=daily.content, partial=daily.table,
+                      merge=lambda parts: merge_window(parts, fs))
     for as_of_day in as_of_days:
         window_days = [as_of_day - dt_days(i) for i in range(fs.max_window)]
-        for d in window_days:
-            if d not in partials:
-                ref = PartitionRef.of("features", fs.partials_table, d)
-                if lake.manifest(ref) is not None:
-                    partials[d] = lake.read_table(ref)
-        first_seen = _first_seen(lake, fs, as_of_day, partials.get(as_of_day), run_id)
-        inputs = [PartitionRef.of("features", fs.partials_table, d).key for d in window_days if d in partials]
-        contents = []
-        for d in window_days:
-            if d in partials:
-                manifest = lake.require_manifest(PartitionRef.of("features", fs.partials_table, d))
-                contents.append(str(manifest.extra.get("content", manifest.attempt)))
+        first_seen = _first_seen(lake, fs, as_of_day, daily.table(as_of_day), run_id)
+        present = [d for d in window_days if daily.content(d) is not None]
+        inputs = [PartitionRef.of("features", fs.partials_table, d).key for d in present]
+        contents = [str(daily.content(d)) for d in present]
         signature = _fingerprint(pa.table({"in": contents + [_fingerprint(first_seen)]}))
         ref = PartitionRef.of("features", fs.table, as_of_day)
         current = lake.manifest(ref)
@@ -112,11 +108,11 @@ def build_features(*, lake: Lake, dt: str, run_id: str, feature_set: str, client
             logger.info("%s: inputs unchanged, kept as committed", ref.key)  # sketches merge randomly: no rewrite
             table = lake.read_table(ref)
             continue
-        table = as_of_table(partials, fs, as_of_day, first_seen)
+        table = as_of_table(tiles.window, fs, as_of_day, first_seen)
         previous = lake.manifest(PartitionRef.of("features", fs.table, as_of_day - dt_days(1)))
-        result = validate_as_of(table, fs, newest_partial_rows=partials.get(as_of_day, pa.table({})).num_rows,
-                                previous_rows=previous.rows if previous else None,
-                                history_days=sum(1 for d in window_days if d in partials))
+        newest = daily.table(as_of_day)
+        result = validate_as_of(table, fs, newest_partial_rows=newest.num_rows if newest is not None else 0,
+                                previous_rows=previous.rows if previous else None, history_days=len(present))
         for finding in result:
             (logger.error if finding.severity == "error" else logger.warning)("%s %s: %s", fs.table, as_of_day, finding)
         errors = [f for f in result if f.severity == "error"]
@@ -130,12 +126,37 @@ def build_features(*, lake: Lake, dt: str, run_id: str, feature_set: str, client
                                                   "inputs_signature": signature,
                                                   "findings": [f.as_dict() for f in result]})
         findings += [f.as_dict() | {"day": as_of_day.isoformat()} for f in result]
+    logger.info("%s: windows merged from tiles (%d reused, %d built or rebuilt) and daily partials (%d read)",
+                fs.name, tiles.reused, tiles.built, daily.reads)
     return FeatureBuildResult(
         feature_set=fs.name, version=fs.version, dt=day.isoformat(),
         partial_days=[d.isoformat() for d in event_days], changed_partial_days=[d.isoformat() for d in changed],
         as_of_days=[d.isoformat() for d in as_of_days], entities=table.num_rows, findings=findings,
         seconds=round(time.perf_counter() - started, 3),
         table_uri=lake.uri(PartitionRef.of("features", fs.table, day).key))
+
+
+class DailyPartials:
+    """The committed daily partials of a feature set, read at most once each: content fingerprint and table."""
+
+    def __init__(self, lake: Lake, fs: FeatureSet, known: dict[datetime.date, pa.Table]) -> None:
+        self.lake, self.fs, self.tables = lake, fs, dict(known)
+        self.contents: dict[datetime.date, str | None] = {}
+        self.reads = 0
+
+    def content(self, day: datetime.date) -> str | None:
+        if day not in self.contents:
+            manifest = self.lake.manifest(PartitionRef.of("features", self.fs.partials_table, day))
+            self.contents[day] = None if manifest is None else str(manifest.extra.get("content", manifest.attempt))
+        return self.contents[day]
+
+    def table(self, day: datetime.date) -> pa.Table | None:
+        if day not in self.tables:
+            if self.content(day) is None:
+                return None
+            self.tables[day] = self.lake.read_table(PartitionRef.of("features", self.fs.partials_table, day))
+            self.reads += 1
+        return self.tables[day]
 
 
 def dt_days(n: int) -> datetime.timedelta:

@@ -42,15 +42,29 @@ def merge_window(partials: list[pa.Table], fs: FeatureSet) -> pa.Table:
     return grouped
 
 
-def as_of_table(partials_by_day: dict[dt.date, pa.Table], fs: FeatureSet, day: dt.date,
+#: the tables whose merge covers the days first..last (daily partials, or tiles: mlscale.features.tiles)
+WindowSource = Callable[[dt.date, dt.date], list[pa.Table]]
+
+
+def daily_source(partials_by_day: dict[dt.date, pa.Table]) -> WindowSource:
+    """A window source of daily partials only (one table per day that has one)."""
+    def tables(first: dt.date, last: dt.date) -> list[pa.Table]:
+        days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+        return [partials_by_day[d] for d in days if d in partials_by_day]
+    return tables
+
+
+def as_of_table(partials_by_day: dict[dt.date, pa.Table] | WindowSource, fs: FeatureSet, day: dt.date,
                 first_seen: pa.Table) -> pa.Table:
-    """Features of every entity active in ``fs.max_window`` days up to ``day``.
+    """Features of every entity active in ``fs.max_window`` days up to ``day``, from the daily partials (a
+    dict by day) or any window source (tiles).
 
     ``first_seen`` (entity, first_seen) covers every entity ever seen up to ``day``.
     """
     entity = fs.entity
     windows = _all_windows(fs)
-    merged = _merge_nested(partials_by_day, fs, day, windows)
+    source = daily_source(partials_by_day) if isinstance(partials_by_day, dict) else partials_by_day
+    merged = _merge_nested(source, fs, day, windows)
     base = merged[max(windows)].select([entity])
     columns: dict[str, pa.Array] = {entity: base.column(entity)}
     for w in windows:
@@ -70,13 +84,12 @@ def _all_windows(fs: FeatureSet) -> list[int]:
                   | {f.baseline_window for f in fs.point_features if f.baseline_window} | {1})
 
 
-def _merge_nested(partials_by_day: dict[dt.date, pa.Table], fs: FeatureSet, day: dt.date,
-                  windows: list[int]) -> dict[int, pa.Table]:
+def _merge_nested(source: WindowSource, fs: FeatureSet, day: dt.date, windows: list[int]) -> dict[int, pa.Table]:
     """Window -> the merged partials of its days up to ``day``."""
     merged: dict[int, pa.Table] = {}
     previous = 0
-    for w in windows:  # nested: the 30-day merge reuses the 7-day one, and so on
-        fresh = [partials_by_day[d] for d in _days(day, w)[previous:] if d in partials_by_day]
+    for w in windows:  # nested: the 30-day merge reuses the 7-day one, and adds the days before it
+        fresh = source(day - dt.timedelta(days=w - 1), day - dt.timedelta(days=previous))
         merged[w] = merge_window(([merged[previous]] if previous else []) + fresh, fs)
         previous = w
     return merged
@@ -173,7 +186,3 @@ def _ratio(num: pa.Array, den: pa.Array) -> pa.Array:
     den = pc.cast(den, pa.float64())
     safe = pc.if_else(pc.equal(den, 0.0), pa.scalar(None, pa.float64()), den)
     return pc.divide(pc.cast(num, pa.float64()), safe)
-
-
-def _days(day: dt.date, window: int) -> list[dt.date]:
-    return [day - dt.timedelta(days=i) for i in range(window)]
