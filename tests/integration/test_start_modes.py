@@ -333,6 +333,10 @@ def test_daily_crons_start_their_latest_interval(stack) -> None:
     [run] = airflow.wait("pipeline_health", run_type="backfill")
     assert airflow.xcom("pipeline_health", run["dag_run_id"], "health_report")["dt"] == \
         (CRON_DAY - dt.timedelta(days=1)).isoformat()
+    economics = airflow.xcom("pipeline_health", run["dag_run_id"], "economics_reports")  # from the tasks' usage
+    assert economics["dt"] == (CRON_DAY - dt.timedelta(days=1)).isoformat()
+    assert lake.exists(f"reports/bottlenecks/{economics['dt']}/report.json")
+    assert set(economics["retrain_every_days"]) == {"fraud_detector"}
 
 
 def test_health_flags_failed_runs_and_unaudited_versions(stack, alerts) -> None:
