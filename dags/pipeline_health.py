@@ -102,7 +102,8 @@ with DAG(
         bottlenecks = write_bottleneck_report(lake, day, days)
         records = usage_history(lake, day, days)
         cadence = {m: write_cadence_report(lake, m, day, records) for m in declared("models")}
-        return {"dt": day, "bottlenecks": bottlenecks["report"], "pooled_r2": bottlenecks["bottlenecks"]["pooled_r2"],
+        return {"dt": day, "bottlenecks": bottlenecks["report"],
+                "within_stage_r2": bottlenecks["bottlenecks"]["within_stage_r2"],
                 "retrain_every_days": {m: d["recommendation"]["interval_days"] for m, d in cadence.items()},
                 "retrain_cadence": {m: d["report"] for m, d in cadence.items()}}
 

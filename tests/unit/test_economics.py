@@ -66,7 +66,7 @@ def test_the_cost_model_recovers_known_coefficients_and_attribution() -> None:
     r = ingest["median_rows"]
     expected = (2 + 4e-6 * 2 * r) / (2 + 4e-6 * r)
     assert pipelines["ingest_x"]["doubling_factor"] == pytest.approx(expected, rel=0.05)
-    assert doc["pooled_r2"] > 0.98
+    assert doc["pooled_r2"] > 0.98 and doc["within_stage_r2"] > 0.97      # the workload explains each stage
 
 
 def test_constant_features_fold_into_the_per_row_cost_and_too_few_runs_fit_a_constant() -> None:

@@ -12,8 +12,9 @@ row count only ``a`` (the mean); when the feature count never varies, ``c`` is f
 needs runs at two different workloads at least. At a stage's median workload the fit attributes its time to
 the three terms and predicts what doubling the volume would take. A pipeline's time is the sum of its
 stages'; the stage with the largest share dominates. The report (``reports/bottlenecks/<day>/``) gives each
-fit with its R² (``None`` for a fixed cost alone: it explains nothing) and the pooled R² of the runs of every
-stage with a volume term, so a weak model is visible, not hidden.
+fit with its R² (``None`` for a fixed cost alone: it explains nothing) and, over the runs of every stage with a
+volume term, the R² within stages (the variance around each stage's mean that the workload explains) beside the
+pooled R² (which the stages' different sizes alone inflate), so a weak model is visible, not hidden.
 """
 
 from __future__ import annotations
@@ -149,14 +150,24 @@ def pipeline_bottleneck(dag_id: str, stages: list[StageFit]) -> PipelineBottlene
                               doubled_volume_s=round(doubled, 4), doubling_factor=round(doubled / now, 3) if now else 1.0)
 
 
-def pooled_r2(records: Iterable[Any], fits: dict[tuple[str, str], StageFit]) -> float | None:
-    """R² of every fitted stage's predictions over all their runs together (how much of the time is explained)."""
-    pairs = [(float(r.wall_seconds), fits[(r.dag_id, r.task_id)].predict(r.rows, r.features)) for r in records
-             if r.rows is not None and (fit := fits.get((r.dag_id, r.task_id))) is not None and fit.r2 is not None]
-    if len(pairs) < 2:
-        return None
-    actual, predicted = (np.array(v) for v in zip(*pairs, strict=True))
-    return _r2(actual, predicted)
+def pooled_r2(records: Iterable[Any], fits: dict[tuple[str, str], StageFit]) -> dict[str, float | None]:
+    """How much of the runs' time the fits explain, over every run of a stage with a volume term:
+    ``pooled`` — of all the variance (which the stages' different sizes alone mostly explain), and
+    ``within_stages`` — of the variance around each stage's mean (what the workload terms explain)."""
+    rows = [(r.dag_id, r.task_id, float(r.wall_seconds), fit.predict(r.rows, r.features)) for r in records
+            if r.rows is not None and (fit := fits.get((r.dag_id, r.task_id))) is not None and fit.r2 is not None]
+    if len(rows) < 2:
+        return {"pooled": None, "within_stages": None}
+    actual = np.array([a for _, _, a, _ in rows])
+    predicted = np.array([p for _, _, _, p in rows])
+    by_stage: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for dag, task, a, _ in rows:
+        by_stage[(dag, task)].append(a)
+    means = {k: float(np.mean(v)) for k, v in by_stage.items()}
+    around = float(sum((a - means[(d, t)]) ** 2 for d, t, a, _ in rows))
+    residual = float(((actual - predicted) ** 2).sum())
+    return {"pooled": _r2(actual, predicted),
+            "within_stages": round(1.0 - residual / around, 4) if around > 1e-12 else None}
 
 
 def analyse(records: Sequence[Any]) -> dict[str, Any]:
@@ -170,13 +181,15 @@ def analyse(records: Sequence[Any]) -> dict[str, Any]:
         by_dag[dag_id].append(fit)
     pipelines = sorted((pipeline_bottleneck(d, s) for d, s in by_dag.items()), key=lambda p: -p.median_wall_s)
     days = sorted({r.day for r in records})
-    return {"records": len(records), "days": days, "pooled_r2": pooled_r2(records, fits),
+    r2 = pooled_r2(records, fits)
+    return {"records": len(records), "days": days, "pooled_r2": r2["pooled"], "within_stage_r2": r2["within_stages"],
             "pipelines": [p.as_dict() for p in pipelines]}
 
 
 def describe(doc: dict[str, Any]) -> list[str]:
     """One line per pipeline for logs and the command line."""
-    lines = [f"{doc['records']} task runs over {len(doc['days'])} day(s); pooled R² {doc['pooled_r2']}"]
+    lines = [f"{doc['records']} task runs over {len(doc['days'])} day(s); R² {doc['within_stage_r2']} within stages "
+             f"(the workload terms), {doc['pooled_r2']} pooled over every fitted run"]
     for p in doc["pipelines"]:
         top = p["stages"][0]
         lines.append(f"{p['dag_id']}: {p['median_wall_s']:.1f} s per run (median), {100 * p['shares']['fixed']:.0f}% "
