@@ -91,9 +91,10 @@ def plan_compaction(lake: Lake, *, zone: str, datasets: Iterable[str], first_day
             item = decision.as_dict() | {"sort_by": (sort_columns or {}).get(dataset, [])}
             (chosen if decision.compact else skipped).append(item)
     decisions = [CompactionDecision(**{k: v for k, v in p.items() if k != "sort_by"}) for p in chosen]
-    advice = advise_from_history([r for r in history or [] if r.engine == "spark"])
-    logger.info("sizing: %s", f"from the usage history ({advice.summary()})" if advice else
-                f"no usage history of {len(history or [])} run(s) of this job to size from (needs "
+    runs = [r for r in history or [] if r.engine == "spark" and r.succeeded]
+    advice = advise_from_history(runs)
+    logger.info("sizing: %s", f"the usage history ({advice.summary()})" if advice else
+                f"{len(runs)} successful Spark run(s) of this job recorded, too few to size from (needs "
                 f"{MIN_HISTORY_RUNS}): the size rules")
     spark = spark_config(decisions, cluster, policy, history=advice)
     for reason in spark.reasons:

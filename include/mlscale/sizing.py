@@ -159,10 +159,13 @@ def spark_config(decisions: Iterable[CompactionDecision], cluster: ClusterResour
     # a partition is rewritten by few tasks: give each executor room for ~2 target files in memory
     needed = max(1 * GB, min(cluster.memory_per_executor_bytes, 3 * policy.target_file_bytes + 512 * MB))
     basis = "size rule: ~3 target files + 512 MB"
-    if history is not None and history.engine == "spark":
+    if history is not None and history.engine == "spark" and not cluster.local:
         observed = int(str(history.recommended["spark.executor.memory"]).rstrip("m")) * MB
-        needed = max(MIN_WORKER_MEMORY, min(cluster.memory_per_executor_bytes, observed))
-        basis = f"from the usage history of {history.runs} runs: " + "; ".join(history.evidence[1:])
+        if observed > needed:   # the history only raises the size rule (a larger day than the past ones stays safe)
+            needed = min(cluster.memory_per_executor_bytes, observed)
+            basis = f"raised by the usage history of {history.runs} runs: " + "; ".join(history.evidence[1:])
+        else:
+            basis += f" (the usage history of {history.runs} runs needs less: {observed // MB} MB)"
     executor_memory = f"{max(1, needed // MB)}m"
     driver_memory = "1g" if total_bytes < 10 * GB else "2g"
     reasons.append(f"executor memory {executor_memory} of {cluster.memory_per_executor_bytes / GB:.1f} GB offered "
@@ -294,7 +297,9 @@ def advise_from_history(records: list[Any]) -> SizingAdvice | None:
     latest = max(records, key=lambda r: r.started_at)
     workers, threads = max(1, latest.workers), max(1, latest.threads_per_worker or 1)
     cores = workers * threads
-    busy = [r.cpu_seconds / (r.wall_seconds * cores) for r in records if r.wall_seconds > 0]
+    # each run against the cores it had (the cluster may have changed); older records without threads: skipped
+    busy = [r.cpu_seconds / (r.wall_seconds * r.workers * r.threads_per_worker) for r in records
+            if r.wall_seconds > 0 and r.workers > 0 and r.threads_per_worker > 0]
     busy_p90 = _quantile(busy, 0.9) if busy else 0.0
     peaks = [max(r.peak_memory_bytes.values(), default=0) for r in records]
     peak_p95 = _quantile([float(p) for p in peaks], 0.95)

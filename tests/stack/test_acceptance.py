@@ -53,7 +53,8 @@ def stack(tmp_path_factory) -> Iterator[dict[str, str]]:
         down = subprocess.run(["bash", "scripts/stack.sh", "down"], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=300)
         stopped = re.findall(r"stopped (\S+) \(pid", down.stdout)
-        assert down.returncode == 0 and len(stopped) == 11, down.stdout  # every process it started, by PID
+        assert down.returncode == 0 and len(stopped) == 12, down.stdout  # every process it started, by PID
+        assert "otel-collector" in stopped and "serving" in stopped, stopped
 
 
 def _client(env: dict[str, str]) -> Any:

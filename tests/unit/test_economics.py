@@ -185,6 +185,37 @@ def test_the_spark_settings_follow_the_history_when_there_is_one() -> None:
     advice = advise_from_history(runs)
     sized = spark_config(decisions, cluster, history=advice)
     assert sized.conf["spark.executor.memory"] == "2304m"        # 1800 MiB x 1.25, in 256 MiB steps
-    assert "from the usage history of 4 runs" in sized.reasons[1]
-    small = ClusterResources(executors=1, cores_per_executor=2, memory_per_executor_bytes=2 * GB)
+    assert "raised by the usage history of 4 runs" in sized.reasons[1]
+    small = ClusterResources(executors=1, cores_per_executor=2, memory_per_executor_bytes=2 * GB, local=False)
     assert spark_config(decisions, small, history=advice).conf["spark.executor.memory"] == "2048m"  # as offered
+    light = advise_from_history([dataclasses.replace(r, peak_memory_bytes={"1": 300 * MIB}) for r in runs])
+    kept = spark_config(decisions, cluster, history=light)         # the history never lowers the size rule
+    assert kept.conf["spark.executor.memory"] == rule.conf["spark.executor.memory"] and "needs less" in kept.reasons[1]
+    local = ClusterResources()                                     # local mode: executor memory is not used
+    assert "usage history" not in spark_config(decisions, local, history=advice).reasons[1]
+
+
+def test_review_cases_exact_fits_future_reports_mixed_records_and_mapped_tasks(tmp_path) -> None:
+    # an exact fit (as many points as terms) measures no decay
+    exact = [PerformancePoint("1", f"d{a}", a, 0.4 - 0.03 * a, 100, 10_000) for a in (1, 2, 3)]
+    assert fit_decay(exact).slope_per_day is None
+    # a cadence report of day D reads no drift report of a later day
+    from mlscale.governance.retrain_cadence import performance_points
+
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_json("models/m/1/model.json", {"registered_day": "2026-11-01",
+                                              "training_set": {"last_event_day": "2026-10-31"}})
+    for day in ("2026-11-05", "2026-11-20"):
+        lake.write_json(f"reports/drift/m/{day}/report.json", {"dt": day, "version": "1", "performance": {
+            "day": day, "pr_auc": 0.3, "positives": 50, "labelled": 5000}})
+    assert [p.day for p in performance_points(lake, "m", until="2026-11-10")] == ["2026-11-05"]
+    # runs without a row count are not zero-row runs
+    mixed = [record("d", "t", i, wall=5.0 + i) for i in range(5)] + \
+        [record("d", "t", 9, wall=1.0, rows=10), record("d", "t", 10, wall=2.0, rows=20)]
+    assert fit_stage("d", "t", mixed).basis == "a only (fewer than 3 runs report their rows)"
+    # each mapped instance keeps its record; a failed try is not a workload's time
+    write_usage(lake, dataclasses.replace(record("train_model", "train", 1, wall=1.0), map_index=0))
+    write_usage(lake, dataclasses.replace(record("train_model", "train", 1, wall=2.0), map_index=1))
+    assert len(read_usage(lake, "2026-11-01")) == 2
+    failed = [dataclasses.replace(r, succeeded=False) for r in known_world()[:30]]
+    assert analyse(failed)["records"] == 0

@@ -79,8 +79,9 @@ def _trained_through(lake: Lake, model: str, version: str) -> str | None:
     return training_set.get("last_event_day") or doc.get("registered_day")
 
 
-def performance_points(lake: Lake, model: str) -> list[PerformancePoint]:
-    """Every labelled (version, day, PR-AUC) the drift reports hold, at its age since the version's training data."""
+def performance_points(lake: Lake, model: str, until: str | None = None) -> list[PerformancePoint]:
+    """Every labelled (version, day, PR-AUC) the drift reports hold up to ``until`` (a report of day D is never
+    shaped by labels of later days), at its age since the version's training data."""
     through: dict[str, str | None] = {}
     points: dict[tuple[str, str], PerformancePoint] = {}
     for stored in lake.list_files(f"{report_prefix('drift')}/{model}"):
@@ -92,6 +93,8 @@ def performance_points(lake: Lake, model: str) -> list[PerformancePoint]:
             continue
         perf, version = doc.get("performance") or {}, str(doc.get("version") or "")
         if not version or perf.get("pr_auc") is None or not perf.get("day") or not perf.get("positives"):
+            continue
+        if until is not None and (str(doc.get("dt") or perf["day"]) > until or str(perf["day"]) > until):
             continue
         if version not in through:
             through[version] = _trained_through(lake, model, version)
@@ -110,7 +113,8 @@ def performance_points(lake: Lake, model: str) -> list[PerformancePoint]:
 class DecayFit:
     slope_per_day: float | None       #: β in PR-AUC per day of age; None when the points cannot fit it
     standard_error: float | None
-    fresh_pr_auc: float | None        #: the versions' intercepts, weighted mean
+    fresh_pr_auc: float | None        #: PR-AUC level: the versions' fresh level (truth ratio x ceiling), else the
+                                      #: positives-weighted mean of the points
     points: int
     versions: int
     metric: str = "pr_auc"            #: what was regressed (see :func:`fit_decay`)
@@ -144,9 +148,13 @@ def fit_decay(points: list[PerformancePoint]) -> DecayFit:
             x[row, age + 1] = math.log(max(p.positives, 1) / max(p.labelled, 1))
     y = np.array([p.pr_auc / p.ceiling_pr_auc if with_truth and p.ceiling_pr_auc else p.pr_auc for p in points])
     w = np.sqrt(np.array([max(1, p.positives) for p in points], dtype=float))
+    if not with_truth and np.linalg.matrix_rank(x) < x.shape[1]:   # prevalence constant within versions: drop it
+        x = x[:, :age + 1]
     coef, *_ = np.linalg.lstsq(x * w[:, None], y * w, rcond=None)
+    dof = len(points) - x.shape[1]
+    if dof < 2 or np.linalg.matrix_rank(x) < x.shape[1]:   # an exact (or underdetermined) fit measures nothing
+        return DecayFit(None, None, None, len(points), len(versions))
     residual = (y - x @ coef) * w
-    dof = max(1, len(points) - x.shape[1])
     sigma2 = float(residual @ residual) / dof
     try:
         covariance = sigma2 * np.linalg.inv((x * w[:, None]).T @ (x * w[:, None]))
@@ -192,7 +200,7 @@ def recommend(fit: DecayFit, retrain_cost: float, policy: CadencePolicy) -> dict
                f"slope {fit.slope_per_day:+.5f}/day is {fit.t_value:+.1f} standard errors, not below "
                f"-{policy.min_significance}") + f"; the longest candidate, {chosen.interval_days} days (the drift "
                "monitor still retrains when the data moves)")
-    elif policy.value_per_pr_auc_point_day > 0:
+    elif policy.value_per_pr_auc_point_day > 0 and retrain_cost > 0:
         chosen = min(options, key=lambda o: (o.total_per_30_days, -o.interval_days))
         why = (f"PR-AUC decays {decay:.5f}/day; at {policy.value_per_pr_auc_point_day} per 0.01 PR-AUC-day and "
                f"{retrain_cost:.5f} per retrain, {chosen.interval_days} days costs least "
@@ -221,7 +229,7 @@ def _costs(records: list[Any], model: str) -> dict[str, Any]:
 def cadence_document(lake: Lake, model: str, day: str, records: list[Any],
                      policy: CadencePolicy | None = None) -> dict[str, Any]:
     policy = policy or load_cadence_policy()
-    points = performance_points(lake, model)
+    points = performance_points(lake, model, until=day)
     fit = fit_decay(points)
     costs = _costs(records, model)
     result = recommend(fit, costs["retrain_cost"], policy)

@@ -92,9 +92,13 @@ def fit_stage(dag_id: str, task_id: str, records: Sequence[Any]) -> StageFit:
     used = with_rows if len(with_rows) >= MIN_RUNS else list(records)   # runs that report rows, when enough do
     wall = np.array([float(r.wall_seconds) for r in used])
     rows = np.array([float(r.rows or 0) for r in used])
-    features = np.array([float(r.features or 0) for r in used])
+    with_features = all(r.features for r in used)      # a feature term only when every run reports the count
+    features = np.array([float(r.features or 0) if with_features else 0.0 for r in used])
     if len(used) < MIN_RUNS:
         x, names, basis = np.ones((len(used), 1)), ["fixed"], f"a only (fewer than {MIN_RUNS} runs)"
+    elif len(with_rows) < MIN_RUNS:
+        x, names, basis = np.ones((len(used), 1)), ["fixed"], \
+            f"a only (fewer than {MIN_RUNS} runs report their rows)" if with_rows else "a only (no row count reported)"
     else:
         x, names, basis = _design(rows, features)
     scale = np.abs(x).max(axis=0)
@@ -172,6 +176,7 @@ def pooled_r2(records: Iterable[Any], fits: dict[tuple[str, str], StageFit]) -> 
 
 def analyse(records: Sequence[Any]) -> dict[str, Any]:
     """The bottleneck document of a set of usage records: each pipeline, its stages' fits, the pooled R²."""
+    records = [r for r in records if getattr(r, "succeeded", True)]   # failed tries: cost, not a workload's time
     by_stage: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for r in records:
         by_stage[(r.dag_id, r.task_id)].append(r)

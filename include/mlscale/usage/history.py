@@ -22,10 +22,12 @@ def usage_history(lake: Lake, end_day: str, days: int) -> list[UsageRecord]:
 
 
 def by_stage(records: list[UsageRecord]) -> dict[tuple[str, str], list[UsageRecord]]:
-    """The records grouped by (DAG id, task id)."""
+    """The records of successful tries grouped by (DAG id, task id) (a failed try's times say nothing of the
+    work's size)."""
     found: dict[tuple[str, str], list[UsageRecord]] = defaultdict(list)
     for r in records:
-        found[(r.dag_id, r.task_id)].append(r)
+        if r.succeeded:
+            found[(r.dag_id, r.task_id)].append(r)
     return dict(found)
 
 

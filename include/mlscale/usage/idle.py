@@ -12,7 +12,6 @@ connection without a host: a LocalCluster) are never idle between tasks and are 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -42,18 +41,21 @@ class ClusterIdleness:
                 f"{self.memory_bytes / GIB:.1f} GiB, {self.hourly_cost:.4f}/hour held; {self.action}")
 
 
-def _idle_since(dask_scheduler: Any) -> float | None:
+def _idle_seconds(dask_scheduler: Any) -> float | None:
+    """How long the scheduler has been idle, on its own clock (None: working)."""
+    from time import time as now
+
     dask_scheduler.check_idle()
-    return dask_scheduler.idle_since
+    since = dask_scheduler.idle_since
+    return None if since is None else max(0.0, now() - float(since))
 
 
 def probe_dask(name: str, client: Any, prices: ComputePrices, *, idle_after_s: float) -> ClusterIdleness:
     """The idleness of the cluster ``client`` is connected to."""
-    since = client.run_on_scheduler(_idle_since)
+    idle_seconds = client.run_on_scheduler(_idle_seconds)
     workers = client.scheduler_info(n_workers=-1).get("workers", {})
     threads = sum(int(w.get("nthreads") or 0) for w in workers.values())
     memory = sum(int(w.get("memory_limit") or 0) for w in workers.values())
-    idle_seconds = None if since is None else max(0.0, time.time() - float(since))
     hourly = prices.cost(cpu_seconds=threads * 3600, gib_hours=memory / GIB)["total"]
     idle = idle_seconds is not None and idle_seconds >= idle_after_s
     return ClusterIdleness(name, str(client.scheduler.address), None if idle_seconds is None else round(idle_seconds, 1),
@@ -67,7 +69,7 @@ def check_dask_cluster(spec: Any, prices: ComputePrices, *, idle_after_s: float,
 
     with remote_client(spec) as client:
         found = probe_dask(spec.name, client, prices, idle_after_s=idle_after_s)
-        if found.idle and shutdown:
+        if found.idle and shutdown and (client.run_on_scheduler(_idle_seconds) or 0.0) >= idle_after_s:  # still
             logger.warning("shutting down %s", found.summary())
             client.shutdown()
             return ClusterIdleness(**{**found.as_dict(), "action": "shut down"})

@@ -16,9 +16,10 @@ logger = logging.getLogger(__name__)
 
 
 def finished_record(usage: UsageSampler, result: Any, *, dag_id: str, task_id: str, run_id: str, try_number: int,
-                    day: str) -> UsageRecord:
+                    day: str, map_index: int = -1) -> UsageRecord:
     """The record of ``usage``'s finished block, with ``result``'s workload and the cost at today's prices."""
     record = usage.record(dag_id=dag_id, task_id=task_id, run_id=run_id, try_number=try_number, day=day)
+    record.map_index = map_index
     for name, value in workload_of(result).items():
         setattr(record, name, value)
     record.cost = usage_cost(record, load_prices())

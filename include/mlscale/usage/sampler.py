@@ -57,6 +57,8 @@ class UsageRecord:
     engine: str = "dask"                                 #: "dask" or "spark"
     model: str | None = None                             #: the model the task trained or scored, if any
     model_version: str | None = None                     #: "<model>/<version>" (cost per model version)
+    map_index: int = -1                                  #: the mapped task instance (-1: not mapped)
+    succeeded: bool = True                               #: False: a failed try (its cost counts, its times do not)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -185,7 +187,10 @@ def _safe(text: str) -> str:
 
 
 def usage_key(record: UsageRecord) -> str:
-    name = "__".join(_safe(p) for p in (record.dag_id, record.task_id, record.run_id, str(record.try_number)))
+    parts = [record.dag_id, record.task_id, record.run_id, str(record.try_number)]
+    if record.map_index >= 0:   # each mapped instance (one per model, say) keeps its own record
+        parts.insert(2, f"m{record.map_index}")
+    name = "__".join(_safe(p) for p in parts)
     return f"{day_prefix(RESOURCE_USAGE, record.day)}/{name}.json"
 
 

@@ -29,6 +29,11 @@ def _today() -> str:
     return dt.datetime.now(dt.UTC).date().isoformat()
 
 
+def _map_index(context: Any) -> int:
+    index = getattr(context.get("ti"), "map_index", -1)
+    return index if isinstance(index, int) else -1
+
+
 def resolve_callable(target: str | Callable[..., Any]) -> Callable[..., Any]:
     """Accept a function or its import path ``package.module:function`` (or ``package.module.function``)."""
     if callable(target):
@@ -140,7 +145,7 @@ class DaskOperator(BaseOperator):
 
             record = finished_record(usage, result, dag_id=self.dag_id, task_id=self.task_id, run_id=context["run_id"],
                                      try_number=int(getattr(context.get("ti"), "try_number", 1) or 1),
-                                     day=str(kwargs.get("dt") or _today()))
+                                     day=str(kwargs.get("dt") or _today()), map_index=_map_index(context))
             self.log.info("%s", record.summary())
             lake = kwargs.get("lake") or self._lake()
             self.log.info("resource use recorded: %s", lake.uri(write_usage(lake, record)))

@@ -88,11 +88,13 @@ class SparkJobOperator(BaseOperator):
             shutil.rmtree(events.directory, ignore_errors=True)
             events, self._hook = None, hook(dict(self.conf or {}))
         self.log.info("spark-submit %s %s with conf %s", self.application, list(self.application_args), conf)
+        succeeded = False
         try:
             self._hook.submit(self.application)
+            succeeded = True
         finally:
             if events is not None:
-                self._record_usage(events, context)
+                self._record_usage(events, context, succeeded)
 
     def _event_log(self, conf: dict[str, Any], context: Any) -> _EventLog | None:
         """Turn Spark's event log on in ``conf`` (in place) for this try; None where the conf turns it off."""
@@ -113,7 +115,7 @@ class SparkJobOperator(BaseOperator):
         conf[USAGE_TAG_PROPERTY] = tag
         return _EventLog(directory=directory, tag=tag, created=created, since=time.time() - 1)
 
-    def _record_usage(self, events: _EventLog, context: Any) -> None:
+    def _record_usage(self, events: _EventLog, context: Any, succeeded: bool = True) -> None:
         """The resource use of this try's application and its cost: one log line, and ``_meta/resource_usage/dt=D/``
         (never fails the task: usage that cannot be recorded is a warning)."""
         try:
@@ -127,8 +129,9 @@ class SparkJobOperator(BaseOperator):
             record = parse_event_logs(logs).record(
                 dag_id=self.dag_id, task_id=self.task_id, run_id=context["run_id"],
                 try_number=int(getattr(context.get("ti"), "try_number", 1) or 1), day=self._day(context))
+            record.succeeded = succeeded   # a failed try's cost counts; its times do not size or fit anything
             record.cost = usage_cost(record, load_prices())
-            self.log.info("%s", record.summary())
+            self.log.info("%s%s", record.summary(), "" if succeeded else " (failed try)")
             lake = self._lake()
             self.log.info("resource use recorded: %s", lake.uri(write_usage(lake, record)))
         except Exception as exc:  # noqa: BLE001 - accounting must never fail the work it accounts for
