@@ -8,7 +8,7 @@ Airflow's spans and mlscale's stage spans land in a file with no container or ve
 ``trace_id``, ``span_id``, ``parent_span_id`` (hex; null for a root), ``name``, ``kind``, ``start``/``end``
 (ISO 8601 UTC), ``start_time_unix_nano``/``end_time_unix_nano``, ``duration_ms``, ``status``, ``attributes``,
 ``events``, ``service`` (the resource's ``service.name``), ``resource`` and ``scope``. Lines are appended and
-flushed per request, so a reader never sees half a batch. OTLP/JSON, metrics and logs are not accepted (415/404).
+flushed per request; a reader that catches a line being written skips it (:func:`read_spans`). OTLP/JSON, metrics and logs are not accepted (415/404).
 """
 
 from __future__ import annotations
@@ -119,7 +119,13 @@ def read_spans(path: str | Path) -> list[dict[str, Any]]:
     file = Path(path)
     if not file.exists():
         return []
-    return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+    spans = []
+    for line in file.read_text().splitlines():
+        try:
+            spans.append(json.loads(line))
+        except ValueError:   # blank, or the last line while the collector is still appending it
+            continue
+    return spans
 
 
 # --------------------------------------------------------------------------------------------------
