@@ -99,8 +99,8 @@ with DAG(
         from mlscale.usage.reports import write_bottleneck_report
 
         lake, day, days = LakeHook().get_lake(), run_day(context, days_before_logical_date=1), int(context["params"]["history_days"])
-        bottlenecks = write_bottleneck_report(lake, day, days)
-        records = usage_history(lake, day, days)
+        records = usage_history(lake, day, days)   # read once for both reports
+        bottlenecks = write_bottleneck_report(lake, day, days, records)
         cadence = {m: write_cadence_report(lake, m, day, records) for m in declared("models")}
         return {"dt": day, "bottlenecks": bottlenecks["report"],
                 "within_stage_r2": bottlenecks["bottlenecks"]["within_stage_r2"],

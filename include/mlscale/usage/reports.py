@@ -20,8 +20,9 @@ from mlscale.usage.history import by_stage, cost_by, usage_history
 logger = logging.getLogger(__name__)
 
 
-def bottleneck_document(lake: Lake, day: str, days: int) -> dict[str, Any]:
-    records = usage_history(lake, day, days)
+def bottleneck_document(lake: Lake, day: str, days: int, records: list[Any] | None = None) -> dict[str, Any]:
+    """The report's document; ``records``: the window's usage records when the caller has read them already."""
+    records = usage_history(lake, day, days) if records is None else records
     advice = [a for stage in by_stage(records).values() if (a := advise_from_history(stage)) is not None]
     return {"day": day, "days": days, "bottlenecks": analyse(records),
             "sizing": sorted((a.as_dict() for a in advice), key=lambda a: (a["dag_id"], a["task_id"])),
@@ -29,9 +30,9 @@ def bottleneck_document(lake: Lake, day: str, days: int) -> dict[str, Any]:
             "cost_by_model_version": cost_by(records, "model_version")}
 
 
-def write_bottleneck_report(lake: Lake, day: str, days: int = 30) -> dict[str, Any]:
+def write_bottleneck_report(lake: Lake, day: str, days: int = 30, records: list[Any] | None = None) -> dict[str, Any]:
     """Build and write the report of the ``days`` days ending ``day``; returns the document and its location."""
-    doc = bottleneck_document(lake, day, days)
+    doc = bottleneck_document(lake, day, days, records)
     folder = f"{report_prefix('bottlenecks')}/{day}"
     lake.write_json(f"{folder}/report.json", doc)
     lake.write_bytes(f"{folder}/report.html", render("bottlenecks.html.j2", doc=doc).encode())
